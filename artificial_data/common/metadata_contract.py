@@ -4,6 +4,33 @@ A long table with one row per (table, field, value) or per distribution, plus a 
 same pandera schema validates it when the scraper writes it and when the review and generator
 read it, and the content hash is computed over a canonical ordering so that identical metadata
 always hashes identically (the sign-off is bound to that hash).
+
+How each VALUE_TYPE is encoded (one convention for the scraper, review, generator and QA):
+
+``CATEGORICAL``  string-typed ``categorical`` fields; one row per value.
+    VALUE_STRING = the value (None = null, which is a value like any other); WEIGHT = count.
+``DISCRETE``  numeric-typed ``categorical``/``discrete`` fields; one row per value.
+    VALUE_NUMERIC = the value (NaN = null); WEIGHT = count.
+``DATE``  ``date`` fields; one row per value. VALUE_DATE = the date for date-typed fields,
+    VALUE_STRING = the text for string-typed date fields (None/NaT = null); WEIGHT = count.
+``CONTINUOUS``  ``continuous`` fields; one row per field. VALUE_NUMERIC_ARRAY = quantile values
+    (ascending), WEIGHT_ARRAY = their cumulative probabilities (ascending, within (0, 1)),
+    VALUE_NUMERIC = share of nulls (0..1), WEIGHT = non-null count. Never a min or a max.
+    ``time_of_day`` fields (HHMM text) are summarised as minutes after midnight.
+``DEMOGRAPHIC_CATEGORICAL``  ``patient_categorical`` fields (SEX, ETHNOS); one row per pattern
+    of values across a patient's episodes. VALUE_STRING_ARRAY = the distinct values, sorted
+    (None = null), WEIGHT_ARRAY = the share of the patient's episodes with each value, rounded
+    to 1 decimal; WEIGHT = number of patients with that pattern.
+``DEMOGRAPHIC_DATE``  ``patient_date`` fields (MYDOB); one row per (modal value, agreement).
+    VALUE_STRING = the patient's modal value, VALUE_NUMERIC = share of the patient's episodes
+    that agree with it, rounded to 2 decimals; WEIGHT = number of patients.
+``RELATIONSHIP``  FIELD_NAME = the patient key; one row per number of episodes per patient.
+    VALUE_NUMERIC = episodes per patient, WEIGHT = number of patients. Rare high counts are
+    pooled into one top-coded row: VALUE_STRING = ``TOP_CODED``, VALUE_NUMERIC = the smallest
+    count in the pool, VALUE_NUMERIC_ARRAY = [smallest, representative (rounded mean)].
+
+Every WEIGHT is a count after the disclosure policy: raw counts below the threshold are gone,
+the rest are rounded half-up to the rounding base.
 """
 
 from __future__ import annotations

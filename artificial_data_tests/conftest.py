@@ -1,0 +1,32 @@
+"""Shared fixtures. One local Spark session serves the whole test session (it costs 9-14 s to
+start); tests that do not need Spark never trigger it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from artificial_data.common.settings import ENVIRONMENT_ENV, HOME_ENV
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    from artificial_data.common.spark import get_spark
+
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    session = get_spark("local[2]", app_name="artificial_data_tests")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh ``ARTIFICIAL_DATA_HOME`` for one test, in the simulated (test) environment."""
+    root = tmp_path / "artificial_data_home"
+    root.mkdir()
+    monkeypatch.setenv(HOME_ENV, str(root))
+    monkeypatch.setenv(ENVIRONMENT_ENV, "test")
+    return root
