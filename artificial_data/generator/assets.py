@@ -1,0 +1,91 @@
+"""Generator assets: ``artificial/<dataset>`` from the released metadata only."""
+
+from typing import Literal
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED
+from artificial_data.generator.engine import (
+    FULL_ROWS,
+    SAMPLE_ROWS,
+    generate_table,
+    generation_seed,
+)
+from artificial_data.orchestration.keys import artificial_key, reviewed_key
+from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.resources import GeneratorStores
+
+GROUP = "open"
+NOT_RELEASED_HINT = (
+    "Metadata reaches the released store only after a named reviewer and approver sign it "
+    "off and the review location releases it (see docs/admin_guide.md)."
+)
+
+
+class GenerateConfig(Config):
+    """Size and seed of the artificial table of one dataset-year."""
+
+    size: Literal["sample", "full"] = Field(
+        default="sample", description="sample = 10,000 rows, full = 1,000,000 rows"
+    )
+    rows: int | None = Field(default=None, ge=1, description="Overrides `size` when given.")
+    base_seed: int = Field(default=0, description="Mixed with the metadata hash into the seed.")
+
+    def row_count(self) -> int:
+        if self.rows is not None:
+            return self.rows
+        return SAMPLE_ROWS if self.size == "sample" else FULL_ROWS
+
+
+def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
+    @asset(
+        key=artificial_key(spec.dataset),
+        deps=[reviewed_key(spec.dataset)],
+        description=(
+            f"Artificial {spec.title}: every field sampled independently from the released "
+            "metadata, patients -> episodes, derived fields and IDs added, exact HES schema."
+        ),
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        metadata={"scope": "open", "spec_version": spec.spec_version},
+        kinds={"spark", "parquet"},
+    )
+    def _artificial(
+        context: AssetExecutionContext,
+        config: GenerateConfig,
+        stores: GeneratorStores,
+        spark: LazyPySparkResource,
+    ) -> MaterializeResult:
+        year = context.partition_key
+        scoped = stores.stores()
+        released = read_metadata(
+            scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT
+        )
+        rows = config.row_count()
+        seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
+        table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
+        path = scoped.write_partition(
+            ARTIFICIAL, spec.dataset, year, lambda folder: table.write.parquet(str(folder))
+        )
+        return MaterializeResult(
+            metadata={
+                "rows": rows,
+                "columns": len(spec.fields),
+                "seed": seed,
+                "metadata_content_hash": released.content_hash,
+                "path": MetadataValue.path(str(path)),
+            }
+        )
+
+    return _artificial

@@ -1,0 +1,38 @@
+"""Dagster definitions of the generator code location (open scope).
+
+May read: metadata_released (and its own outputs). May write: artificial, published. It holds
+no resource that can reach raw data or unreleased metadata.
+"""
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from artificial_data.common.dataset_spec import load_all_specs
+from artificial_data.generator.assets import build_artificial_asset
+from artificial_data.generator.triggers import build_regeneration_sensor
+from artificial_data.orchestration.keys import artificial_key
+from artificial_data.orchestration.resources import GeneratorStores, spark_resource
+
+
+def build_definitions() -> Definitions:
+    assets, generate_jobs = [], {}
+    for spec in load_all_specs():
+        assets.append(build_artificial_asset(spec))
+        keys = [artificial_key(spec.dataset)]
+        generate_jobs[spec.dataset] = define_asset_job(
+            f"generate_{spec.dataset}",
+            selection=AssetSelection.assets(*keys).downstream(),
+            description=f"Generate (and check and publish) artificial {spec.dataset}.",
+        )
+    return Definitions(
+        assets=assets,
+        jobs=list(generate_jobs.values()),
+        sensors=[build_regeneration_sensor(generate_jobs)],
+        resources={
+            "stores": GeneratorStores(),
+            "spark": spark_resource("artificial_data_generator"),
+        },
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

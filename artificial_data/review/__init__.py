@@ -1,0 +1,1 @@
+"""Review code location (admin scope): review packs, hash-bound sign-off, release."""

@@ -1,0 +1,104 @@
+"""Review assets: the review pack and the released (reviewed) metadata, per dataset."""
+
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.disclosure_checks import blocking_findings, review_metadata
+from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.stores import ADMIN, METADATA_RELEASED, METADATA_SENSITIVE
+from artificial_data.orchestration.keys import review_report_key, reviewed_key, suppressed_key
+from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.resources import ReviewStores
+from artificial_data.review.changes import describe_changes
+from artificial_data.review.release import ReleaseRefused, release
+from artificial_data.review.review_pack import build_review_pack
+from artificial_data.review.signoff import review_pack_object
+
+GROUP = "review"
+
+
+def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
+    @asset(
+        key=review_report_key(spec.dataset),
+        deps=[suppressed_key(spec.dataset)],
+        description=(
+            f"Review pack for {spec.dataset}: every field's values and weights, automated "
+            "findings, policy and changes since the last release. Read it, then sign off."
+        ),
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        metadata={"scope": "admin"},
+        kinds={"html", "markdown"},
+    )
+    def _report(context: AssetExecutionContext, stores: ReviewStores) -> MaterializeResult:
+        year = context.partition_key
+        scoped = stores.stores()
+        current = read_metadata(scoped, METADATA_SENSITIVE, spec.dataset, year)
+        findings = review_metadata(current.rows, spec)
+        changes = None
+        if scoped.has_partition(METADATA_RELEASED, spec.dataset, year):
+            released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year)
+            changes = describe_changes(released.rows, current.rows)
+        pack = build_review_pack(spec, year, current, findings, changes)
+        path = scoped.write_json_partition(
+            ADMIN, review_pack_object(spec.dataset), year, pack.files()
+        )
+        blocking = blocking_findings(findings)
+        return MaterializeResult(
+            metadata={
+                "content_hash": current.content_hash,
+                "review_pack_hash": pack.review_pack_hash,
+                "blocking_findings": len(blocking),
+                "sign_off_command": (
+                    f"artificial-data sign-off --dataset {spec.dataset} --year {year} "
+                    f"--content-hash {current.content_hash} "
+                    f"--review-pack-hash {pack.review_pack_hash} --reviewer ... --approver ..."
+                ),
+                "review_pack": MetadataValue.md(pack.markdown[:60_000]),
+                "html": MetadataValue.path(str(path / "review_pack.html")),
+            }
+        )
+
+    return _report
+
+
+def build_reviewed_asset(spec: DatasetSpec) -> AssetsDefinition:
+    @asset(
+        key=reviewed_key(spec.dataset),
+        deps=[suppressed_key(spec.dataset), review_report_key(spec.dataset)],
+        description=(
+            f"Released metadata of {spec.dataset}: exactly the content a named reviewer and "
+            "approver signed off (hash-bound). The only input the generator may read."
+        ),
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        metadata={"scope": "released"},
+        kinds={"parquet"},
+    )
+    def _reviewed(context: AssetExecutionContext, stores: ReviewStores) -> MaterializeResult:
+        try:
+            result = release(stores.stores(), spec, context.partition_key)
+        except ReleaseRefused as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        so = result.sign_off
+        return MaterializeResult(
+            metadata={
+                "content_hash": result.content_hash,
+                "sign_off_id": so.sign_off_id,
+                "reviewer": f"{so.reviewer} ({so.reviewer_role})",
+                "approver": f"{so.approver} ({so.approver_role})",
+                "demo_sign_off": so.demo,
+                "checklist_version": so.checklist_version,
+                "path": MetadataValue.path(str(result.path)),
+            }
+        )
+
+    return _reviewed

@@ -1,0 +1,119 @@
+"""Scraper assets: ``raw/<dataset>`` and ``metadata/suppressed/<dataset>`` per dataset spec.
+
+Raw HES is an external table in production (shown in the lineage, never materialised here);
+only in a simulated environment (local, demo, test) is it the simulator's stand-in data.
+"""
+
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.metadata_store import write_metadata
+from artificial_data.common.settings import load_settings
+from artificial_data.common.stores import METADATA_SENSITIVE, RAW
+from artificial_data.orchestration.keys import raw_key, suppressed_key
+from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.resources import ScraperStores
+from artificial_data.scraper.scrape import read_source, scrape
+from artificial_data.simulator import write_raw_partition
+
+GROUP = "sensitive"
+
+
+class SimulateConfig(Config):
+    """How much stand-in raw data to simulate for one dataset-year."""
+
+    rows: int = Field(default=20_000, ge=1, le=50_000_000, description="Episodes to simulate.")
+    seed: int = Field(default=20260401, description="Seed; the same seed gives the same data.")
+
+
+def build_raw_asset(spec: DatasetSpec, simulated: bool) -> AssetsDefinition | AssetSpec:
+    """The raw extract: simulated where allowed, otherwise an external table."""
+    description = f"Raw {spec.title} extract, one partition per financial year."
+    if not simulated:
+        return AssetSpec(
+            raw_key(spec.dataset),
+            description=description + " External table, read by the scraper only.",
+            group_name=GROUP,
+            partitions_def=financial_year_partitions(spec),
+            metadata={"source_table": spec.source_table, "scope": "sensitive"},
+            kinds={"spark"},
+        )
+
+    @asset(
+        key=raw_key(spec.dataset),
+        description=description + " SIMULATED stand-in data (never real patients).",
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        metadata={"simulated": True, "scope": "sensitive"},
+        kinds={"parquet"},
+    )
+    def _raw(
+        context: AssetExecutionContext, config: SimulateConfig, stores: ScraperStores
+    ) -> MaterializeResult:
+        info = write_raw_partition(
+            stores.stores(), spec, context.partition_key, rows=config.rows, seed=config.seed
+        )
+        return MaterializeResult(
+            metadata={
+                "simulated": True,
+                "rows": info.rows,
+                "patients": info.patients,
+                "seed": info.seed,
+                "path": MetadataValue.path(str(info.path)),
+            }
+        )
+
+    return _raw
+
+
+def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
+    """Field-by-field aggregate metadata with small-number suppression applied."""
+
+    @asset(
+        key=suppressed_key(spec.dataset),
+        deps=[raw_key(spec.dataset)],
+        description=(
+            f"Suppressed metadata of {spec.dataset}: per-field frequencies, percentiles and "
+            "episodes per patient after the disclosure policy. Sensitive until signed off."
+        ),
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        metadata={"scope": "sensitive", "policy": spec.disclosure.as_dict()},
+        kinds={"spark", "parquet"},
+    )
+    def _suppressed(
+        context: AssetExecutionContext, stores: ScraperStores, spark: LazyPySparkResource
+    ) -> MaterializeResult:
+        year = context.partition_key
+        scoped = stores.stores()
+        simulated = load_settings().uses_simulated_raw
+        raw_path = str(scoped.partition_path(RAW, spec.dataset, year)) if simulated else None
+        source = read_source(spark.spark_session, spec, year, raw_path)
+        result = scrape(source, spec, year, simulated_source=simulated)
+        stored = write_metadata(
+            scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
+        )
+        kept = result.report.get("fields", {})
+        return MaterializeResult(
+            metadata={
+                "content_hash": stored.content_hash,
+                "source_rows_rounded": result.header.source_rows_rounded,
+                "metadata_rows": len(result.rows),
+                "policy": MetadataValue.json(result.header.policy),
+                "simulated_source": simulated,
+                "values_kept_and_dropped": MetadataValue.json(kept),
+            }
+        )
+
+    return _suppressed

@@ -1,0 +1,61 @@
+"""Dagster definitions of the scraper code location (sensitive scope).
+
+May read: raw. May write: metadata_sensitive (and raw only where raw is simulated).
+"""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    Definitions,
+    ScheduleDefinition,
+    define_asset_job,
+    in_process_executor,
+)
+
+from artificial_data.common.dataset_spec import load_all_specs
+from artificial_data.common.settings import load_settings
+from artificial_data.orchestration.keys import raw_key, suppressed_key
+from artificial_data.orchestration.metadata_checks import build_disclosure_checks
+from artificial_data.orchestration.resources import ScraperStores, spark_resource
+from artificial_data.scraper.assets import build_raw_asset, build_suppressed_asset
+
+
+def build_definitions() -> Definitions:
+    settings = load_settings()
+    assets, checks, jobs, schedules = [], [], [], []
+    for spec in load_all_specs():
+        assets += [
+            build_raw_asset(spec, simulated=settings.uses_simulated_raw),
+            build_suppressed_asset(spec),
+        ]
+        checks += build_disclosure_checks(spec)
+        keys = [suppressed_key(spec.dataset)]
+        if settings.uses_simulated_raw:
+            keys.insert(0, raw_key(spec.dataset))
+        job = define_asset_job(
+            f"scrape_{spec.dataset}",
+            selection=AssetSelection.assets(*keys) | AssetSelection.checks_for_assets(*keys),
+            description=f"Scrape {spec.dataset} into suppressed metadata (one financial year).",
+        )
+        jobs.append(job)
+        schedules.append(
+            ScheduleDefinition(
+                name=f"monthly_scrape_{spec.dataset}",
+                job=job,
+                cron_schedule="0 2 5 * *",
+                execution_timezone="Europe/London",
+                description=f"Refresh the {spec.dataset} metadata of the latest financial year.",
+            )
+        )
+    return Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=jobs,
+        schedules=schedules,
+        resources={"stores": ScraperStores(), "spark": spark_resource("artificial_data_scraper")},
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()
