@@ -195,7 +195,7 @@ def _as_date(value: Any) -> date | None:
 def _as_list(value: Any) -> list | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return list(value)
+    return value.tolist() if hasattr(value, "tolist") else list(value)
 
 
 def validate(df: pd.DataFrame, table_name: str | None = None) -> pd.DataFrame:
@@ -228,14 +228,16 @@ def validate(df: pd.DataFrame, table_name: str | None = None) -> pd.DataFrame:
 def _canonical_value(value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, float):
-        return None if math.isnan(value) else repr(value)
+    if isinstance(value, float):  # includes numpy.float64, whose repr differs from float's
+        return None if math.isnan(value) else repr(float(value))
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [_canonical_value(v) for v in value]
     if hasattr(value, "tolist"):
         return _canonical_value(value.tolist())
+    if isinstance(value, int):
+        return repr(float(value))
     return str(value)
 
 

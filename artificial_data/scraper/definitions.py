@@ -3,14 +3,15 @@
 May read: raw. May write: metadata_sensitive (and raw only where raw is simulated).
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
     Definitions,
-    ScheduleDefinition,
+    RunRequest,
+    ScheduleEvaluationContext,
     define_asset_job,
     in_process_executor,
+    schedule,
 )
 
 from artificial_data.common.dataset_spec import load_all_specs
@@ -19,6 +20,28 @@ from artificial_data.orchestration.keys import raw_key, suppressed_key
 from artificial_data.orchestration.metadata_checks import build_disclosure_checks
 from artificial_data.orchestration.resources import ScraperStores, spark_resource
 from artificial_data.scraper.assets import build_raw_asset, build_suppressed_asset
+
+
+def build_scrape_schedule(dataset: str, job, latest_year: str):
+    """Monthly refresh of the latest financial year (HES is refreshed monthly in-year).
+
+    Stopped by default: a scrape produces sensitive metadata that then waits for a human, so
+    an operator turns the schedule on deliberately.
+    """
+
+    @schedule(
+        name=f"monthly_scrape_{dataset}",
+        job=job,
+        cron_schedule="0 2 5 * *",
+        execution_timezone="Europe/London",
+        default_status=DefaultScheduleStatus.STOPPED,
+        description=f"Refresh the {dataset} metadata of financial year {latest_year} monthly.",
+    )
+    def _schedule(context: ScheduleEvaluationContext) -> RunRequest:
+        stamp = context.scheduled_execution_time.strftime("%Y%m%d")
+        return RunRequest(run_key=f"{dataset}:{latest_year}:{stamp}", partition_key=latest_year)
+
+    return _schedule
 
 
 def build_definitions() -> Definitions:
@@ -39,15 +62,7 @@ def build_definitions() -> Definitions:
             description=f"Scrape {spec.dataset} into suppressed metadata (one financial year).",
         )
         jobs.append(job)
-        schedules.append(
-            ScheduleDefinition(
-                name=f"monthly_scrape_{spec.dataset}",
-                job=job,
-                cron_schedule="0 2 5 * *",
-                execution_timezone="Europe/London",
-                description=f"Refresh the {spec.dataset} metadata of the latest financial year.",
-            )
-        )
+        schedules.append(build_scrape_schedule(spec.dataset, job, spec.financial_years[-1]))
     return Definitions(
         assets=assets,
         asset_checks=checks,

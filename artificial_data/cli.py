@@ -1,0 +1,115 @@
+"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from artificial_data.demo import print_summary, run_demo
+
+    outputs = run_demo(
+        years=tuple(args.years),
+        raw_rows=args.raw_rows,
+        artificial_rows=args.rows,
+        datasets=args.dataset or None,
+    )
+    print_summary(outputs)
+    return 0
+
+
+def _cmd_sign_off(args: argparse.Namespace) -> int:
+    from artificial_data.common.dataset_spec import load_spec
+    from artificial_data.common.settings import load_settings
+    from artificial_data.common.stores import REVIEW, ScopedStores
+    from artificial_data.review.signoff import SignOff, SignOffRefused, record_sign_off
+
+    load_spec(args.dataset)
+    stores = ScopedStores.for_location(REVIEW, load_settings().home)
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat()
+    try:
+        recorded = record_sign_off(
+            stores,
+            SignOff(
+                dataset=args.dataset,
+                financial_year=args.year,
+                content_hash=args.content_hash,
+                review_pack_hash=args.review_pack_hash,
+                reviewer=args.reviewer,
+                reviewer_role=args.reviewer_role,
+                approver=args.approver,
+                approver_role=args.approver_role,
+                decision=args.decision,
+                notes=args.notes,
+                reviewed_at=now,
+                approved_at=now,
+            ),
+        )
+    except SignOffRefused as exc:
+        print(f"sign-off refused: {exc}", file=sys.stderr)
+        return 2
+    print(f"recorded sign-off {recorded.sign_off_id} ({recorded.decision}) for "
+          f"{recorded.dataset} {recorded.financial_year}, hash {recorded.content_hash[:12]}")
+    return 0
+
+
+def _cmd_spec_import(args: argparse.Namespace) -> int:
+    from artificial_data.common.dataset_spec import load_spec_file
+    from artificial_data.common.spec_import import spec_from_reference, write_spec
+
+    write_spec(spec_from_reference(args.csv, args.dataset, args.years), args.out)
+    spec = load_spec_file(args.out)
+    print(f"wrote {args.out}: {len(spec.fields)} fields, valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="artificial-data", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the whole pipeline on simulated data")
+    demo.add_argument("--years", nargs="+", default=["2223"])
+    demo.add_argument("--dataset", action="append", help="limit to a dataset (repeatable)")
+    demo.add_argument("--raw-rows", type=int, default=20_000)
+    demo.add_argument("--rows", type=int, default=10_000, help="artificial rows per table-year")
+    demo.set_defaults(func=_cmd_demo)
+
+    sim = sub.add_parser("simulate", help="write simulated stand-in raw HES into the raw store")
+    from artificial_data.simulator import add_simulate_arguments, run_simulate
+
+    add_simulate_arguments(sim)
+    sim.set_defaults(func=run_simulate)
+
+    so = sub.add_parser("sign-off", help="record a hash-bound sign-off of one dataset-year")
+    so.add_argument("--dataset", required=True)
+    so.add_argument("--year", required=True)
+    so.add_argument("--content-hash", required=True)
+    so.add_argument("--review-pack-hash", required=True)
+    so.add_argument("--reviewer", required=True)
+    so.add_argument("--reviewer-role", default="Disclosure reviewer")
+    so.add_argument("--approver", required=True)
+    so.add_argument("--approver-role", default="Information asset owner")
+    so.add_argument("--decision", choices=["approved", "rejected"], default="approved")
+    so.add_argument("--notes", default="")
+    so.set_defaults(func=_cmd_sign_off)
+
+    spec = sub.add_parser("spec-import", help="draft a dataset spec from a HES field list CSV")
+    spec.add_argument("--csv", required=True)
+    spec.add_argument("--dataset", required=True)
+    spec.add_argument("--years", nargs="+", required=True)
+    spec.add_argument("--out", required=True)
+    spec.set_defaults(func=_cmd_spec_import)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

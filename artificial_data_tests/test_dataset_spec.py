@@ -1,0 +1,105 @@
+"""Dataset specs: every HES field, in order, with type and role; clear errors on bad specs."""
+
+import copy
+import csv
+from pathlib import Path
+
+import pytest
+import yaml
+
+from artificial_data.common.dataset_spec import (
+    SpecError,
+    available_datasets,
+    load_spec,
+    load_spec_file,
+    parse_spec,
+)
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+EXPECTED_FIELDS = {"hes_apc": 193, "hes_op": 157, "hes_ae": 165}
+KEYS = {"hes_apc": "EPIKEY", "hes_op": "ATTENDKEY", "hes_ae": "AEKEY"}
+
+
+def test_bundled_datasets():
+    assert available_datasets() == ["hes_ae", "hes_apc", "hes_op"]
+
+
+@pytest.mark.parametrize("dataset", sorted(EXPECTED_FIELDS))
+def test_spec_has_every_field_in_order(dataset):
+    spec = load_spec(dataset)
+    assert len(spec.fields) == EXPECTED_FIELDS[dataset]
+    assert [f.position for f in spec.fields] == list(range(1, len(spec.fields) + 1))
+    assert spec.primary_key == KEYS[dataset]
+    assert spec.patient_key == "PSEUDO_HESID"
+    assert ("MYDOB" in spec.field_names) == (dataset == "hes_apc")
+
+
+@pytest.mark.parametrize("dataset", sorted(EXPECTED_FIELDS))
+def test_spec_matches_reference_field_list(dataset):
+    path = REFERENCE / f"{dataset}_fields.csv"
+    if not path.exists():
+        pytest.skip("shared/reference is not beside this checkout")
+    with open(path, newline="") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: int(r["position"]))
+    spec = load_spec(dataset)
+    assert [(f.name, f.spark_type, f.role) for f in spec.fields] == [
+        (r["field"], r["spark_type"], r["role"]) for r in rows
+    ]
+
+
+def test_derived_and_identifier_fields_are_declared():
+    spec = load_spec("hes_apc")
+    assert spec.field("DIAG_3_01").derivation.source == "DIAG_4_01"
+    assert spec.field("DIAG_3_01").derivation.length == 3
+    assert len(spec.field("DIAG_4_CONCAT").derivation.sources) == 20
+    assert spec.field("OPERTN_COUNT").derivation.kind == "count"
+    assert spec.field("PSEUDO_HESID").identifier.prefix == "TEST"
+    assert spec.field("SUSRECID").identifier.length == 14
+    assert spec.date_chains == (("ELECDATE", "ADMIDATE", "EPISTART", "EPIEND", "DISDATE"),)
+    ae = load_spec("hes_ae")
+    assert ae.field("DIAG2_01").derivation.source == "DIAG3_01"
+    assert ae.field("ARRIVALTIME").time_of_day
+
+
+def _bundled(dataset):
+    from importlib import resources
+
+    text = (resources.files("artificial_data.common") / "specs" / f"{dataset}.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d["fields"][5].update(role="weird"), "unknown role 'weird'"),
+        (lambda d: d["fields"][5].update(type="varchar"), "unknown Spark type 'varchar'"),
+        (lambda d: d["fields"].append(dict(d["fields"][0])), "duplicate field names ['FYEAR']"),
+        (lambda d: d.update(primary_key="NOPE"), "unknown field 'NOPE'"),
+        (lambda d: d.update(financial_years=["2123"]), "financial year '2123'"),
+        (lambda d: d["fields"][0].update(role="derived"), "(FYEAR): a derived field needs"),
+        (lambda d: d.update(surprise=1), "unknown key(s) ['surprise']"),
+        (
+            lambda d: d["fields"].append({"name": "NEWNHSNO", "type": "string", "role": "categorical"}),
+            "forbidden identifiers ['NEWNHSNO']",
+        ),
+    ],
+)
+def test_invalid_specs_fail_with_a_clear_error(mutate, message):
+    document = _bundled("hes_op")
+    mutate(document)
+    with pytest.raises(SpecError) as err:
+        parse_spec(document, "specs/hes_op.yaml")
+    assert message in str(err.value)
+    assert "hes_op" in str(err.value)
+
+
+def test_spec_import_round_trip(tmp_path):
+    path = REFERENCE / "hes_ae_fields.csv"
+    if not path.exists():
+        pytest.skip("shared/reference is not beside this checkout")
+    from artificial_data.common.spec_import import spec_from_reference, write_spec
+
+    out = tmp_path / "hes_ae.yaml"
+    write_spec(spec_from_reference(path, "hes_ae", ["2122"]), out)
+    spec = load_spec_file(out)
+    assert spec.field_names == load_spec("hes_ae").field_names
