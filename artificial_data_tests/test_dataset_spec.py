@@ -103,3 +103,10 @@ def test_spec_import_round_trip(tmp_path):
     write_spec(spec_from_reference(path, "hes_ae", ["2122"]), out)
     spec = load_spec_file(out)
     assert spec.field_names == load_spec("hes_ae").field_names
+
+
+def test_committed_data_dictionary_is_up_to_date():
+    from artificial_data.common.data_dictionary import render
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
+    assert page.read_text() == render(), "run: python -m artificial_data.common.data_dictionary"
