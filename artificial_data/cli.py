@@ -52,8 +52,10 @@ def _cmd_sign_off(args: argparse.Namespace) -> int:
     except SignOffRefused as exc:
         print(f"sign-off refused: {exc}", file=sys.stderr)
         return 2
-    print(f"recorded sign-off {recorded.sign_off_id} ({recorded.decision}) for "
-          f"{recorded.dataset} {recorded.financial_year}, hash {recorded.content_hash[:12]}")
+    print(
+        f"recorded sign-off {recorded.sign_off_id} ({recorded.decision}) for "
+        f"{recorded.dataset} {recorded.financial_year}, hash {recorded.content_hash[:12]}"
+    )
     return 0
 
 

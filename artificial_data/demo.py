@@ -48,6 +48,8 @@ def _run(defs: Definitions, job_name: str, year: str, instance, run_config=None)
 
 def demo_sign_off(spec: DatasetSpec, year: str) -> str:
     """Sign off the current metadata as the labelled demo reviewer (never for real data)."""
+    from artificial_data.common.metadata_store import read_metadata
+    from artificial_data.common.stores import METADATA_SENSITIVE
     from artificial_data.review.signoff import (
         DEMO_APPROVER,
         DEMO_REVIEWER,
@@ -55,8 +57,6 @@ def demo_sign_off(spec: DatasetSpec, year: str) -> str:
         current_review_pack_hash,
         record_sign_off,
     )
-    from artificial_data.common.metadata_store import read_metadata
-    from artificial_data.common.stores import METADATA_SENSITIVE
 
     settings = load_settings()
     if not settings.uses_simulated_raw:
@@ -138,6 +138,7 @@ def print_summary(outputs: list[DemoOutput]) -> None:
     settings = load_settings()
     print("\nArtificial HES produced (simulated source, DEMO sign-off):")
     for o in outputs:
-        print(f"  {o.dataset:8s} {o.financial_year}  {o.rows:>8,} rows x {o.columns} columns  {o.path}")
+        shape = f"{o.rows:>8,} rows x {o.columns} columns"
+        print(f"  {o.dataset:8s} {o.financial_year}  {shape}  {o.path}")
     print(f"\nAll stores are under {settings.home}")
     print("Open the Dagster UI with `make dev` to see the runs and the lineage.")

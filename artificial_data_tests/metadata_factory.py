@@ -32,31 +32,64 @@ def small_metadata(spec: DatasetSpec, weight: float = 20.0) -> pd.DataFrame:
     for f in spec.scraped_fields:
         if f.role == "continuous":
             rows.append(
-                row(t, f.name, contract.CONTINUOUS, VALUE_NUMERIC=0.1, WEIGHT=weight * 9,
-                    VALUE_NUMERIC_ARRAY=[0.0, 5.0, 30.0], WEIGHT_ARRAY=[0.1, 0.5, 0.9])
+                row(
+                    t,
+                    f.name,
+                    contract.CONTINUOUS,
+                    VALUE_NUMERIC=0.1,
+                    WEIGHT=weight * 9,
+                    VALUE_NUMERIC_ARRAY=[0.0, 5.0, 30.0],
+                    WEIGHT_ARRAY=[0.1, 0.5, 0.9],
+                )
             )
         elif f.role == "date":
             if f.spark_type == "date":
-                rows += [row(t, f.name, contract.DATE, VALUE_DATE=date(2022, 5, d), WEIGHT=weight)
-                         for d in (1, 2)]
+                rows += [
+                    row(t, f.name, contract.DATE, VALUE_DATE=date(2022, 5, d), WEIGHT=weight)
+                    for d in (1, 2)
+                ]
             else:
                 rows.append(row(t, f.name, contract.DATE, VALUE_STRING="2022-05-01", WEIGHT=weight))
         elif f.role == "patient_categorical":
             rows += [
-                row(t, f.name, contract.DEMOGRAPHIC_CATEGORICAL, VALUE_STRING_ARRAY=["1"],
-                    WEIGHT_ARRAY=[1.0], WEIGHT=weight),
-                row(t, f.name, contract.DEMOGRAPHIC_CATEGORICAL, VALUE_STRING_ARRAY=["1", "2"],
-                    WEIGHT_ARRAY=[0.5, 0.5], WEIGHT=weight),
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_CATEGORICAL,
+                    VALUE_STRING_ARRAY=["1"],
+                    WEIGHT_ARRAY=[1.0],
+                    WEIGHT=weight,
+                ),
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_CATEGORICAL,
+                    VALUE_STRING_ARRAY=["1", "2"],
+                    WEIGHT_ARRAY=[0.5, 0.5],
+                    WEIGHT=weight,
+                ),
             ]
         elif f.role == "patient_date":
-            rows.append(row(t, f.name, contract.DEMOGRAPHIC_DATE, VALUE_STRING="061975",
-                            VALUE_NUMERIC=1.0, WEIGHT=weight))
+            rows.append(
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_DATE,
+                    VALUE_STRING="061975",
+                    VALUE_NUMERIC=1.0,
+                    WEIGHT=weight,
+                )
+            )
         elif f.is_numeric:
-            rows += [row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=weight)
-                     for v in (1.0, 2.0)]
+            rows += [
+                row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=weight)
+                for v in (1.0, 2.0)
+            ]
         else:
-            rows += [row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=weight)
-                     for v in ("A", "B", None)]
+            rows += [
+                row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=weight)
+                for v in ("A", "B", None)
+            ]
     rows += [
         row(t, spec.patient_key, contract.RELATIONSHIP, VALUE_NUMERIC=k, WEIGHT=w)
         for k, w in ((1, weight * 5), (2, weight))

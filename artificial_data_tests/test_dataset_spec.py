@@ -1,6 +1,5 @@
 """Dataset specs: every HES field, in order, with type and role; clear errors on bad specs."""
 
-import copy
 import csv
 from pathlib import Path
 
@@ -79,7 +78,9 @@ def _bundled(dataset):
         (lambda d: d["fields"][0].update(role="derived"), "(FYEAR): a derived field needs"),
         (lambda d: d.update(surprise=1), "unknown key(s) ['surprise']"),
         (
-            lambda d: d["fields"].append({"name": "NEWNHSNO", "type": "string", "role": "categorical"}),
+            lambda d: d["fields"].append(
+                {"name": "NEWNHSNO", "type": "string", "role": "categorical"}
+            ),
             "forbidden identifiers ['NEWNHSNO']",
         ),
     ],

@@ -48,8 +48,16 @@ def test_each_check_catches_its_planted_case(planted, check):
     results = review_metadata(_with(planted), SPEC)
     assert results[check], f"{check} missed {planted}"
     assert {f.check for f in blocking_findings(results)} <= {
-        "nhs_number", "email", "postcode", "phone_number", "weights", "forbidden_identifier",
-        "identifier_values", "derived_field", "unknown_field", "relationship_key",
+        "nhs_number",
+        "email",
+        "postcode",
+        "phone_number",
+        "weights",
+        "forbidden_identifier",
+        "identifier_values",
+        "derived_field",
+        "unknown_field",
+        "relationship_key",
     }
 
 

@@ -13,7 +13,14 @@ from artificial_data_tests.metadata_factory import header, row, small_metadata
 
 def test_round_half_up_to_five():
     assert list(round_half_up([8, 10, 12, 13, 15, 17, 18, 1000], 5)) == [
-        10, 10, 10, 15, 15, 15, 20, 1000,
+        10,
+        10,
+        10,
+        15,
+        15,
+        15,
+        20,
+        1000,
     ]
 
 

@@ -31,7 +31,9 @@ YEAR = "2122"
 @pytest.fixture
 def stores(tmp_path):
     scraper = ScopedStores.for_location("scraper", tmp_path)
-    write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC))
+    write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
+    )
     review = ScopedStores.for_location("review", tmp_path)
     _write_pack(review)
     return {"scraper": scraper, "review": review}
@@ -101,10 +103,17 @@ def test_new_scrape_after_sign_off_blocks_release_and_says_what_changed(stores):
     record_sign_off(stores["review"], _sign_off(stores["review"]))
     rows = small_metadata(SPEC)
     rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] += 5
-    extra = contract.normalise(pd.DataFrame([row("hes_op", "REFSOURC", "CATEGORICAL",
-                                                 VALUE_STRING="NEW", WEIGHT=10.0)]))
-    write_metadata(stores["scraper"], METADATA_SENSITIVE, SPEC.dataset, YEAR,
-                   pd.concat([rows, extra], ignore_index=True), header(SPEC))
+    extra = contract.normalise(
+        pd.DataFrame([row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="NEW", WEIGHT=10.0)])
+    )
+    write_metadata(
+        stores["scraper"],
+        METADATA_SENSITIVE,
+        SPEC.dataset,
+        YEAR,
+        pd.concat([rows, extra], ignore_index=True),
+        header(SPEC),
+    )
     with pytest.raises(ReleaseRefused) as err:
         release(stores["review"], SPEC, YEAR)
     message = str(err.value)
@@ -133,9 +142,17 @@ def test_rejected_sign_off_does_not_release(stores):
 
 def test_blocking_finding_stops_release_even_when_signed(tmp_path):
     scraper = ScopedStores.for_location("scraper", tmp_path)
-    bad = pd.concat([small_metadata(SPEC), contract.normalise(pd.DataFrame(
-        [row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="LS1 4AP", WEIGHT=10.0)]))],
-        ignore_index=True)
+    bad = pd.concat(
+        [
+            small_metadata(SPEC),
+            contract.normalise(
+                pd.DataFrame(
+                    [row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="LS1 4AP", WEIGHT=10.0)]
+                )
+            ),
+        ],
+        ignore_index=True,
+    )
     write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, bad, header(SPEC))
     review = ScopedStores.for_location("review", tmp_path)
     _write_pack(review)
@@ -146,8 +163,13 @@ def test_blocking_finding_stops_release_even_when_signed(tmp_path):
 
 def test_review_pack_lists_fields_findings_and_changes(stores):
     current = read_metadata(stores["review"], METADATA_SENSITIVE, SPEC.dataset, YEAR)
-    pack = build_review_pack(SPEC, YEAR, current, review_metadata(current.rows, SPEC),
-                             ["ADMINCAT: 1 values added, 0 removed, 0 weights changed"])
+    pack = build_review_pack(
+        SPEC,
+        YEAR,
+        current,
+        review_metadata(current.rows, SPEC),
+        ["ADMINCAT: 1 values added, 0 removed, 0 weights changed"],
+    )
     assert current.content_hash in pack.markdown
     assert "### ADMINCAT (CATEGORICAL" in pack.markdown
     assert "ADMINCAT: 1 values added" in pack.html

@@ -61,7 +61,7 @@ def test_grants_can_be_narrowed_but_never_widened(tmp_path):
     narrowed = ScopedStores.for_location("review", tmp_path, read=[METADATA_SENSITIVE], write=[])
     with pytest.raises(ScopeViolation):
         narrowed.write_partition(ADMIN, "x", "1", _write_text("x"))
-    with pytest.raises(ScopeViolation, match="'generator'.*'raw'"):
+    with pytest.raises(ScopeViolation, match=r"'generator'.*'raw'"):
         ScopedStores.for_location("generator", tmp_path, read=[RAW, METADATA_RELEASED])
     with pytest.raises(ScopeViolation):
         ScopedStores.for_location("scraper", tmp_path, write=[RAW])  # not simulated
@@ -97,11 +97,15 @@ def test_partition_write_is_atomic_and_idempotent(tmp_path):
 
     with pytest.raises(RuntimeError, match="disk full"):
         stores.write_partition(ARTIFICIAL, "hes_apc", "2122", failing)
-    assert (stores.partition_path(ARTIFICIAL, "hes_apc", "2122") / "part.txt").read_text() == "first"
+    assert (
+        stores.partition_path(ARTIFICIAL, "hes_apc", "2122") / "part.txt"
+    ).read_text() == "first"
 
     stores.write_partition(ARTIFICIAL, "hes_apc", "2122", _write_text("second"))
     stores.write_partition(ARTIFICIAL, "hes_apc", "2122", _write_text("second"))
-    assert (stores.partition_path(ARTIFICIAL, "hes_apc", "2122") / "part.txt").read_text() == "second"
+    assert (
+        stores.partition_path(ARTIFICIAL, "hes_apc", "2122") / "part.txt"
+    ).read_text() == "second"
     # Old versions and failed attempts are cleaned up: one live version remains.
     assert len(list((tmp_path / ARTIFICIAL / "hes_apc" / ".versions").iterdir())) == 1
     assert stores.partitions(ARTIFICIAL, "hes_apc") == ["2122"]

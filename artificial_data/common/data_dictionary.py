@@ -1,8 +1,8 @@
 """The data dictionary of every dataset, rendered from the specs (docs/data_dictionary.md).
 
 Generated rather than hand-written so that it can never drift from what the pipeline does; a
-test fails when the committed page is out of date (`python -m artificial_data.common.data_dictionary`
-rewrites it).
+test fails when the committed page is out of date; rewrite it with
+`python -m artificial_data.common.data_dictionary`.
 """
 
 from __future__ import annotations
@@ -60,8 +60,7 @@ def render_dataset(spec: DatasetSpec) -> str:
             kind = "digits" if ident.format == "digits" else "letters and digits"
             prefix = f"'{ident.prefix}' + " if ident.prefix else ""
             how = (
-                f"{prefix}{ident.length - len(ident.prefix)} random {kind}, "
-                f"unique per {ident.per}"
+                f"{prefix}{ident.length - len(ident.prefix)} random {kind}, unique per {ident.per}"
             )
         if f.time_of_day:
             how += " (HHMM text)"

@@ -99,9 +99,7 @@ class FieldSpec:
 
     @property
     def is_numeric(self) -> bool:
-        return self.spark_type in ("int", "long", "double") or self.spark_type.startswith(
-            "decimal"
-        )
+        return self.spark_type in ("int", "long", "double") or self.spark_type.startswith("decimal")
 
 
 @dataclass(frozen=True)
@@ -243,7 +241,9 @@ def _parse_field(raw: dict[str, Any], position: int, where: str) -> FieldSpec:
         if per not in ("record", "patient"):
             raise SpecError(f"{where}: identifier 'per' must be 'record' or 'patient'")
         identifier = IdentifierFormat(
-            format=fmt, length=int(_require(i, "length", where)), prefix=str(i.get("prefix", "")),
+            format=fmt,
+            length=int(_require(i, "length", where)),
+            prefix=str(i.get("prefix", "")),
             per=per,
         )
     if role == "identifier" and identifier is None:

@@ -99,14 +99,22 @@ def check_fields(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
         elif roles[name] == "identifier" and value_type != contract.RELATIONSHIP:
             findings.append(
                 Finding(
-                    "identifier_values", table, name, "*",
+                    "identifier_values",
+                    table,
+                    name,
+                    "*",
                     f"identifier field published as {value_type}; only RELATIONSHIP is allowed",
                 )
             )
         elif value_type == contract.RELATIONSHIP and name != spec.patient_key:
             findings.append(
-                Finding("relationship_key", table, name, "*", "RELATIONSHIP rows must use the "
-                        f"patient key {spec.patient_key}")
+                Finding(
+                    "relationship_key",
+                    table,
+                    name,
+                    "*",
+                    f"RELATIONSHIP rows must use the patient key {spec.patient_key}",
+                )
             )
         elif roles[name] == "derived":
             findings.append(
@@ -124,8 +132,13 @@ def check_value_scans(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
         for m in _NHS_NUMBER.finditer(text):
             if is_valid_nhs_number("".join(m.groups())):
                 findings.append(
-                    Finding("nhs_number", r.TABLE_NAME, r.FIELD_NAME, text,
-                            "looks like an NHS number (passes the modulus-11 check)")
+                    Finding(
+                        "nhs_number",
+                        r.TABLE_NAME,
+                        r.FIELD_NAME,
+                        text,
+                        "looks like an NHS number (passes the modulus-11 check)",
+                    )
                 )
         if _EMAIL.search(text):
             findings.append(Finding("email", r.TABLE_NAME, r.FIELD_NAME, text, "an e-mail address"))
@@ -150,7 +163,10 @@ def check_identifier_like(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding
         if per_value <= max(IDENTIFIER_LIKE_RECORDS_PER_VALUE, spec.disclosure.min_count * 1.5):
             findings.append(
                 Finding(
-                    "identifier_like", table, name, f"{values} values",
+                    "identifier_like",
+                    table,
+                    name,
+                    f"{values} values",
                     f"{per_value:.1f} records per value: looks like an identifier",
                 )
             )

@@ -175,7 +175,9 @@ def normalise(df: pd.DataFrame) -> pd.DataFrame:
     out["WEIGHT"] = pd.to_numeric(out["WEIGHT"], errors="raise").astype(float)
     for col in ("TABLE_NAME", "FIELD_NAME", "VALUE_TYPE"):
         out[col] = out[col].astype(object)
-    out["VALUE_STRING"] = out["VALUE_STRING"].astype(object).where(out["VALUE_STRING"].notna(), None)
+    out["VALUE_STRING"] = (
+        out["VALUE_STRING"].astype(object).where(out["VALUE_STRING"].notna(), None)
+    )
     out["VALUE_DATE"] = out["VALUE_DATE"].map(_as_date).astype(object)
     for col in ("VALUE_STRING_ARRAY", "VALUE_NUMERIC_ARRAY", "WEIGHT_ARRAY"):
         out[col] = out[col].map(_as_list).astype(object)

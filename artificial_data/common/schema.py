@@ -62,7 +62,9 @@ def spark_schema(spec: DatasetSpec) -> Any:
     """The Spark ``StructType`` of ``spec``'s table: every field, in schema order."""
     from pyspark.sql import types as T
 
-    return T.StructType([T.StructField(f.name, spark_type(f.spark_type), True) for f in spec.fields])
+    return T.StructType(
+        [T.StructField(f.name, spark_type(f.spark_type), True) for f in spec.fields]
+    )
 
 
 def schema_differences(spec: DatasetSpec, actual: pa.Schema) -> list[str]:

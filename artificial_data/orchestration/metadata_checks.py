@@ -5,8 +5,7 @@ and a failure stops downstream steps in the same run; the release step re-runs t
 Dagster-free checks, so promotion is blocked even in a separate run.
 """
 
-
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetChecksDefinition, asset_check
+from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.disclosure_checks import CHECKS

@@ -1,6 +1,5 @@
 """Review assets: the review pack and the released (reviewed) metadata, per dataset."""
 
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,

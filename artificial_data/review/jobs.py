@@ -1,6 +1,5 @@
 """The sign-off job (sign off from the UI) and the sensor that releases after a sign-off."""
 
-
 import json
 from datetime import UTC, datetime
 

@@ -101,8 +101,10 @@ def build_review_pack(
         md.append(f"- `{name}`: {'PASS' if not found else f'{len(found)} finding(s)'}")
         md += [f"  - {f.field} = `{f.value}`: {f.reason}" for f in found[:20]]
     md += ["", "## Changes since the last release", ""]
-    md += ["- first release of this partition"] if changes is None else (
-        [f"- {c}" for c in changes] or ["- no changes"]
+    md += (
+        ["- first release of this partition"]
+        if changes is None
+        else ([f"- {c}" for c in changes] or ["- no changes"])
     )
     md += ["", "## Reviewer checklist", ""] + [f"- [ ] {item}" for item in REVIEWER_CHECKLIST]
     md += ["", "## Fields", ""]

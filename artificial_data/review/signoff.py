@@ -121,7 +121,9 @@ def record_sign_off(stores: ScopedStores, sign_off: SignOff) -> SignOff:
     return sign_off
 
 
-def sign_offs(stores: ScopedStores, dataset: str, financial_year: str | None = None) -> list[SignOff]:
+def sign_offs(
+    stores: ScopedStores, dataset: str, financial_year: str | None = None
+) -> list[SignOff]:
     """Recorded sign-offs, oldest first."""
     records = [SignOff.from_dict(r) for r in stores.read_records(ADMIN, sign_off_log(dataset))]
     return [r for r in records if financial_year is None or r.financial_year == financial_year]

@@ -4,7 +4,6 @@ Raw HES is an external table in production (shown in the lineage, never material
 only in a simulated environment (local, demo, test) is it the simulator's stand-in data.
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,

@@ -1,0 +1,90 @@
+"""The sensor chain sign-off -> release -> artificial tables, on a real Dagster instance:
+exactly one release run per sign-off and exactly one generation run per release."""
+
+import pyarrow.parquet as pq
+import pytest
+from dagster import DagsterInstance, build_sensor_context
+
+from artificial_data.common.dataset_spec import load_spec
+from artificial_data.common.metadata_store import write_metadata
+from artificial_data.common.stores import ADMIN, ARTIFICIAL, METADATA_SENSITIVE, ScopedStores
+from artificial_data.orchestration.resources import ReviewStores
+from artificial_data_tests.metadata_factory import header, small_metadata
+
+SPEC = load_spec("hes_op")
+YEAR = "2122"
+
+
+def _tick(sensor_def, instance, cursor, resources=None):
+    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    data = sensor_def.evaluate_tick(context)
+    return data.run_requests, data.cursor
+
+
+@pytest.mark.spark
+def test_one_release_and_one_generation_per_sign_off(home, spark):
+    from artificial_data.generator.definitions import build_definitions as generator_definitions
+    from artificial_data.review.definitions import build_definitions as review_definitions
+
+    instance = DagsterInstance.ephemeral()
+    scraper = ScopedStores.for_location("scraper", home, simulated_raw=True)
+    stored = write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC, YEAR)
+    )
+    review_defs, generator_defs = review_definitions(), generator_definitions()
+    review_defs.resolve_job_def("review_pack_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance
+    )
+    review = ScopedStores.for_location("review", home)
+    pack = (review.partition_path(ADMIN, "review_packs/hes_op", YEAR) / "pack.json").read_text()
+    import json
+
+    pack_hash = json.loads(pack)["review_pack_hash"]
+
+    release_sensor = review_defs.resolve_sensor_def("release_after_sign_off")
+    regenerate_sensor = generator_defs.resolve_sensor_def("regenerate_after_release")
+    resources = {"stores": ReviewStores()}
+    requests, review_cursor = _tick(release_sensor, instance, None, resources)
+    assert requests == []
+
+    # Sign off through the UI path: the sign-off job with config.
+    review_defs.resolve_job_def("sign_off_job").execute_in_process(
+        instance=instance,
+        run_config={
+            "ops": {
+                "record_sign_off_op": {
+                    "config": {
+                        "dataset": "hes_op",
+                        "financial_year": YEAR,
+                        "content_hash": stored.content_hash,
+                        "review_pack_hash": pack_hash,
+                        "reviewer": "Ada Reviewer",
+                        "approver": "Grace Approver",
+                    }
+                }
+            }
+        },
+    )
+    requests, review_cursor = _tick(release_sensor, instance, review_cursor, resources)
+    assert len(requests) == 1
+    assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
+    assert _tick(release_sensor, instance, review_cursor, resources)[0] == []  # no duplicate
+
+    _, generator_cursor = _tick(regenerate_sensor, instance, None)
+    review_defs.resolve_job_def("release_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance, tags=requests[0].tags
+    )
+    requests, generator_cursor = _tick(regenerate_sensor, instance, generator_cursor)
+    assert len(requests) == 1
+    assert requests[0].partition_key == YEAR and requests[0].job_name == "generate_hes_op"
+    assert _tick(regenerate_sensor, instance, generator_cursor)[0] == []  # exactly one
+
+    generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
+        partition_key=YEAR,
+        instance=instance,
+        run_config={"ops": {"artificial__hes_op": {"config": {"rows": 500}}}},
+    )
+    generator = ScopedStores.for_location("generator", home)
+    table = pq.read_table(generator.partition_path(ARTIFICIAL, "hes_op", YEAR))
+    assert table.num_rows == 500
+    assert table.schema.names == SPEC.field_names
