@@ -4,6 +4,7 @@ start); tests that do not need Spark never trigger it."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from artificial_data.common.settings import ENVIRONMENT_ENV, HOME_ENV
 def spark() -> Iterator[object]:
     from artificial_data.common.spark import get_spark
 
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = get_spark("local[2]", app_name="artificial_data_tests")
     yield session
     session.stop()
