@@ -1,0 +1,1 @@
+"""Scraper code location (sensitive scope): raw HES -> suppressed metadata."""
