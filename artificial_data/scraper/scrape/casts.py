@@ -1,0 +1,151 @@
+"""The explicit cast of every scraped field, by declared role and source type (DESIGN §6).
+
+A field is summarised in one canonical type per role: text for string categoricals, double for
+numeric ones and for continuous fields, a date for date fields. When the source column already
+has a compatible type the cast cannot fail. When it does not (text holding numbers, text
+holding dates, HHMM times of day) the cast is *checked*: a value that is present but does not
+cast is reported, so that a role/type mismatch is an error rather than a column of silent
+nulls. A source type that no cast can bridge (a date where a number is declared) is refused
+before any data is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from artificial_data.common import metadata_contract as mc
+from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
+
+#: HHMM or HH:MM, 00:00 to 23:59. Anything else in a time-of-day field is an error.
+TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):?([0-5][0-9])$"
+
+
+class ScrapeInputError(ValueError):
+    """The source cannot be scraped safely. The message names the dataset, field and the value
+    or type at fault; nothing is written when this is raised (fail closed)."""
+
+
+@dataclass(frozen=True)
+class FieldCast:
+    """How one field is read: ``value`` is the canonical column; ``bad`` (if the cast can fail)
+    is the raw text of values that are present but did not cast, else null."""
+
+    field: FieldSpec
+    value_type: str
+    value: Column
+    bad: Column | None
+    expects: str  # human wording of what the values must be, for error messages
+
+
+def value_type_of(field: FieldSpec) -> str:
+    """The metadata VALUE_TYPE a scraped field is summarised as (contract docstring)."""
+    if field.role == "categorical":
+        return mc.DISCRETE if field.is_numeric else mc.CATEGORICAL
+    return {
+        "discrete": mc.DISCRETE,
+        "date": mc.DATE,
+        "continuous": mc.CONTINUOUS,
+        "patient_categorical": mc.DEMOGRAPHIC_CATEGORICAL,
+        "patient_date": mc.DEMOGRAPHIC_DATE,
+    }[field.role]
+
+
+def _family(data_type: T.DataType) -> str:
+    if isinstance(data_type, T.StringType | T.VarcharType | T.CharType):
+        return "string"
+    if isinstance(data_type, T.NumericType):
+        return "numeric"
+    if isinstance(data_type, T.DateType):
+        return "date"
+    if isinstance(data_type, T.TimestampType | T.TimestampNTZType):
+        return "timestamp"
+    if isinstance(data_type, T.BooleanType):
+        return "boolean"
+    return data_type.simpleString()
+
+
+def _checked(raw: Column, cast: Column) -> Column:
+    """The raw value where it is present but the cast gave null."""
+    return F.when(raw.isNotNull() & cast.isNull(), raw.cast("string"))
+
+
+def _type_error(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> ScrapeInputError:
+    return ScrapeInputError(
+        f"{spec.dataset}.{field.name}: source type {source_type.simpleString()} cannot be read "
+        f"as declared type {field.spark_type} (role {field.role})"
+    )
+
+
+def plan_cast(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> FieldCast:
+    """The explicit cast of ``field`` from ``source_type``; raise if no cast can bridge them."""
+    raw = F.col(field.name)
+    family = _family(source_type)
+    value_type = value_type_of(field)
+
+    def result(value: Column, bad: Column | None, expects: str) -> FieldCast:
+        return FieldCast(field, value_type, value, bad, expects)
+
+    if value_type == mc.CONTINUOUS:
+        if field.time_of_day:
+            if family != "string":
+                raise _type_error(spec, field, source_type)
+            text = F.trim(raw)
+            ok = text.rlike(TIME_OF_DAY_PATTERN)
+            hours = F.regexp_extract(text, TIME_OF_DAY_PATTERN, 1).cast("int")
+            minutes = F.regexp_extract(text, TIME_OF_DAY_PATTERN, 2).cast("int")
+            value = F.when(ok, (hours * 60 + minutes).cast("double"))
+            return result(value, F.when(raw.isNotNull() & ~ok, raw), "a time of day HHMM")
+        if family == "numeric":
+            return result(raw.cast("double"), None, "a number")
+        if family == "string":
+            value = F.expr(f"try_cast(`{field.name}` as double)")
+            return result(value, _checked(raw, value), "a number")
+        raise _type_error(spec, field, source_type)
+
+    if value_type in (mc.DEMOGRAPHIC_CATEGORICAL, mc.DEMOGRAPHIC_DATE):
+        if family not in ("string", "numeric", "boolean"):
+            raise _type_error(spec, field, source_type)
+        if field.spark_type == "string" and family != "string":
+            raise _type_error(spec, field, source_type)
+        return result(raw.cast("string"), None, "text")
+
+    if value_type == mc.DATE:
+        if field.spark_type != "date":  # a date held as text (e.g. SUSLDDATE_HIS): kept as text
+            if family != "string":
+                raise _type_error(spec, field, source_type)
+            return result(raw, None, "text")
+        if family == "date":
+            return result(raw, None, "a date")
+        if family == "timestamp":
+            return result(F.to_date(raw), None, "a date")
+        if family == "string":
+            value = F.expr(f"try_cast(`{field.name}` as date)")
+            return result(value, _checked(raw, value), "a date (YYYY-MM-DD)")
+        raise _type_error(spec, field, source_type)
+
+    if value_type == mc.DISCRETE:
+        if family == "numeric":
+            return result(raw.cast("double"), None, "a number")
+        if family == "string":
+            value = F.expr(f"try_cast(`{field.name}` as double)")
+            return result(value, _checked(raw, value), "a number")
+        raise _type_error(spec, field, source_type)
+
+    # CATEGORICAL: codes are text; a numeric source would lose leading zeros, so it is refused.
+    if field.spark_type == "boolean":
+        if family != "boolean":
+            raise _type_error(spec, field, source_type)
+        return result(raw.cast("string"), None, "true/false")
+    if family != "string":
+        raise _type_error(spec, field, source_type)
+    return result(raw, None, "text")
+
+
+def plan_casts(spec: DatasetSpec, schema: T.StructType) -> list[FieldCast]:
+    """The cast of every scraped field of ``spec``, in schema order."""
+    by_name = {f.name.upper(): f.dataType for f in schema.fields}
+    return [plan_cast(spec, f, by_name[f.name]) for f in spec.scraped_fields]

@@ -1,0 +1,95 @@
+"""Percentile grids and null rates of continuous fields, all fields in one aggregation.
+
+Every continuous field gets its finest grid (1st..99th percentile) in a single ``agg`` over the
+table (exact ``percentile``: deterministic, so the metadata hash does not depend on how the
+rows happen to be partitioned; its memory grows with the number of *distinct* values, which
+for HES durations and times of day is small). The coarser grids are subsets of the finest
+one, so the disclosure rule (every bin must rest on at least ``min_count`` records) can choose
+the grid afterwards without another pass. Min and max are never computed.
+
+The same aggregation counts values that failed their checked cast (e.g. ``12:3x`` as a time
+of day) and keeps the smallest such value to name it in the error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from artificial_data.common.dataset_spec import DatasetSpec, DisclosurePolicy
+from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError
+
+#: Grids tried from finest to coarsest, as numbers of quantiles (99 = percentiles 1..99).
+GRIDS = (99, 19, 9, 3, 1)
+FINEST = tuple(round(i / 100, 2) for i in range(1, 100))
+
+
+def grid_probabilities(quantiles: int) -> tuple[float, ...]:
+    """Cumulative probabilities of a grid of ``quantiles`` equal-probability cut points."""
+    step = quantiles + 1
+    return tuple(round(i / step, 2) for i in range(1, step))
+
+
+@dataclass(frozen=True)
+class ContinuousSummary:
+    """Raw (unsuppressed) summary of one continuous field; never leaves the scraper as is."""
+
+    field: str
+    non_null: int
+    nulls: int
+    percentiles: tuple[float, ...] | None  # values at FINEST, None if there are no values
+
+
+def summarise_continuous(
+    spec: DatasetSpec, df: DataFrame, casts: list[FieldCast]
+) -> tuple[int, list[ContinuousSummary]]:
+    """``(source row count, raw summaries)`` from one aggregation; raise on uncastable values."""
+    aggs = [F.count(F.lit(1)).alias("rows")]
+    for i, cast in enumerate(casts):
+        aggs.append(F.count(cast.value).alias(f"n{i}"))
+        aggs.append(F.percentile(cast.value, F.lit(list(FINEST))).alias(f"p{i}"))
+        if cast.bad is not None:
+            aggs.append(F.count(cast.bad).alias(f"bn{i}"))
+            aggs.append(F.min(cast.bad).alias(f"bv{i}"))
+    row = df.agg(*aggs).collect()[0].asDict()
+    total = int(row["rows"])
+    for i, cast in enumerate(casts):
+        if cast.bad is not None and row[f"bn{i}"]:
+            raise ScrapeInputError(
+                f"{spec.dataset}.{cast.field.name}: value {row[f'bv{i}']!r} cannot be read as "
+                f"{cast.expects} (declared type {cast.field.spark_type}, role continuous); "
+                f"{row[f'bn{i}']} such value(s)"
+            )
+    summaries = []
+    for i, cast in enumerate(casts):
+        non_null = int(row[f"n{i}"])
+        values = row[f"p{i}"]
+        summaries.append(
+            ContinuousSummary(
+                field=cast.field.name,
+                non_null=non_null,
+                nulls=total - non_null,
+                percentiles=tuple(float(v) for v in values) if values and non_null else None,
+            )
+        )
+    return total, summaries
+
+
+def choose_grid(non_null: int, policy: DisclosurePolicy) -> int | None:
+    """The finest grid whose every bin rests on at least ``min_count`` records, or None.
+
+    A grid of q cut points splits the non-null records into q + 1 equal-probability bins.
+    """
+    for quantiles in GRIDS:
+        if non_null >= policy.min_count * (quantiles + 1):
+            return quantiles
+    return None
+
+
+def coarsen(percentiles: tuple[float, ...], quantiles: int) -> tuple[list[float], list[float]]:
+    """``(values, probabilities)`` of the ``quantiles`` grid, picked from the finest grid."""
+    probs = grid_probabilities(quantiles)
+    values = [percentiles[round(p * 100) - 1] for p in probs]
+    return values, list(probs)

@@ -1,0 +1,164 @@
+"""Exact value frequencies of every categorical, discrete and date field in one pass.
+
+Counting each column with its own Spark job (or melting every cell into a long table) costs a
+scan or a shuffle of the whole table per field. Instead each partition counts all its columns
+with Arrow's hash kernels (``value_counts``) inside one ``mapInArrow`` and emits only the partial
+tables ``(field, value as text, count)``; a single ``groupBy().sum()`` adds the partials up.
+The shuffle carries distinct values, not records, so the cost is one scan of the projected
+columns whatever the number of fields. Counts are exact; null is counted as a value.
+
+Values that failed their checked cast (see ``casts``) are counted in the same pass under a
+marked field name, so that a bad value costs no extra scan and is reported with its text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from artificial_data.common import metadata_contract as mc
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError
+
+#: Prefix of the field name under which values that failed their cast are counted. Field names
+#: are upper-case identifiers, so this can never collide with a real field.
+BAD_PREFIX = "!"
+#: Rows per Arrow hashing call inside a partition: large enough to amortise the per-call cost
+#: over Spark's 10k-row Arrow batches, small enough to bound worker memory.
+_ROWS_PER_COUNT = 100_000
+
+PARTIAL_SCHEMA = pa.schema(
+    [("FIELD_NAME", pa.string()), ("KEY", pa.string()), ("COUNT", pa.int64())]
+)
+_SPARK_SCHEMA = "FIELD_NAME string, KEY string, COUNT long"
+
+
+def partial_counter(
+    columns: list[tuple[str, str, bool]],
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The per-partition counter for ``mapInArrow``.
+
+    ``columns`` lists ``(column in the projection, field name emitted, drop nulls)``.
+    """
+
+    def count_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        partials: dict[str, list[pa.Table]] = {c: [] for c, _, _ in columns}
+
+        def flush(buffer: list[pa.RecordBatch]) -> None:
+            table = pa.Table.from_batches(buffer)
+            for column, _, drop_nulls in columns:
+                values = table.column(column)
+                if drop_nulls:
+                    values = values.drop_null()
+                    if len(values) == 0:
+                        continue
+                counted = pc.value_counts(values)
+                partials[column].append(
+                    pa.table(
+                        {
+                            "KEY": pc.cast(counted.field("values"), pa.string()),
+                            "COUNT": counted.field("counts"),
+                        }
+                    )
+                )
+
+        buffer: list[pa.RecordBatch] = []
+        buffered = 0
+        for batch in batches:
+            buffer.append(batch)
+            buffered += batch.num_rows
+            if buffered >= _ROWS_PER_COUNT:
+                flush(buffer)
+                buffer, buffered = [], 0
+        if buffer:
+            flush(buffer)
+
+        for column, field_name, _ in columns:
+            if not partials[column]:
+                continue
+            summed = (
+                pa.concat_tables(partials[column]).group_by("KEY").aggregate([("COUNT", "sum")])
+            )
+            n = summed.num_rows
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array([field_name] * n, pa.string()),
+                    summed.column("KEY").combine_chunks(),
+                    summed.column("COUNT_sum").combine_chunks(),
+                ],
+                schema=PARTIAL_SCHEMA,
+            )
+
+    return count_partition
+
+
+def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
+    """Exact ``(FIELD_NAME, KEY, COUNT)`` of every field in ``casts``; KEY is the value as text.
+
+    Values that failed their cast appear under ``BAD_PREFIX + FIELD_NAME``.
+    """
+    if not casts:
+        return pd.DataFrame({"FIELD_NAME": [], "KEY": [], "COUNT": []})
+    projection, columns = [], []
+    for i, cast in enumerate(casts):
+        projection.append(cast.value.alias(f"v{i}"))
+        columns.append((f"v{i}", cast.field.name, False))
+        if cast.bad is not None:
+            projection.append(cast.bad.alias(f"b{i}"))
+            columns.append((f"b{i}", BAD_PREFIX + cast.field.name, True))
+    partials = df.select(*projection).mapInArrow(partial_counter(columns), _SPARK_SCHEMA)
+    totals = partials.groupBy("FIELD_NAME", "KEY").agg(F.sum("COUNT").alias("COUNT"))
+    out = totals.toPandas()
+    out["COUNT"] = out["COUNT"].astype("int64")
+    return out
+
+
+def raise_for_bad_values(spec: DatasetSpec, counts: pd.DataFrame, casts: list[FieldCast]) -> None:
+    """Raise naming the first field (schema order) with values that failed their cast."""
+    bad = counts[counts["FIELD_NAME"].str.startswith(BAD_PREFIX)]
+    if bad.empty:
+        return
+    for cast in casts:
+        rows = bad[bad["FIELD_NAME"] == BAD_PREFIX + cast.field.name]
+        if not rows.empty:
+            example = sorted(rows["KEY"])[0]
+            raise ScrapeInputError(
+                f"{spec.dataset}.{cast.field.name}: value {example!r} cannot be read as "
+                f"{cast.expects} (declared type {cast.field.spark_type}, role {cast.field.role}); "
+                f"{len(rows)} distinct such value(s)"
+            )
+
+
+def decode_values(spec: DatasetSpec, cast: FieldCast, keys: pd.Series) -> pd.DataFrame:
+    """Turn text keys back into the contract's value columns for ``cast``'s VALUE_TYPE."""
+    n = len(keys)
+    out = pd.DataFrame(
+        {
+            "VALUE_STRING": [None] * n,
+            "VALUE_NUMERIC": [math.nan] * n,
+            "VALUE_DATE": [None] * n,
+        },
+        index=keys.index,
+    )
+    if cast.value_type == mc.DISCRETE:
+        numbers = [math.nan if k is None else float(k) for k in keys]
+        if any(k is not None and math.isnan(x) for k, x in zip(keys, numbers, strict=True)):
+            raise ScrapeInputError(
+                f"{spec.dataset}.{cast.field.name}: value NaN is not a number the metadata "
+                "can carry (null is the only missing value)"
+            )
+        out["VALUE_NUMERIC"] = numbers
+    elif cast.value_type == mc.DATE and cast.field.spark_type == "date":
+        out["VALUE_DATE"] = [None if k is None else date.fromisoformat(k) for k in keys]
+    else:  # CATEGORICAL, and DATE fields held as text
+        out["VALUE_STRING"] = [None if k is None else str(k) for k in keys]
+    return out
