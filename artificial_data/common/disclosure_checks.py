@@ -23,8 +23,9 @@ _NHS_NUMBER = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _POSTCODE = re.compile(r"\b([A-Z]{1,2}\d[A-Z\d]?) ?(\d[A-Z]{2})\b", re.IGNORECASE)
 _PHONE = re.compile(r"(?<!\d)(?:\+44\s?|0)(?:\d\s?){9,10}(?!\d)")
-#: A field whose published values each stand for about this few records looks like an ID.
-IDENTIFIER_LIKE_RECORDS_PER_VALUE = 1.5
+#: A field whose published values stand, on average, for at most this multiple of the
+#: suppression threshold looks like an identifier.
+IDENTIFIER_LIKE_RECORDS_PER_THRESHOLD = 1.5
 IDENTIFIER_LIKE_MIN_VALUES = 50
 
 
@@ -152,15 +153,17 @@ def check_value_scans(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
 
 
 def check_identifier_like(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
-    """Fields whose published values each stand for about one record look like identifiers."""
+    """Fields with many values that each stand for barely more than the suppression threshold
+    look like identifiers (after suppression, a unique-per-record field can only show up this
+    way). Date fields are left out: a year has 365 legitimate values whatever the volume."""
     findings = []
-    freq = rows[rows["VALUE_TYPE"].isin([contract.CATEGORICAL, contract.DISCRETE, contract.DATE])]
+    freq = rows[rows["VALUE_TYPE"].isin([contract.CATEGORICAL, contract.DISCRETE])]
     for (table, name), group in freq.groupby(["TABLE_NAME", "FIELD_NAME"], sort=True):
         values = len(group)
         if values < IDENTIFIER_LIKE_MIN_VALUES:
             continue
         per_value = float(np.sum(group["WEIGHT"])) / values
-        if per_value <= max(IDENTIFIER_LIKE_RECORDS_PER_VALUE, spec.disclosure.min_count * 1.5):
+        if per_value <= IDENTIFIER_LIKE_RECORDS_PER_THRESHOLD * spec.disclosure.min_count:
             findings.append(
                 Finding(
                     "identifier_like",
