@@ -288,6 +288,8 @@ def test_empty_partition_is_refused(spark):
     empty = spark.createDataFrame([], schema=spark_schema(spec))
     with pytest.raises(ScrapeInputError, match="toy: the source partition is empty"):
         scrape(empty, spec, "2122")
+    with pytest.raises(ScrapeInputError, match="toy: the source partition is empty"):
+        check_source(empty, spec)
 
 
 def test_uncastable_time_of_day_names_dataset_field_and_value(spark):

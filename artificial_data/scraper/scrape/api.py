@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError, plan_casts
-from artificial_data.scraper.scrape.checks import check_source
+from artificial_data.scraper.scrape.checks import check_schema
 from artificial_data.scraper.scrape.continuous import (
     choose_grid,
     coarsen,
@@ -212,14 +212,16 @@ def scrape(
 ) -> ScrapeResult:
     """Summarise one raw partition into suppressed, contract-valid metadata.
 
-    Fails closed with :class:`ScrapeInputError` (see ``checks``) before producing anything.
+    Fails closed with :class:`ScrapeInputError` (see ``checks``) before producing anything:
+    the schema checks run first, an empty partition and uncastable values are found in the
+    aggregation passes themselves.
     """
     if financial_year not in spec.financial_years:
         raise ScrapeInputError(
             f"{spec.dataset}: financial year {financial_year!r} is not one of the spec's "
             f"{list(spec.financial_years)}"
         )
-    check_source(df, spec)
+    check_schema(df, spec)
     casts = plan_casts(spec, df.schema)
     frequency = [c for c in casts if c.value_type in _FREQUENCY_TYPES]
     continuous = [c for c in casts if c.value_type == mc.CONTINUOUS]
@@ -227,7 +229,7 @@ def scrape(
 
     total, summaries = summarise_continuous(spec, df, continuous)
     if total == 0:
-        raise ScrapeInputError(f"{spec.dataset}: the source partition {financial_year} is empty")
+        raise ScrapeInputError(f"{spec.dataset}: the source partition is empty ({financial_year})")
     counts = count_values(df, frequency)
     raise_for_bad_values(spec, counts, frequency)
     patterns = count_patient_patterns(spec, df, patient)

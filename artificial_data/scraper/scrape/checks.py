@@ -39,13 +39,19 @@ def check_columns(spec: DatasetSpec, columns: list[str]) -> None:
         raise ScrapeInputError(f"{spec.dataset}: spec field(s) {missing} missing from the source")
 
 
+def check_schema(df: DataFrame, spec: DatasetSpec) -> None:
+    """The checks that read no data: columns and source types."""
+    check_columns(spec, list(df.columns))
+    plan_casts(spec, df.schema)  # raises on a type no cast can bridge
+
+
 def check_source(df: DataFrame, spec: DatasetSpec) -> None:
     """Refuse a source that cannot be scraped safely; raise :class:`ScrapeInputError`.
 
     Value-level cast failures (e.g. ``12:3x`` in a time-of-day field) are found while scraping,
-    in the same pass as the aggregations, and raised by :func:`scrape`.
+    in the same pass as the aggregations, and raised by :func:`scrape` (which also finds an
+    empty partition from its own row count instead of running a separate job).
     """
-    check_columns(spec, list(df.columns))
-    plan_casts(spec, df.schema)  # raises on a type no cast can bridge
+    check_schema(df, spec)
     if df.isEmpty():
         raise ScrapeInputError(f"{spec.dataset}: the source partition is empty")
