@@ -5,7 +5,15 @@ and a failure stops downstream steps in the same run; the release step re-runs t
 Dagster-free checks, so promotion is blocked even in a separate run.
 """
 
-from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
+import warnings
+
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSeverity,
+    PreviewWarning,
+    asset_check,
+)
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.disclosure_checks import CHECKS
