@@ -206,7 +206,7 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
             values = [0.125, 0.5, 1.0] if f.spark_type.startswith("decimal") else [1.0, 2.0, 3.0]
             rows += [
                 row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=w)
-                for v, w in zip(values + [np.nan], [500.0, 300.0, 100.0, 100.0], strict=True)
+                for v, w in zip([*values, np.nan], [500.0, 300.0, 100.0, 100.0], strict=True)
             ]
         else:
             rows += [

@@ -100,8 +100,8 @@ def _domain_check(spec: DatasetSpec, outcomes: list[FieldOutcome]) -> QACheck:
     bad = [o for o in outcomes if o.out_of_domain_rows]
     details = (
         "; ".join(
-            f"{spec.dataset}.{o.name}: {o.out_of_domain_rows} rows hold values outside the reviewed "
-            f"domain, e.g. {[display_key(k) for k in o.out_of_domain]}"
+            f"{spec.dataset}.{o.name}: {o.out_of_domain_rows} rows hold values outside the "
+            f"reviewed domain, e.g. {[display_key(k) for k in o.out_of_domain]}"
             for o in bad[:10]
         )
         or f"every value of {len(outcomes)} fields lies in the reviewed domain"

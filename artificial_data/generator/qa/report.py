@@ -89,7 +89,7 @@ def render_markdown(
         ["check", "blocking", "result", "details"],
         [[c.name, "yes" if c.blocking else "no", _status(c), c.details] for c in checks],
     )
-    lines += ["", "## Fields", ""] + _md_table(_FIELD_HEADER, _field_rows(outcomes))
+    lines += ["", "## Fields", "", *_md_table(_FIELD_HEADER, _field_rows(outcomes))]
     if episodes is not None:
         lines += ["", "## Episodes per patient", ""]
         lines += _md_table(
