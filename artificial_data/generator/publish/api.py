@@ -1,0 +1,121 @@
+"""Publish artificial HES in the NHS artificial-data format (DESIGN §9)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.schema import schema_differences
+from artificial_data.generator.publish import package, release_docs
+from artificial_data.generator.publish.csv_format import write_csv
+
+SIZES = ("sample", "full")
+_MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
+
+
+class PublicationError(ValueError):
+    """The release cannot be built; the message names the dataset, year and problem."""
+
+
+@dataclass(frozen=True)
+class PublishedRelease:
+    """Where a release was written and the sha256 of every file in its folder."""
+
+    zip_path: Path
+    parquet_paths: list[Path]
+    files: dict[str, str]  # file name -> sha256
+
+
+def _validate(tables, spec, release_month, version, size) -> None:
+    if not _MONTH.match(release_month):
+        raise PublicationError(f"{spec.dataset}: release_month {release_month!r} is not YYYYMM")
+    if not isinstance(version, int) or version < 1:
+        raise PublicationError(f"{spec.dataset}: version must be an integer >= 1, got {version!r}")
+    if size not in SIZES:
+        raise PublicationError(f"{spec.dataset}: size must be one of {SIZES}, got {size!r}")
+    if not tables:
+        raise PublicationError(f"{spec.dataset}: no tables to publish")
+    for year, table in tables.items():
+        if year not in spec.financial_years:
+            raise PublicationError(
+                f"{spec.dataset}: financial year {year!r} is not in the spec "
+                f"({list(spec.financial_years)})"
+            )
+        differences = schema_differences(spec, table.schema)
+        if differences:
+            raise PublicationError(
+                f"{spec.dataset} {year}: table does not have the spec schema: {differences}"
+            )
+
+
+def publish(
+    tables: dict[str, pa.Table],
+    spec: DatasetSpec,
+    out_folder: Path,
+    *,
+    release_month: str,
+    version: int,
+    size: str,
+    release_info: dict[str, Any],
+) -> PublishedRelease:
+    """Write the zip of CSVs, the Parquet files and the release documents of one dataset.
+
+    ``tables`` maps financial year -> artificial table with the exact spec schema;
+    ``release_info`` carries policy, seed(s), metadata content hash(es), package versions and
+    the ONS spectrum level, copied into the release notes.
+    """
+    _validate(tables, spec, release_month, version, size)
+    out_folder = Path(out_folder)
+    out_folder.mkdir(parents=True, exist_ok=True)
+    name = package.release_name(spec, release_month, version, size)
+    build = out_folder / f".{name}.building-{uuid.uuid4().hex}"
+    inner = build / name  # the folder that is zipped
+    inner.mkdir(parents=True)
+    try:
+        years = sorted(tables)
+        data_files: dict[str, str] = {}
+        for year in years:
+            csv_path = inner / package.year_file(spec, year, "csv")
+            write_csv(tables[year], csv_path)
+            data_files[csv_path.name] = package.sha256(csv_path)
+            parquet_path = build / package.year_file(spec, year, "parquet")
+            package.write_parquet(tables[year], parquet_path)
+            data_files[parquet_path.name] = package.sha256(parquet_path)
+        documents = {
+            "data_dictionary.md": release_docs.data_dictionary(spec, name),
+            "user_notice.md": release_docs.user_notice(spec, name, years, release_info),
+            "schema.json": package.schema_json(spec),
+            "release_notes.json": release_docs.release_notes(
+                spec,
+                name,
+                release_month=release_month,
+                version=version,
+                size=size,
+                rows={y: tables[y].num_rows for y in years},
+                data_files=data_files,
+                info=release_info,
+            ),
+        }
+        for file_name, text in documents.items():
+            (inner / file_name).write_text(text, encoding="utf-8")
+            (build / file_name).write_text(text, encoding="utf-8")
+        package.write_zip(build / f"{name}.zip", name, sorted(inner.iterdir()), release_month)
+        shutil.rmtree(inner)
+        files = {p.name: package.sha256(p) for p in sorted(build.iterdir())}
+        target = out_folder / name
+        package.swap_into_place(build, target)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    return PublishedRelease(
+        zip_path=target / f"{name}.zip",
+        parquet_paths=[target / package.year_file(spec, y, "parquet") for y in years],
+        files=files,
+    )

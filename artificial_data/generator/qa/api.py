@@ -1,0 +1,236 @@
+"""Run QA on one artificial table-year against its released metadata (DESIGN §9).
+
+QA reads only the released metadata and the artificial table (never real data). Blocking checks
+are the ones whose failure means the table must not be published: schema, keys and identifier
+formats, values outside the reviewed domain, derived fields, date chains and durations (all
+100%), and distributions beyond their noise-aware limits. Null rates and category coverage are
+informational.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.schema import schema_differences
+from artificial_data.generator.qa import consistency
+from artificial_data.generator.qa.expected import build_expectations, display_key
+from artificial_data.generator.qa.fields import FieldOutcome, analyse_fields, episodes_outcome
+from artificial_data.generator.qa.report import render_html, render_markdown
+from artificial_data.generator.qa.result import CHECK_NAMES, QACheck, QAResult
+
+
+def _check(name: str, passed: bool, details: str, metrics: dict | None = None) -> QACheck:
+    return QACheck(name, bool(passed), CHECK_NAMES[name], details, metrics or {})
+
+
+def _rules_check(name: str, results: list[consistency.RuleResult], what: str) -> QACheck:
+    failed = [r for r in results if not r.passed]
+    if not results:
+        details = f"no {what} in the spec"
+    elif failed:
+        details = "; ".join(r.describe() for r in failed[:10])
+    else:
+        details = f"{len(results)} {what} hold on every row"
+    metrics = {r.subject: {"checked": r.checked, "failures": r.failures} for r in results}
+    return _check(name, not failed, details, metrics)
+
+
+def _missing(spec: DatasetSpec, table: pa.Table, names) -> list[str]:
+    return [n for n in names if n not in table.column_names]
+
+
+def _consistency_checks(table: pa.Table, spec: DatasetSpec) -> list[QACheck]:
+    checks = []
+    if spec.primary_key in table.column_names:
+        key = consistency.primary_key(table, spec)
+        checks.append(
+            _check(
+                "primary_key",
+                key.passed,
+                key.describe()
+                if not key.passed
+                else f"{spec.primary_key} is unique and never null",
+                {"rows": key.checked, "failures": key.failures},
+            )
+        )
+    else:
+        checks.append(_check("primary_key", False, f"{spec.dataset}: no {spec.primary_key}"))
+
+    idents = [
+        consistency.identifier_format(
+            table, f, required=f.name in (spec.primary_key, spec.patient_key)
+        )
+        for f in spec.fields_with_role("identifier")
+        if f.name in table.column_names
+    ]
+    checks.append(_rules_check("identifiers", idents, "identifier formats"))
+
+    derived, skipped = [], []
+    for f in spec.fields_with_role("derived"):
+        if _missing(spec, table, [f.name, *f.derivation.inputs()]):
+            skipped.append(f.name)
+            continue
+        derived.append(consistency.derived_field(table, f))
+    check = _rules_check("derived_fields", derived, "derivations")
+    if skipped:
+        check = _check(
+            "derived_fields",
+            False,
+            f"{spec.dataset}: cannot check {skipped} (columns missing); " + check.details,
+            check.metrics,
+        )
+    checks.append(check)
+
+    chains = [
+        consistency.date_chain(table, c) for c in spec.date_chains if not _missing(spec, table, c)
+    ]
+    checks.append(_rules_check("date_chains", chains, "date chains"))
+    durations = [
+        consistency.duration(table, d.field, d.start, d.end)
+        for d in spec.durations
+        if not _missing(spec, table, [d.field, d.start, d.end])
+    ]
+    checks.append(_rules_check("durations", durations, "durations"))
+    return checks
+
+
+def _domain_check(spec: DatasetSpec, outcomes: list[FieldOutcome]) -> QACheck:
+    bad = [o for o in outcomes if o.out_of_domain_rows]
+    details = (
+        "; ".join(
+            f"{spec.dataset}.{o.name}: {o.out_of_domain_rows} rows hold values outside the "
+            f"reviewed domain, e.g. {[display_key(k) for k in o.out_of_domain]}"
+            for o in bad[:10]
+        )
+        or f"every value of {len(outcomes)} fields lies in the reviewed domain"
+    )
+    return _check(
+        "value_domain",
+        not bad,
+        details,
+        {o.name: {"rows": o.out_of_domain_rows, "values": o.out_of_domain} for o in bad},
+    )
+
+
+def _distribution_check(
+    spec: DatasetSpec, outcomes: list[FieldOutcome], missing_metadata: list[str]
+) -> QACheck:
+    failed = [o for o in outcomes if o.blocking and o.distance.failed]
+    warned = [o for o in outcomes if o.blocking and not o.distance.within_noise and o not in failed]
+    parts = [
+        f"{spec.dataset}.{o.name}: {o.distance.statistic} {o.distance.value:.4f} beyond the "
+        f"limit {o.distance.limit:.4f} (noise threshold {o.distance.threshold:.4f})"
+        for o in failed[:10]
+    ]
+    if warned:
+        parts.append(
+            f"above the noise threshold but within the limit: {[o.name for o in warned[:20]]}"
+        )
+    if missing_metadata:
+        parts.append(f"no metadata for {missing_metadata}")
+    if not parts:
+        parts.append(f"{len(outcomes)} fields within their sampling-noise thresholds")
+    metrics = {
+        "fields_checked": len(outcomes),
+        "failed": [o.name for o in failed],
+        "above_noise_threshold": [o.name for o in warned],
+        "no_metadata": list(missing_metadata),
+        "fields": {o.name: {**o.distance.as_dict(), "blocking": o.blocking} for o in outcomes},
+    }
+    return _check("field_distributions", not failed, "; ".join(parts), metrics)
+
+
+def _episodes_check(spec: DatasetSpec, outcome: FieldOutcome | None) -> QACheck:
+    if outcome is None:
+        return _check(
+            "episodes_per_patient",
+            False,
+            f"{spec.dataset}: no RELATIONSHIP metadata or no {spec.patient_key}",
+        )
+    d = outcome.distance
+    extra = [display_key(k) for k in outcome.out_of_domain]
+    passed = not d.failed and not extra
+    details = (
+        f"{d.n} patients; TVD {d.value:.4f} (noise threshold {d.threshold:.4f}, "
+        f"limit {d.limit:.4f})"
+    )
+    if extra:
+        details += f"; episode counts not in the metadata: {extra}"
+    return _check("episodes_per_patient", passed, details, d.as_dict())
+
+
+def _null_rate_check(spec: DatasetSpec, outcomes: list[FieldOutcome]) -> QACheck:
+    # Fields reshaped by date ordering / durations change their null rate on purpose.
+    flagged = [o for o in outcomes if o.blocking and o.null_rate_flagged]
+    details = (
+        "; ".join(
+            f"{o.name}: {o.observed_null:.3f} null, metadata {o.expected_null:.3f}"
+            for o in flagged[:10]
+        )
+        or f"null rates of {len(outcomes)} fields agree with the metadata"
+    )
+    metrics = {
+        o.name: {"expected": round(o.expected_null, 6), "observed": round(o.observed_null, 6)}
+        for o in outcomes
+    }
+    return _check("null_rates", not flagged, details, metrics)
+
+
+def _coverage_check(outcomes: list[FieldOutcome]) -> QACheck:
+    freq = [o for o in outcomes if o.categories]
+    gaps = [o for o in freq if o.missing_expected]
+    total = sum(o.categories for o in freq)
+    present = sum(o.categories_present for o in freq)
+    share = present / total if total else 1.0
+    details = f"{present} of {total} metadata categories present ({100 * share:.1f}%)"
+    if gaps:
+        details += "; common categories missing: " + "; ".join(
+            f"{o.name} {[display_key(k) for k in o.missing_expected]}" for o in gaps[:10]
+        )
+    metrics = {
+        "share_present": round(share, 6),
+        "fields": {o.name: [o.categories_present, o.categories] for o in freq},
+    }
+    return _check("category_coverage", not gaps, details, metrics)
+
+
+def run_qa(
+    table: pa.Table, metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str
+) -> QAResult:
+    """Check one artificial table-year against its released metadata and render the report."""
+    differences = schema_differences(spec, table.schema)
+    schema = _check(
+        "schema",
+        not differences,
+        "; ".join(differences)
+        or f"{len(spec.fields)} fields in schema order with the spec's types",
+        {"differences": differences},
+    )
+    expectations = build_expectations(metadata, spec)
+    outcomes = analyse_fields(table, spec, expectations)
+    episodes = episodes_outcome(table, spec, expectations)
+    consistency_checks = {c.name: c for c in _consistency_checks(table, spec)}
+    checks = [
+        schema,
+        consistency_checks["primary_key"],
+        consistency_checks["identifiers"],
+        _domain_check(spec, outcomes),
+        consistency_checks["derived_fields"],
+        consistency_checks["date_chains"],
+        consistency_checks["durations"],
+        _distribution_check(spec, outcomes, expectations.missing),
+        _episodes_check(spec, episodes),
+        _null_rate_check(spec, outcomes),
+        _coverage_check(outcomes),
+    ]
+    assert [c.name for c in checks] == list(CHECK_NAMES)
+    title = f"QA of artificial {spec.dataset} {financial_year}"
+    return QAResult(
+        dataset=spec.dataset,
+        financial_year=financial_year,
+        checks=checks,
+        html=render_html(title, table.num_rows, checks, outcomes, episodes),
+        markdown=render_markdown(title, table.num_rows, checks, outcomes, episodes),
+    )

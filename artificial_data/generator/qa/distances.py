@@ -1,0 +1,172 @@
+"""Distances between an artificial field and its metadata, with sampling-noise-aware limits.
+
+An artificial field of N rows drawn from shares p never matches p exactly: under multinomial
+sampling the expected total variation distance (TVD) is about Σ√(pᵢ/(2πN)) (each |qᵢ − pᵢ| is
+half-normal with scale √(pᵢ/N)). DESIGN §9 asks for a threshold of 1.5 times that, which a
+correct generator still exceeds now and then (for a two-valued field about one time in five),
+so it is only a *warning*. A field *fails* when its TVD exceeds the threshold by a clear margin:
+√(ln(1/α)/(2N)) with α = 10⁻⁶. That margin is McDiarmid's bound (one row changes the TVD by at
+most 1/N), so a correct generator fails a field less than once in a million whatever the number
+of categories, while a real shift of a few percent still fails at the default sizes.
+
+Continuous fields are compared bin by bin against the quantile grid. Integer-valued ones (day
+counts, times of day in minutes) are rounded after sampling, which moves mass across bin edges,
+so for them the statistic is the distance between each published cumulative probability cᵢ and
+the bracket [F(⌊vᵢ⌋−1), F(⌈vᵢ⌉)] of the observed distribution function, which holds whatever the
+rounding (floor, round or ceiling); its limits come from the DKW inequality.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from artificial_data.generator.qa.expected import (
+    NULL_KEY,
+    ContinuousExpectation,
+    FrequencyExpectation,
+    value_key,
+)
+
+#: Probability that a correct generator fails one field (blocking margin).
+FALSE_FAILURE_RATE = 1e-6
+#: Factor on the expected TVD under sampling noise (DESIGN §9).
+NOISE_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A distance, the noise threshold (warning) and the blocking limit (failure)."""
+
+    statistic: str  # "tvd" or "quantile_bracket"
+    value: float
+    threshold: float
+    limit: float
+    n: int
+
+    @property
+    def within_noise(self) -> bool:
+        return self.value <= self.threshold
+
+    @property
+    def failed(self) -> bool:
+        return self.value > self.limit
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {
+            "statistic": self.statistic,
+            "value": round(self.value, 6),
+            "threshold": round(self.threshold, 6),
+            "limit": round(self.limit, 6),
+            "n": self.n,
+        }
+
+
+def expected_tvd(shares: np.ndarray, n: int) -> float:
+    """Expected TVD between ``shares`` and the shares of an ``n``-row sample: Σ√(pᵢ/(2πN))."""
+    if n <= 0:
+        return 0.0
+    p = np.asarray(shares, dtype=float)
+    return float(np.sqrt(p[p > 0] / (2 * math.pi * n)).sum())
+
+
+def margin(n: int, alpha: float = FALSE_FAILURE_RATE) -> float:
+    """McDiarmid margin: P(TVD − E[TVD] > margin) ≤ alpha for an ``n``-row sample."""
+    return math.sqrt(math.log(1 / alpha) / (2 * n)) if n > 0 else math.inf
+
+
+def tvd(expected: pd.Series, observed: pd.Series) -> float:
+    """Total variation distance between two share vectors indexed by value key."""
+    both = pd.concat([expected, observed], axis=1, keys=["e", "o"]).fillna(0.0)
+    return float(0.5 * (both["e"] - both["o"]).abs().sum())
+
+
+def frequency_distance(expected: FrequencyExpectation, observed: pd.Series, n: int) -> Distance:
+    """TVD of observed counts (index: value key) against the expected shares."""
+    total = float(observed.sum())
+    shares = observed / total if total > 0 else observed
+    threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), n)
+    return Distance("tvd", tvd(expected.shares, shares), threshold, threshold + margin(n), n)
+
+
+# ------------------------------------------------------------------------ observed values
+
+
+def observed_counts(column: pa.ChunkedArray | pa.Array) -> pd.Series:
+    """Count of each value (by key, null included) of a column: one pass in Arrow."""
+    if pa.types.is_decimal(column.type):
+        column = pc.cast(column, pa.float64())
+    counts = column.value_counts()
+    values = counts.field("values").to_pylist()
+    numbers = counts.field("counts").to_numpy(zero_copy_only=False)
+    series = pd.Series(numbers, index=[value_key(v) for v in values], dtype=float)
+    return series.groupby(level=0).sum()
+
+
+def numeric_values(column: pa.ChunkedArray, time_of_day: bool) -> np.ndarray:
+    """Float values of a continuous column (NaN = null); HHMM text becomes minutes."""
+    if time_of_day:
+        text = pc.cast(column, pa.string())
+        valid = pc.match_substring_regex(text, r"^([01][0-9]|2[0-3])[0-5][0-9]$")
+        text = pc.if_else(valid, text, pa.scalar(None, pa.string()))
+        hours = pc.cast(pc.utf8_slice_codeunits(text, 0, 2), pa.float64())
+        minutes = pc.cast(pc.utf8_slice_codeunits(text, 2, 4), pa.float64())
+        column = pc.add(pc.multiply(hours, 60.0), minutes)
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
+
+
+def continuous_distance(expected: ContinuousExpectation, values: np.ndarray) -> Distance:
+    """TVD between the observed share per quantile bin (plus nulls) and the expected masses."""
+    n = len(values)
+    is_null = np.isnan(values)
+    present = values[~is_null]
+    edges, masses = expected.bins()
+    bins = np.searchsorted(edges, present, side="left")  # bin j: edges[j-1] < x <= edges[j]
+    counts = np.bincount(bins, minlength=len(masses)).astype(float)
+    exp_shares = np.concatenate([masses * (1 - expected.null_share), [expected.null_share]])
+    obs_shares = np.concatenate([counts, [is_null.sum()]]) / max(n, 1)
+    value = float(0.5 * np.abs(exp_shares - obs_shares).sum())
+    threshold = NOISE_FACTOR * expected_tvd(exp_shares, n)
+    return Distance("tvd", value, threshold, threshold + margin(n), n)
+
+
+def quantile_bracket_distance(expected: ContinuousExpectation, values: np.ndarray) -> Distance:
+    """Largest gap between a published cᵢ and the bracket [F(⌊vᵢ⌋−1), F(⌈vᵢ⌉)] (integer data)."""
+    n = len(values)
+    is_null = np.isnan(values)
+    present = np.sort(values[~is_null])
+    m = max(len(present), 1)
+    q, c = expected.quantiles, expected.probabilities
+    upper = np.searchsorted(present, np.ceil(q), side="right") / m  # F(ceil(v))
+    lower = np.searchsorted(present, np.floor(q) - 1, side="right") / m  # F(floor(v) - 1)
+    gaps = np.maximum.reduce([np.zeros_like(c), c - upper, lower - c])
+    null_gap = abs(is_null.mean() - expected.null_share) if n else 0.0
+    value = float(max(gaps.max(initial=0.0), null_gap))
+    # KS-type limits: 1.36/√N is the 95% point (warning); DKW gives the blocking limit.
+    threshold = 1.36 / math.sqrt(m)
+    limit = math.sqrt(math.log(2 / FALSE_FAILURE_RATE) / (2 * m))
+    return Distance("quantile_bracket", value, threshold, limit, n)
+
+
+def observed_shares(counts: pd.Series) -> pd.Series:
+    total = counts.sum()
+    return counts / total if total > 0 else counts
+
+
+__all__ = [
+    "NULL_KEY",
+    "Distance",
+    "continuous_distance",
+    "expected_tvd",
+    "frequency_distance",
+    "margin",
+    "numeric_values",
+    "observed_counts",
+    "quantile_bracket_distance",
+    "tvd",
+]

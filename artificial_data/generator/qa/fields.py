@@ -1,0 +1,205 @@
+"""Per-field comparison of the artificial table with the released metadata.
+
+For every scraped field this computes the distance to its metadata (with noise-aware limits),
+its null rate against the metadata's, the categories it covers, and any value that lies
+outside the reviewed domain. The checks in ``api`` summarise these outcomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from artificial_data.common import metadata_contract as contract
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.generator.qa.distances import (
+    Distance,
+    continuous_distance,
+    frequency_distance,
+    numeric_values,
+    observed_counts,
+    quantile_bracket_distance,
+)
+from artificial_data.generator.qa.expected import (
+    NULL_KEY,
+    Expectations,
+    FieldExpectation,
+    FrequencyExpectation,
+    episodes_key,
+)
+
+#: A category expected this many times (or more) should be present in the output.
+COVERAGE_MIN_EXPECTED = 10
+_FREQUENCY_TYPES = (contract.CATEGORICAL, contract.DISCRETE, contract.DATE)
+
+
+@dataclass
+class FieldOutcome:
+    """How one artificial field compares with its metadata."""
+
+    name: str
+    value_type: str
+    distance: Distance
+    blocking: bool  # False where post-processing reshapes the field on purpose
+    expected_null: float
+    observed_null: float
+    n: int  # rows (or patients, for patient-level fields)
+    out_of_domain: list[str] = field(default_factory=list)
+    out_of_domain_rows: int = 0
+    categories: int = 0
+    categories_present: int = 0
+    missing_expected: list[str] = field(default_factory=list)  # common categories absent
+    top: list[tuple[str, float, float]] = field(default_factory=list)  # key, expected, observed
+    note: str = ""
+
+    @property
+    def null_rate_flagged(self) -> bool:
+        p, n = self.expected_null, max(self.n, 1)
+        return abs(self.observed_null - p) > 4 * np.sqrt(p * (1 - p) / n) + 2 / n
+
+
+def _top(expected: pd.Series, observed: pd.Series, k: int = 10) -> list[tuple[str, float, float]]:
+    both = pd.concat([expected, observed], axis=1, keys=["e", "o"]).fillna(0.0)
+    both["m"] = both[["e", "o"]].max(axis=1)
+    both = both.sort_values(["m", "e"], ascending=False).head(k)
+    return [(str(i), float(r.e), float(r.o)) for i, r in both.iterrows()]
+
+
+def _frequency_outcome(
+    name, exp: FieldExpectation, counts: pd.Series, n: int, blocking: bool, note: str = ""
+) -> FieldOutcome:
+    freq: FrequencyExpectation = exp.frequency
+    total = float(counts.sum())
+    shares = counts / total if total > 0 else counts
+    distance = frequency_distance(freq, counts, n)
+    extra = [k for k in counts.index if k != NULL_KEY and k not in freq.shares.index]
+    present = set(counts.index[counts > 0])
+    domain = freq.domain
+    common = freq.shares[(freq.shares * total >= COVERAGE_MIN_EXPECTED)].index
+    return FieldOutcome(
+        name=name,
+        value_type=exp.value_type,
+        distance=distance,
+        blocking=blocking,
+        expected_null=freq.null_share,
+        observed_null=float(shares.get(NULL_KEY, 0.0)),
+        n=n,
+        out_of_domain=sorted(extra)[:5],
+        out_of_domain_rows=int(counts[extra].sum()) if extra else 0,
+        categories=len(domain),
+        categories_present=len(domain & present),
+        missing_expected=[k for k in common if k not in present][:5],
+        top=_top(freq.shares, shares),
+        note=note,
+    )
+
+
+def _modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Series:
+    """Each patient's most frequent value (ties: the smallest), as value counts by key."""
+    frame = pd.DataFrame(
+        {
+            "p": patients.to_numpy(),
+            "v": pc.fill_null(pc.cast(values, pa.string()), NULL_KEY).to_numpy(
+                zero_copy_only=False
+            ),
+        }
+    )
+    sizes = frame.groupby(["p", "v"], sort=False).size().reset_index(name="n")
+    sizes = sizes.sort_values(["p", "n", "v"], ascending=[True, False, True])
+    modal = sizes.drop_duplicates("p")["v"]
+    return modal.value_counts().astype(float)
+
+
+def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> list[FieldOutcome]:
+    """Compare every scraped field present in both the table and the metadata."""
+    n = table.num_rows
+    reshaped = {m for chain in spec.date_chains for m in chain} | {d.field for d in spec.durations}
+    pk = spec.patient_key
+    patients = table.column(pk) if pk in table.column_names else None
+    n_patients = len(patients.unique()) if patients is not None else n
+    outcomes = []
+    for name, exp in exps.fields.items():
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        note = "reshaped by date ordering / durations: not blocking" if name in reshaped else ""
+        if exp.value_type in _FREQUENCY_TYPES:
+            outcomes.append(
+                _frequency_outcome(name, exp, observed_counts(column), n, not note, note)
+            )
+        elif exp.value_type == contract.DEMOGRAPHIC_CATEGORICAL:
+            outcomes.append(
+                _frequency_outcome(
+                    name,
+                    exp,
+                    observed_counts(column),
+                    n_patients,
+                    True,
+                    "episode-level shares; noise limits use the number of patients",
+                )
+            )
+        elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
+            outcome = _frequency_outcome(
+                name,
+                exp,
+                _modal_values(patients, column),
+                n_patients,
+                True,
+                "each patient's modal value against the metadata's modal values",
+            )
+            text = pc.cast(column, pa.string())
+            bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
+            bad_values = pc.filter(text, pc.fill_null(bad, False)).unique().to_pylist()
+            if bad_values:
+                outcome.out_of_domain = sorted(set(outcome.out_of_domain) | set(bad_values[:5]))
+                outcome.out_of_domain_rows += int(pc.sum(pc.fill_null(bad, False)).as_py() or 0)
+            outcome.observed_null = column.null_count / max(n, 1)
+            outcomes.append(outcome)
+        elif exp.value_type == contract.CONTINUOUS:
+            cont = exp.continuous
+            values = numeric_values(column, exp.field.time_of_day)
+            discretised = exp.field.time_of_day or exp.field.spark_type in ("int", "long")
+            distance = (quantile_bracket_distance if discretised else continuous_distance)(
+                cont, values
+            )
+            unreadable = int(np.isnan(values).sum()) - column.null_count
+            examples = []
+            if unreadable:
+                text = pc.cast(column, pa.string())
+                ok = pc.match_substring_regex(text, r"^([01][0-9]|2[0-3])[0-5][0-9]$")
+                examples = pc.filter(text, pc.invert(pc.fill_null(ok, True))).to_pylist()[:5]
+            outcomes.append(
+                FieldOutcome(
+                    name=name,
+                    value_type=exp.value_type,
+                    distance=distance,
+                    blocking=not note,
+                    expected_null=cont.null_share,
+                    observed_null=column.null_count / max(n, 1),
+                    n=n,
+                    out_of_domain=[str(e) for e in examples],
+                    out_of_domain_rows=unreadable,
+                    note=note or ("integer values: quantile-bracket test" if discretised else ""),
+                )
+            )
+    return outcomes
+
+
+def episodes_outcome(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> FieldOutcome | None:
+    """Episodes per patient in the output against the RELATIONSHIP distribution."""
+    if exps.episodes is None or spec.patient_key not in table.column_names:
+        return None
+    per_patient = table.column(spec.patient_key).value_counts().field("counts")
+    counts = pd.Series(per_patient.to_numpy(zero_copy_only=False)).value_counts()
+    keys = [episodes_key(int(k), exps.top_coded_from) for k in counts.index]
+    counts = pd.Series(counts.to_numpy(dtype=float), index=keys).groupby(level=0).sum()
+    exp = FieldExpectation(
+        spec.field(spec.patient_key), contract.RELATIONSHIP, frequency=exps.episodes
+    )
+    return _frequency_outcome(
+        spec.patient_key, exp, counts, len(per_patient), True, "patients by number of episodes"
+    )

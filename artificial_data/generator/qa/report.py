@@ -1,0 +1,193 @@
+"""The QA report (Markdown and HTML with inline SVG charts) shown in the UI and published.
+
+Charts: the top values of each field in the metadata against the artificial output, null rates
+of every field that has nulls, and episodes per patient.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from artificial_data.generator.qa.charts import grouped_bars
+from artificial_data.generator.qa.expected import display_key
+from artificial_data.generator.qa.fields import FieldOutcome
+from artificial_data.generator.qa.result import QACheck
+
+SERIES = ("metadata", "artificial")
+
+
+def _status(check: QACheck) -> str:
+    if check.passed:
+        return "pass"
+    return "FAIL" if check.blocking else "warn"
+
+
+def _verdict(checks: list[QACheck]) -> str:
+    blocking = [c.name for c in checks if c.blocking and not c.passed]
+    if blocking:
+        return f"**Not publishable**: blocking checks failed: {', '.join(blocking)}."
+    return "**Publishable**: every blocking check passed."
+
+
+def _field_rows(outcomes: list[FieldOutcome]) -> list[list[str]]:
+    rows = []
+    for o in outcomes:
+        d = o.distance
+        state = "FAIL" if (o.blocking and d.failed) else ("warn" if not d.within_noise else "ok")
+        coverage = f"{o.categories_present}/{o.categories}" if o.categories else ""
+        rows.append(
+            [
+                o.name,
+                o.value_type,
+                d.statistic,
+                f"{d.value:.4f}",
+                f"{d.threshold:.4f}",
+                f"{d.limit:.4f}",
+                state if o.blocking else f"{state} (info)",
+                f"{o.expected_null:.3f}",
+                f"{o.observed_null:.3f}",
+                coverage,
+                o.note,
+            ]
+        )
+    return rows
+
+
+_FIELD_HEADER = [
+    "field",
+    "type",
+    "statistic",
+    "value",
+    "noise threshold",
+    "limit",
+    "state",
+    "null (metadata)",
+    "null (artificial)",
+    "categories",
+    "note",
+]
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def cell(v: str) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def render_markdown(
+    title: str,
+    rows: int,
+    checks: list[QACheck],
+    outcomes: list[FieldOutcome],
+    episodes: FieldOutcome | None,
+) -> str:
+    lines = [f"# {title}", "", f"{rows:,} rows. {_verdict(checks)}", "", "## Checks", ""]
+    lines += _md_table(
+        ["check", "blocking", "result", "details"],
+        [[c.name, "yes" if c.blocking else "no", _status(c), c.details] for c in checks],
+    )
+    lines += ["", "## Fields", "", *_md_table(_FIELD_HEADER, _field_rows(outcomes))]
+    if episodes is not None:
+        lines += ["", "## Episodes per patient", ""]
+        lines += _md_table(
+            ["episodes", "metadata", "artificial"],
+            [[display_key(k), f"{e:.4f}", f"{o:.4f}"] for k, e, o in _sorted_episodes(episodes)],
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _sorted_episodes(episodes: FieldOutcome) -> list[tuple[str, float, float]]:
+    def order(item):
+        key = item[0].rstrip("+")
+        return int(key) if key.isdigit() else 10**9
+
+    return sorted(episodes.top, key=order)
+
+
+def _html_table(header: list[str], rows: list[list[str]], status_col: int | None = None) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cls = ""
+        if status_col is not None:
+            state = str(row[status_col])
+            cls = (
+                ' class="fail"'
+                if state.startswith("FAIL")
+                else (' class="warn"' if state.startswith("warn") else "")
+            )
+        body.append(f"<tr{cls}>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_STYLE = """
+body{font-family:Arial,sans-serif;margin:2em;color:#212b32}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}
+th,td{border:1px solid #d8dde0;padding:3px 6px;text-align:left;vertical-align:top}
+th{background:#f0f4f5} tr.fail td{background:#fde8e6} tr.warn td{background:#fff6dc}
+.charts{display:flex;flex-wrap:wrap;gap:1em}
+"""
+
+
+def render_html(
+    title: str,
+    rows: int,
+    checks: list[QACheck],
+    outcomes: list[FieldOutcome],
+    episodes: FieldOutcome | None,
+) -> str:
+    verdict = _verdict(checks).replace("**", "")
+    parts = [
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(title)}</h1><p>{rows:,} rows. {escape(verdict)}</p>",
+        "<h2>Checks</h2>",
+        _html_table(
+            ["check", "blocking", "result", "details"],
+            [[c.name, "yes" if c.blocking else "no", _status(c), c.details] for c in checks],
+            status_col=2,
+        ),
+    ]
+    if episodes is not None:
+        eps = _sorted_episodes(episodes)
+        parts += [
+            "<h2>Episodes per patient</h2>",
+            grouped_bars(
+                "Share of patients by number of episodes",
+                [display_key(k) for k, _, _ in eps],
+                {SERIES[0]: [e for _, e, _ in eps], SERIES[1]: [o for _, _, o in eps]},
+            ),
+        ]
+    nulls = [o for o in outcomes if o.expected_null > 0 or o.observed_null > 0]
+    if nulls:
+        parts += [
+            "<h2>Null rates</h2>",
+            grouped_bars(
+                "Share of nulls per field",
+                [o.name for o in nulls],
+                {
+                    SERIES[0]: [o.expected_null for o in nulls],
+                    SERIES[1]: [o.observed_null for o in nulls],
+                },
+            ),
+        ]
+    parts += ["<h2>Fields</h2>", _html_table(_FIELD_HEADER, _field_rows(outcomes), status_col=6)]
+    charts = [
+        grouped_bars(
+            f"{o.name}: top values",
+            [display_key(k) for k, _, _ in o.top],
+            {SERIES[0]: [e for _, e, _ in o.top], SERIES[1]: [v for _, _, v in o.top]},
+        )
+        for o in outcomes
+        if o.top
+    ]
+    if charts:
+        parts += [
+            "<h2>Top values: metadata vs artificial</h2>",
+            f"<div class='charts'>{''.join(charts)}</div>",
+        ]
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,400 @@
+"""Hand-made released metadata and clean artificial tables sampled from it, for QA and
+publication tests that must not depend on the real generator engine.
+
+``clean_table`` is a deliberately simple stand-in for the engine: it samples every field from
+its metadata with numpy, then applies the rules QA checks (date order, durations, derived
+fields, identifiers), so a correct table passes QA and each planted defect is the only fault.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from artificial_data.common import metadata_contract as contract
+from artificial_data.common.dataset_spec import DatasetSpec, parse_spec
+from artificial_data.common.schema import arrow_schema
+from artificial_data_tests.metadata_factory import row
+
+CODES = ["01", "02", "03", "10", "A01", "B20", "&", None]
+CODE_WEIGHTS = [300, 200, 100, 80, 60, 40, 20, 100]
+DIAG_CODES = ["A001", "B002", "C013", "J450", "-", None]
+DIAG_WEIGHTS = [200, 150, 100, 50, 30, 300]
+DATES = [
+    date(2021, 4, 1),
+    date(2021, 7, 15),
+    date(2021, 10, 2),
+    date(2022, 1, 20),
+    date(2022, 3, 30),
+    date(1800, 1, 1),
+    None,
+]
+DATE_WEIGHTS = [100, 100, 100, 100, 100, 10, 40]
+MYDOBS = ["011950", "061975", "121999", "032021", "072021", None]
+
+
+def mini_spec() -> DatasetSpec:
+    """A small APC-like spec exercising every role, derivation, date chain and duration."""
+    ident = {"format": "alphanumeric", "length": 32, "prefix": "TEST", "per": "patient"}
+    fields = [
+        {
+            "name": "EPIKEY",
+            "type": "long",
+            "role": "identifier",
+            "identifier": {"format": "digits", "length": 12},
+        },
+        {"name": "PSEUDO_HESID", "type": "string", "role": "identifier", "identifier": ident},
+        {"name": "ADMIMETH", "type": "string", "role": "categorical"},
+        {"name": "EPIORDER", "type": "int", "role": "categorical"},
+        {"name": "DIAG_4_01", "type": "string", "role": "categorical"},
+        {"name": "DIAG_4_02", "type": "string", "role": "categorical"},
+        {
+            "name": "DIAG_3_01",
+            "type": "string",
+            "role": "derived",
+            "derivation": {"kind": "truncate", "source": "DIAG_4_01", "length": 3},
+        },
+        {
+            "name": "DIAG_4_CONCAT",
+            "type": "string",
+            "role": "derived",
+            "derivation": {"kind": "concat", "sources": ["DIAG_4_01", "DIAG_4_02"]},
+        },
+        {
+            "name": "DIAG_COUNT",
+            "type": "int",
+            "role": "derived",
+            "derivation": {"kind": "count", "sources": ["DIAG_4_01", "DIAG_4_02"]},
+        },
+        {"name": "ELECDATE", "type": "date", "role": "date"},
+        {"name": "ADMIDATE", "type": "date", "role": "date"},
+        {"name": "DISDATE", "type": "date", "role": "date"},
+        {"name": "SPELDUR", "type": "int", "role": "continuous"},
+        {"name": "ALCFRAC", "type": "double", "role": "continuous"},
+        {"name": "ARRIVALTIME", "type": "string", "role": "continuous", "time_of_day": True},
+        {"name": "SEX", "type": "string", "role": "patient_categorical"},
+        {"name": "MYDOB", "type": "string", "role": "patient_date"},
+        {
+            "name": "STARTAGE",
+            "type": "int",
+            "role": "derived",
+            "derivation": {"kind": "age_years", "birth": "MYDOB", "at": "ADMIDATE", "cap": 120},
+        },
+        {
+            "name": "STARTAGE_CALC",
+            "type": "double",
+            "role": "derived",
+            "derivation": {"kind": "age_fraction", "birth": "MYDOB", "at": "ADMIDATE", "cap": 120},
+        },
+        {"name": "APPTAGE", "type": "int", "role": "categorical"},
+        {
+            "name": "APPTAGE_CALC",
+            "type": "double",
+            "role": "derived",
+            "derivation": {"kind": "age_fraction_from_code", "source": "APPTAGE"},
+        },
+        {"name": "ALCNRWFRAC", "type": "decimal(16,15)", "role": "categorical"},
+    ]
+    return parse_spec(
+        {
+            "dataset": "hes_mini",
+            "spec_version": 1,
+            "financial_years": ["2122"],
+            "primary_key": "EPIKEY",
+            "patient_key": "PSEUDO_HESID",
+            "source_table": "hes.mini_{fyear}",
+            "published_table": "artificial_hes_mini_{fyear}",
+            "forbidden_identifiers": ["NHS_NUMBER"],
+            "date_chains": [["ELECDATE", "ADMIDATE", "DISDATE"]],
+            "durations": [{"field": "SPELDUR", "start": "ADMIDATE", "end": "DISDATE"}],
+            "fields": fields,
+        }
+    )
+
+
+def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
+    """Released-style metadata for every scraped field of ``spec`` (weights multiples of 5)."""
+    t, rows = spec.dataset, []
+    for f in spec.scraped_fields:
+        if f.role == "continuous":
+            if f.time_of_day:
+                q, c = [60.0, 480.0, 720.0, 1000.0, 1380.0], [0.05, 0.25, 0.5, 0.75, 0.95]
+            elif f.spark_type in ("int", "long"):
+                q, c = [0.0, 0.0, 1.0, 3.0, 7.0, 20.0], [0.1, 0.3, 0.5, 0.7, 0.9, 0.99]
+            else:
+                q, c = [0.1, 0.25, 0.5, 0.75, 0.9], [0.1, 0.3, 0.5, 0.7, 0.9]
+            rows.append(
+                row(
+                    t,
+                    f.name,
+                    contract.CONTINUOUS,
+                    VALUE_NUMERIC=0.1,
+                    WEIGHT=900.0,
+                    VALUE_NUMERIC_ARRAY=q,
+                    WEIGHT_ARRAY=c,
+                )
+            )
+        elif f.role == "date":
+            for d, w in zip(DATES, DATE_WEIGHTS, strict=True):
+                if f.spark_type == "date":
+                    rows.append(row(t, f.name, contract.DATE, VALUE_DATE=d, WEIGHT=float(w)))
+                else:
+                    rows.append(
+                        row(
+                            t,
+                            f.name,
+                            contract.DATE,
+                            WEIGHT=float(w),
+                            VALUE_STRING=d.isoformat() if d else None,
+                        )
+                    )
+        elif f.role == "patient_categorical":
+            rows += [
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_CATEGORICAL,
+                    VALUE_STRING_ARRAY=["1"],
+                    WEIGHT_ARRAY=[1.0],
+                    WEIGHT=400.0,
+                ),
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_CATEGORICAL,
+                    VALUE_STRING_ARRAY=["2"],
+                    WEIGHT_ARRAY=[1.0],
+                    WEIGHT=450.0,
+                ),
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_CATEGORICAL,
+                    VALUE_STRING_ARRAY=["1", "9"],
+                    WEIGHT_ARRAY=[0.5, 0.5],
+                    WEIGHT=50.0,
+                ),
+            ]
+        elif f.role == "patient_date":
+            rows += [
+                row(
+                    t,
+                    f.name,
+                    contract.DEMOGRAPHIC_DATE,
+                    VALUE_STRING=v,
+                    VALUE_NUMERIC=1.0,
+                    WEIGHT=w,
+                )
+                for v, w in zip(MYDOBS, [200, 300, 200, 50, 50, 20], strict=True)
+            ]
+        elif f.name.startswith("DIAG_4"):
+            rows += [
+                row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=float(w))
+                for v, w in zip(DIAG_CODES, DIAG_WEIGHTS, strict=True)
+            ]
+        elif "AGE" in f.name and f.is_numeric:
+            rows += [
+                row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=float(v), WEIGHT=float(w))
+                for v, w in ((0, 20), (7001, 10), (7004, 15), (35, 100), (80, 50))
+            ]
+        elif f.is_numeric:
+            values = [0.125, 0.5, 1.0] if f.spark_type.startswith("decimal") else [1.0, 2.0, 3.0]
+            rows += [
+                row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=w)
+                for v, w in zip([*values, np.nan], [500.0, 300.0, 100.0, 100.0], strict=True)
+            ]
+        else:
+            rows += [
+                row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=float(w))
+                for v, w in zip(CODES, CODE_WEIGHTS, strict=True)
+            ]
+    rows += [
+        row(t, spec.patient_key, contract.RELATIONSHIP, VALUE_NUMERIC=float(k), WEIGHT=w)
+        for k, w in ((1, 600.0), (2, 250.0), (3, 100.0))
+    ]
+    rows.append(
+        row(
+            t,
+            spec.patient_key,
+            contract.RELATIONSHIP,
+            VALUE_STRING=contract.TOP_CODED,
+            VALUE_NUMERIC=4.0,
+            VALUE_NUMERIC_ARRAY=[4.0, 6.0],
+            WEIGHT=50.0,
+        )
+    )
+    return contract.validate(pd.DataFrame(rows))
+
+
+# ----------------------------------------------------------------------- the stand-in engine
+
+
+def _choice(rng, values, weights, size):
+    p = np.asarray(weights, dtype=float)
+    idx = rng.choice(len(values), size=size, p=p / p.sum())
+    return [values[i] for i in idx]
+
+
+def _episodes(rng, metadata, spec, rows) -> np.ndarray:
+    rel = metadata[metadata["VALUE_TYPE"] == contract.RELATIONSHIP]
+    counts = [
+        int(a[1]) if s == contract.TOP_CODED else int(k)
+        for s, k, a in zip(
+            rel["VALUE_STRING"], rel["VALUE_NUMERIC"], rel["VALUE_NUMERIC_ARRAY"], strict=True
+        )
+    ]
+    per_patient = np.asarray(_choice(rng, counts, rel["WEIGHT"], rows), dtype=int)
+    ends = np.cumsum(per_patient)
+    last = int(np.searchsorted(ends, rows))
+    per_patient = per_patient[: last + 1].copy()
+    per_patient[-1] -= ends[last] - rows
+    return np.repeat(np.arange(len(per_patient)), per_patient)
+
+
+def _continuous(rng, r, size, integer, time_of_day):
+    q = np.asarray(r["VALUE_NUMERIC_ARRAY"], float)
+    c = np.asarray(r["WEIGHT_ARRAY"], float)
+    lows = np.concatenate([[q[0]], q])
+    highs = np.concatenate([q, [q[-1]]])
+    masses = np.diff(np.concatenate([[0.0], c, [1.0]]))
+    b = rng.choice(len(masses), size=size, p=masses)
+    values = lows[b] + rng.random(size) * (highs[b] - lows[b])
+    values = np.where(rng.random(size) < r["VALUE_NUMERIC"], np.nan, values)
+    if integer or time_of_day:
+        values = np.round(values)
+    if time_of_day:
+        return [None if np.isnan(v) else f"{int(v) // 60:02d}{int(v) % 60:02d}" for v in values]
+    return values
+
+
+def _age_code(days: int, years: int) -> int:
+    if years >= 1:
+        return min(years, 120)
+    for code, lo in ((7007, 273), (7006, 182), (7005, 91), (7004, 29), (7003, 7), (7002, 1)):
+        if days >= lo:
+            return code
+    return 7001
+
+
+def clean_table(spec: DatasetSpec, metadata: pd.DataFrame, rows: int, seed: int = 1) -> pa.Table:
+    """An artificial table that follows ``metadata`` and every rule QA checks."""
+    rng = np.random.default_rng(seed)
+    patient = _episodes(rng, metadata, spec, rows)
+    n_patients = int(patient.max()) + 1
+    by_field = dict(tuple(metadata.groupby("FIELD_NAME")))
+    data: dict[str, list] = {}
+    for f in spec.scraped_fields:
+        m = by_field[f.name]
+        m = m[m["VALUE_TYPE"] != contract.RELATIONSHIP]
+        vt = m["VALUE_TYPE"].iloc[0]
+        if vt == contract.CATEGORICAL:
+            data[f.name] = _choice(rng, list(m["VALUE_STRING"]), m["WEIGHT"], rows)
+        elif vt == contract.DISCRETE:
+            values = _choice(rng, list(m["VALUE_NUMERIC"]), m["WEIGHT"], rows)
+            data[f.name] = [None if np.isnan(v) else v for v in values]
+        elif vt == contract.DATE:
+            col = "VALUE_DATE" if f.spark_type == "date" else "VALUE_STRING"
+            data[f.name] = _choice(rng, list(m[col]), m["WEIGHT"], rows)
+        elif vt == contract.CONTINUOUS:
+            values = _continuous(
+                rng, m.iloc[0], rows, f.spark_type in ("int", "long"), f.time_of_day
+            )
+            data[f.name] = [None if (isinstance(v, float) and np.isnan(v)) else v for v in values]
+        elif vt == contract.DEMOGRAPHIC_CATEGORICAL:
+            pattern = rng.choice(len(m), size=n_patients, p=(m["WEIGHT"] / m["WEIGHT"].sum()))
+            arrays, shares = list(m["VALUE_STRING_ARRAY"]), list(m["WEIGHT_ARRAY"])
+            data[f.name] = [
+                arrays[pattern[p]][rng.choice(len(arrays[pattern[p]]), p=shares[pattern[p]])]
+                for p in patient
+            ]
+        elif vt == contract.DEMOGRAPHIC_DATE:
+            modal = _choice(rng, list(m["VALUE_STRING"]), m["WEIGHT"], n_patients)
+            data[f.name] = [modal[p] for p in patient]
+    frame = pd.DataFrame(data)
+    for chain in spec.date_chains:  # order the real dates of each row, keep nulls in place
+        sub = frame[list(chain)]
+        real = sub.map(lambda d: d is not None and d not in (date(1800, 1, 1), date(1801, 1, 1)))
+        for i in np.flatnonzero(real.sum(axis=1).to_numpy() > 1):
+            cols = [c for c in chain if real.iloc[i][c]]
+            frame.loc[i, cols] = sorted(frame.loc[i, cols])
+    real_date = lambda d: d is not None and d.year > 1801  # noqa: E731
+    for d in spec.durations:
+        frame[d.field] = [
+            (e - s).days if real_date(s) and real_date(e) else v
+            for v, s, e in zip(frame[d.field], frame[d.start], frame[d.end], strict=True)
+        ]
+    ids = rng.choice(9 * 10**11, size=rows, replace=False) + 10**11
+    alphabet = np.array(list(string.ascii_uppercase + string.digits))
+    hesids = ["TEST" + "".join(rng.choice(alphabet, 28)) for _ in range(n_patients)]
+    for f in spec.fields_with_role("identifier"):
+        ident = f.identifier
+        if f.name == spec.patient_key:
+            frame[f.name] = [hesids[p] for p in patient]
+        elif ident.format == "digits":
+            frame[f.name] = (
+                ids
+                if f.name == spec.primary_key
+                else rng.integers(10 ** (ident.length - 1), 10**ident.length, rows)
+            )
+        else:
+            body = ident.length - len(ident.prefix)
+            frame[f.name] = [
+                ident.prefix + "".join(rng.choice(alphabet, body)) for _ in range(rows)
+            ]
+    for f in spec.fields_with_role("derived"):
+        frame[f.name] = derive(frame, f.derivation)
+    schema = arrow_schema(spec)
+    return pa.table([_column(frame[f.name], f.type) for f in schema], schema=schema)
+
+
+def _column(values: pd.Series, arrow_type: pa.DataType) -> pa.Array:
+    values = [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values]
+    if pa.types.is_decimal(arrow_type):
+        values = [None if v is None else Decimal(repr(float(v))) for v in values]
+    elif pa.types.is_integer(arrow_type):
+        values = [None if v is None else int(v) for v in values]
+    elif pa.types.is_floating(arrow_type):
+        values = [None if v is None else float(v) for v in values]
+    return pa.array(values, arrow_type)
+
+
+def derive(frame: pd.DataFrame, d) -> list:
+    if d.kind == "truncate":
+        return [None if v is None else v[: d.length] for v in frame[d.source]]
+    if d.kind == "concat":
+        joined = [
+            ",".join(v for v in vals if v)
+            for vals in zip(*(frame[s] for s in d.sources), strict=True)
+        ]
+        return [j or None for j in joined]
+    if d.kind == "count":
+        return [
+            sum(1 for v in vals if v not in (None, "&", "-", ""))
+            for vals in zip(*(frame[s] for s in d.sources), strict=True)
+        ]
+    if d.kind == "age_fraction_from_code":
+        mids = {7001: 0.0, 7002: 3, 7003: 17, 7004: 60, 7005: 136, 7006: 227, 7007: 320}
+        out = []
+        for v in frame[d.source]:
+            if v is None:
+                out.append(None)
+            elif int(v) in mids:
+                out.append(mids[int(v)] / 365.25)
+            else:
+                out.append(float(v))
+        return out
+    out = []
+    for b, at in zip(frame[d.birth], frame[d.at], strict=True):
+        born = date(int(b[2:]), int(b[:2]), 1) if b else None
+        if born is None or at is None or at < born:
+            out.append(None)
+            continue
+        days = (at - born).days
+        years = at.year - born.year - ((at.month, at.day) < (born.month, born.day))
+        out.append(_age_code(days, years) if d.kind == "age_years" else min(days / 365.25, 120))
+    return out

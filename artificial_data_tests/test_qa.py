@@ -1,0 +1,275 @@
+"""QA against hand-made released metadata: clean tables pass, planted defects are caught."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from artificial_data.common.dataset_spec import load_spec
+from artificial_data.generator.qa import CHECK_NAMES, consistency, run_qa
+from artificial_data.generator.qa.distances import expected_tvd, margin
+from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
+
+ROWS = 600
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return mini_spec()
+
+
+@pytest.fixture(scope="module")
+def metadata(spec):
+    return hand_made_metadata(spec)
+
+
+@pytest.fixture(scope="module")
+def clean(spec, metadata):
+    return clean_table(spec, metadata, ROWS, seed=3)
+
+
+def replace(table: pa.Table, name: str, values) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+
+
+def failed(result) -> set[str]:
+    return {c.name for c in result.checks if not c.passed and c.blocking}
+
+
+def test_clean_table_passes_every_blocking_check(spec, metadata, clean):
+    result = run_qa(clean, metadata, spec, "2122")
+    assert [c.name for c in result.checks] == list(CHECK_NAMES)
+    assert result.passed, [c.details for c in result.blocking_failures]
+    assert result.check("derived_fields").metrics["STARTAGE"]["failures"] == 0
+    assert result.check("category_coverage").passed
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13, 14, 15])
+def test_clean_tables_pass_over_seeds(spec, metadata, seed):
+    """The noise-aware limits do not fail a correct generator (different random draws)."""
+    result = run_qa(clean_table(spec, metadata, 400, seed=seed), metadata, spec, "2122")
+    assert result.passed, [c.details for c in result.blocking_failures]
+
+
+def test_shifted_distribution_fails(spec, metadata, clean):
+    values = clean.column("ADMIMETH").to_pylist()
+    shifted = ["01" if i % 3 == 0 else v for i, v in enumerate(values)]  # +~25 points on '01'
+    result = run_qa(replace(clean, "ADMIMETH", shifted), metadata, spec, "2122")
+    assert failed(result) == {"field_distributions"}
+    assert result.check("field_distributions").metrics["failed"] == ["ADMIMETH"]
+    assert "hes_mini.ADMIMETH" in result.check("field_distributions").details
+
+
+def test_shifted_continuous_field_fails(spec, metadata, clean):
+    values = [None if v is None else min(v * 0.5, 1.0) for v in clean.column("ALCFRAC").to_pylist()]
+    result = run_qa(replace(clean, "ALCFRAC", values), metadata, spec, "2122")
+    assert result.check("field_distributions").metrics["failed"] == ["ALCFRAC"]
+
+
+def test_shifted_integer_continuous_field_fails(spec, metadata, clean):
+    """Times of day are integer minutes: the quantile-bracket test still sees a 6-hour shift."""
+
+    def later(v):
+        if v is None:
+            return None
+        minutes = min(int(v[:2]) * 60 + int(v[2:]) + 360, 1439)
+        return f"{minutes // 60:02d}{minutes % 60:02d}"
+
+    values = [later(v) for v in clean.column("ARRIVALTIME").to_pylist()]
+    result = run_qa(replace(clean, "ARRIVALTIME", values), metadata, spec, "2122")
+    assert result.check("field_distributions").metrics["failed"] == ["ARRIVALTIME"]
+
+
+def test_broken_date_chain_fails(spec, metadata, clean):
+    adm = clean.column("ADMIDATE").to_pylist()
+    dis = clean.column("DISDATE").to_pylist()
+    i = next(
+        k
+        for k, (a, d) in enumerate(zip(adm, dis, strict=True))
+        if a and d and a.year > 1801 and d.year > 1801 and a < d
+    )
+    adm[i], dis[i] = dis[i], adm[i]
+    result = run_qa(
+        replace(replace(clean, "ADMIDATE", adm), "DISDATE", dis), metadata, spec, "2122"
+    )
+    check = result.check("date_chains")
+    assert not check.passed and check.blocking
+    assert check.metrics["ELECDATE <= ADMIDATE <= DISDATE"]["failures"] >= 1
+    assert f"row {i}" in check.details
+
+
+def test_placeholder_and_null_dates_are_not_ordered(spec, metadata, clean):
+    elec = clean.column("ELECDATE").to_pylist()
+    elec[0], elec[1] = date(1800, 1, 1), None
+    assert (
+        run_qa(replace(clean, "ELECDATE", elec), metadata, spec, "2122").check("date_chains").passed
+    )
+
+
+def test_wrong_duration_fails(spec, metadata, clean):
+    dur = clean.column("SPELDUR").to_pylist()
+    adm, dis = clean.column("ADMIDATE").to_pylist(), clean.column("DISDATE").to_pylist()
+    i = next(
+        k
+        for k, (a, d) in enumerate(zip(adm, dis, strict=True))
+        if a and d and a.year > 1801 and d.year > 1801
+    )
+    dur[i] += 1
+    result = run_qa(replace(clean, "SPELDUR", dur), metadata, spec, "2122")
+    assert failed(result) == {"durations"}
+
+
+def test_duplicated_key_fails(spec, metadata, clean):
+    keys = clean.column("EPIKEY").to_pylist()
+    keys[5] = keys[4]
+    result = run_qa(replace(clean, "EPIKEY", keys), metadata, spec, "2122")
+    assert failed(result) == {"primary_key"}
+    assert f"EPIKEY={keys[4]!r} repeated" in result.check("primary_key").details
+
+
+def test_bad_pseudo_hesid_fails(spec, metadata, clean):
+    ids = clean.column("PSEUDO_HESID").to_pylist()
+    ids = ["REAL" + v[4:] if v == ids[0] else v for v in ids]
+    result = run_qa(replace(clean, "PSEUDO_HESID", ids), metadata, spec, "2122")
+    assert failed(result) == {"identifiers"}
+    assert "PSEUDO_HESID" in result.check("identifiers").details
+
+
+def test_value_outside_domain_fails(spec, metadata, clean):
+    values = clean.column("ADMIMETH").to_pylist()
+    values[7] = "99"  # a code the reviewer never saw
+    result = run_qa(replace(clean, "ADMIMETH", values), metadata, spec, "2122")
+    assert failed(result) == {"value_domain"}
+    assert "hes_mini.ADMIMETH: 1 rows" in result.check("value_domain").details
+    assert "'99'" in result.check("value_domain").details
+
+
+def test_leading_zero_lost_is_outside_domain(spec, metadata, clean):
+    values = [None if v is None else v.lstrip("0") for v in clean.column("ADMIMETH").to_pylist()]
+    assert "value_domain" in failed(
+        run_qa(replace(clean, "ADMIMETH", values), metadata, spec, "2122")
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "corrupt"),
+    [
+        ("DIAG_3_01", lambda v: None if v is None else v[:2]),
+        ("DIAG_4_CONCAT", lambda v: None if v is None else v.replace(",", ";")),
+        ("DIAG_COUNT", lambda v: v + 1),
+        ("STARTAGE", lambda v: None if v is None else (v + 2 if v < 7000 else 5)),
+        ("STARTAGE_CALC", lambda v: None if v is None else v + 1.5),
+        ("APPTAGE_CALC", lambda v: None if v is None else v + 1.0),
+    ],
+)
+def test_broken_derived_field_fails(spec, metadata, clean, field, corrupt):
+    values = clean.column(field).to_pylist()
+    i = next(
+        k
+        for k, v in enumerate(values)
+        if v is not None and corrupt(v) != v and (field != "DIAG_4_CONCAT" or "," in v)
+    )
+    values[i] = corrupt(values[i])
+    result = run_qa(replace(clean, field, values), metadata, spec, "2122")
+    assert failed(result) == {"derived_fields"}
+    assert result.check("derived_fields").metrics[field]["failures"] == 1
+
+
+def _age_failures(mydob, admidate, startage) -> list[bool]:
+    spec = load_spec("hes_apc")
+    table = pa.table(
+        {
+            "MYDOB": pa.array(mydob, pa.string()),
+            "ADMIDATE": pa.array(admidate, pa.date32()),
+            "STARTAGE": pa.array(startage, pa.int32()),
+        }
+    )
+    return [
+        not consistency.derived_field(table.slice(i, 1), spec.field("STARTAGE")).passed
+        for i in range(len(mydob))
+    ]
+
+
+def test_age_accepts_any_birth_day_in_the_month():
+    """MYDOB is a month and a year only: the age is right for *some* birth day in the month."""
+    at = date(2021, 6, 15)
+    ages = [44, 45, 46, 47]
+    assert _age_failures(["061975"] * 4, [at] * 4, ages) == [True, False, False, True]
+
+
+def test_age_infant_codes_cap_and_impossible_births():
+    at = date(2021, 6, 15)
+    cases = [
+        ("062021", 7001, False),  # born on the day of admission
+        ("062021", 7003, False),  # born 1 June: 14 days
+        ("062021", 7004, True),  # 29+ days is impossible within June
+        ("062021", 0, True),  # HES never codes an infant as 0 years
+        ("052021", 7004, False),  # 15-45 days
+        ("072021", None, False),  # born after admission: no age
+        ("072021", 7001, True),
+        ("011850", 120, False),  # capped at 120
+        ("011850", 171, True),
+        (None, None, False),
+    ]
+    failures = _age_failures([c[0] for c in cases], [at] * len(cases), [c[1] for c in cases])
+    assert failures == [c[2] for c in cases]
+
+
+def test_infant_codes(spec, metadata, clean):
+    mydob, adm = clean.column("MYDOB").to_pylist(), clean.column("ADMIDATE").to_pylist()
+    age = clean.column("STARTAGE").to_pylist()
+    infants = [k for k in range(len(age)) if age[k] is not None and age[k] >= 7001]
+    assert infants, "the hand-made metadata should produce infants (MYDOB 2021)"
+    k = infants[0]
+    age[k] = 0  # HES never codes an infant as 0 years
+    result = run_qa(replace(clean, "STARTAGE", age), metadata, spec, "2122")
+    assert not result.check("derived_fields").passed, (mydob[k], adm[k])
+
+
+def test_schema_difference_fails_without_crashing(spec, metadata, clean):
+    broken = clean.drop_columns(["SEX"]).set_column(
+        0, pa.field("EPIKEY", pa.string()), pc.cast(clean.column("EPIKEY"), pa.string())
+    )
+    result = run_qa(broken, metadata, spec, "2122")
+    assert "schema" in failed(result)
+    assert "SEX" in result.check("schema").details
+    assert "EPIKEY" in result.check("schema").details
+
+
+def test_shifted_episodes_per_patient_fails(spec, metadata, clean):
+    ids = clean.column("PSEUDO_HESID").to_pylist()
+    merged = [ids[i - i % 4] for i in range(len(ids))]  # patients of four episodes each
+    result = run_qa(replace(clean, "PSEUDO_HESID", merged), metadata, spec, "2122")
+    assert "episodes_per_patient" in failed(result)
+
+
+def test_report_has_charts_and_verdict(spec, metadata, clean):
+    result = run_qa(clean, metadata, spec, "2122")
+    assert result.html.count("<svg") >= 3 + 10
+    assert "Episodes per patient" in result.html and "Null rates" in result.html
+    assert "ADMIMETH: top values" in result.html
+    assert "**Publishable**" in result.markdown
+    assert "| field_distributions | yes | pass |" in result.markdown
+    bad = run_qa(replace(clean, "ADMIMETH", ["99"] * ROWS), metadata, spec, "2122")
+    assert "Not publishable" in bad.markdown and 'class="fail"' in bad.html
+
+
+def test_noise_threshold_formula():
+    p = np.array([0.5, 0.5])
+    assert expected_tvd(p, 100) == pytest.approx(2 * np.sqrt(0.5 / (2 * np.pi * 100)))
+    assert margin(10_000) == pytest.approx(np.sqrt(np.log(1e6) / 20_000))
+
+
+def test_large_real_spec_clean_table_passes():
+    """The real APC spec (193 fields), hand-made metadata, a small clean table."""
+    apc = load_spec("hes_apc")
+    metadata = hand_made_metadata(apc)
+    table = clean_table(apc, metadata, 300, seed=5)
+    result = run_qa(table, metadata, apc, "2122")
+    assert result.passed, [c.details for c in result.blocking_failures]
+    assert result.check("derived_fields").metrics["OPERTN_COUNT"]["failures"] == 0
