@@ -1,0 +1,149 @@
+"""One chunk of an artificial table: pure numpy + pyarrow, no Spark.
+
+A chunk is the unit of parallel work. Its content depends only on the plan (metadata + spec),
+the table seed, the chunk index, its row count and its first global row index, so the same
+table comes out whether chunks run in one process, in a loop, or spread over any number of
+Spark partitions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import weakref
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.schema import arrow_schema, arrow_type
+from artificial_data.generator.engine.distributions import GenerationPlan, build_plan
+from artificial_data.generator.engine.errors import GenerationError
+from artificial_data.generator.engine.identifiers import (
+    digit_identifier,
+    patient_identifier,
+    random_identifier,
+)
+from artificial_data.generator.engine.patients import layout_patients
+from artificial_data.generator.engine.postprocess import post_process
+from artificial_data.generator.engine.seeding import PATIENT_STREAM, chunk_rng
+
+#: Default rows per table-year of the two published sizes (as the NHS artificial HES files).
+SAMPLE_ROWS = 10_000
+FULL_ROWS = 1_000_000
+#: Default rows per chunk (one chunk = one task's unit of work).
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def chunk_bounds(rows: int, chunk_rows: int) -> list[tuple[int, int, int]]:
+    """``(chunk_index, first_row_index, chunk_rows)`` of every chunk of a ``rows``-row table.
+
+    Depends only on ``rows`` and ``chunk_rows``: never on the engine's parallelism.
+    """
+    if rows < 0 or chunk_rows < 1:
+        raise ValueError(f"rows must be >= 0 and chunk_rows >= 1, got {rows}, {chunk_rows}")
+    n_chunks = math.ceil(rows / chunk_rows)
+    return [(i, i * chunk_rows, min(chunk_rows, rows - i * chunk_rows)) for i in range(n_chunks)]
+
+
+# The same metadata frame is usually passed for every chunk of a table: parse it once.
+_PLANS: dict[tuple[int, str, int, str], tuple[weakref.ref, GenerationPlan]] = {}
+
+
+def plan_for(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -> GenerationPlan:
+    """The (cached) plan of ``metadata``; the cache is keyed on the frame object itself, so a
+    frame must not be modified in place between calls."""
+    key = (id(metadata), spec.dataset, id(spec), financial_year)
+    cached = _PLANS.get(key)
+    if cached is not None and cached[0]() is metadata:
+        return cached[1]
+    plan = build_plan(metadata, spec, financial_year)
+    for stale in [k for k, (ref, _) in _PLANS.items() if ref() is None]:
+        del _PLANS[stale]
+    with contextlib.suppress(TypeError):  # not weak-referenceable: no caching
+        _PLANS[key] = (weakref.ref(metadata), plan)
+    return plan
+
+
+def generate_chunk(
+    metadata: pd.DataFrame,
+    spec: DatasetSpec,
+    financial_year: str,
+    chunk_index: int,
+    chunk_rows: int,
+    seed: int,
+    first_row_index: int,
+) -> pa.Table:
+    """``chunk_rows`` artificial rows with exactly ``arrow_schema(spec)``.
+
+    ``metadata`` is the released metadata of one table-year (contract frame); ``seed`` comes
+    from :func:`generation_seed`; ``first_row_index`` is the global index of the chunk's first
+    row (keys and patient identifiers are unique across chunks that do not overlap).
+    """
+    plan = plan_for(metadata, spec, financial_year)
+    return generate_chunk_from_plan(plan, chunk_index, chunk_rows, seed, first_row_index)
+
+
+def generate_chunk_from_plan(
+    plan: GenerationPlan, chunk_index: int, chunk_rows: int, seed: int, first_row_index: int
+) -> pa.Table:
+    """:func:`generate_chunk` from an already parsed plan (what Spark executors run)."""
+    spec = plan.spec
+    n = int(chunk_rows)
+    if n < 0 or first_row_index < 0:
+        raise GenerationError(
+            spec.dataset,
+            None,
+            (chunk_rows, first_row_index),
+            "chunk rows and first row index must be >= 0",
+        )
+    layout = layout_patients(chunk_rng(seed, chunk_index, PATIENT_STREAM), plan.episodes, n)
+    patient_slot = np.uint64(first_row_index) + np.arange(layout.n_patients, dtype=np.uint64)
+    row_index = np.uint64(first_row_index) + np.arange(n, dtype=np.uint64)
+
+    cols: dict[str, pa.Array] = {}
+    for f in spec.fields:
+        rng = chunk_rng(seed, chunk_index, f.position)
+        if f.role == "identifier":
+            cols[f.name] = _identifier(plan, f, rng, layout, patient_slot, row_index, seed)
+        elif f.name in plan.row_samplers:
+            cols[f.name] = plan.row_samplers[f.name].sample(rng, n)
+        elif f.name in plan.patient_samplers:
+            cols[f.name] = plan.patient_samplers[f.name].sample(rng, layout)
+        elif f.role != "derived":  # fully suppressed: null
+            cols[f.name] = pa.nulls(n, type=arrow_type(f.spark_type))
+
+    post_process(spec, cols, n)
+    return coerce_to_schema(spec, cols, n)
+
+
+def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array:
+    spec = plan.spec
+    if f.identifier.per == "patient":
+        per_patient = patient_identifier(f, rng, patient_slot, seed, spec.dataset)
+        return per_patient.take(pa.array(layout.patient))
+    if f.identifier.format == "digits":
+        return digit_identifier(f, row_index, seed, spec.dataset)
+    return random_identifier(f, rng, len(row_index))
+
+
+def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa.Table:
+    """The columns in schema order, each cast to its spec type."""
+    schema = arrow_schema(spec)
+    arrays = []
+    for target in schema:
+        arr = cols.get(target.name)
+        if arr is None:
+            arr = pa.nulls(n, type=target.type)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if arr.type != target.type:
+            try:
+                arr = arr.cast(target.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise GenerationError(
+                    spec.dataset, target.name, str(arr.type), f"cannot be coerced to {target.type}"
+                ) from exc
+        arrays.append(arr)
+    return pa.Table.from_arrays(arrays, schema=schema)

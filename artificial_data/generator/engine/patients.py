@@ -1,0 +1,149 @@
+"""Patients first: how a chunk's rows group into patients, and patient-level fields.
+
+The episodes-per-patient distribution (RELATIONSHIP) fixes how many rows each artificial
+patient gets; patient-level fields (SEX, ETHNOS: DEMOGRAPHIC_CATEGORICAL; MYDOB:
+DEMOGRAPHIC_DATE) are then drawn once per patient and spread over that patient's episodes with
+the recorded shares of disagreeing episodes. A patient never straddles chunks: the last
+patient of a chunk is cut to fit, so chunks can be generated independently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from artificial_data.generator.engine.sampling import draw_indices
+
+
+@dataclass(frozen=True)
+class EpisodesPerPatient:
+    """Episodes per patient: ``counts`` (>= 1; the top-coded bucket at its representative
+    value) with their cumulative patient shares."""
+
+    counts: np.ndarray
+    cum: np.ndarray
+
+    @property
+    def mean(self) -> float:
+        probs = np.diff(np.concatenate([[0.0], self.cum]))
+        return float((probs * self.counts).sum())
+
+    @classmethod
+    def one_each(cls) -> EpisodesPerPatient:
+        """The fallback when no RELATIONSHIP row was released: one episode per patient."""
+        return cls(counts=np.array([1], dtype=np.int64), cum=np.array([1.0]))
+
+
+@dataclass(frozen=True)
+class PatientLayout:
+    """Which patient each row of a chunk belongs to, and where in the patient it sits.
+
+    ``position`` is a random order of the patient's episodes (0..size-1), so that values
+    spread by position (patterns, disagreeing episodes) land on random episodes.
+    """
+
+    patient: np.ndarray  # per row: patient number within the chunk (0..n_patients-1)
+    size: np.ndarray  # per row: number of episodes of the row's patient (after truncation)
+    position: np.ndarray  # per row: position of the row within its patient
+    n_patients: int
+
+
+def layout_patients(
+    rng: np.random.Generator, episodes: EpisodesPerPatient, rows: int
+) -> PatientLayout:
+    """Draw patients until ``rows`` episodes are covered; the last patient is truncated."""
+    if rows <= 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return PatientLayout(empty, empty, empty, 0)
+    batch = int(np.ceil(rows / max(episodes.mean, 1.0))) + 16
+    sizes = []
+    total = 0
+    while total < rows:
+        drawn = episodes.counts[draw_indices(rng, episodes.cum, batch)]
+        sizes.append(drawn)
+        total += int(drawn.sum())
+    size_per_patient = np.concatenate(sizes)
+    ends = np.cumsum(size_per_patient)
+    n_patients = int(np.searchsorted(ends, rows, side="left")) + 1
+    size_per_patient = size_per_patient[:n_patients].copy()
+    size_per_patient[-1] -= int(ends[n_patients - 1]) - rows
+    patient = np.repeat(np.arange(n_patients, dtype=np.int64), size_per_patient)
+    starts = np.concatenate([[0], np.cumsum(size_per_patient)[:-1]])
+    # A random order of episodes within each patient: sort rows by (patient, random key).
+    order = np.lexsort((rng.random(rows), patient))
+    position = np.empty(rows, dtype=np.int64)
+    position[order] = np.arange(rows, dtype=np.int64) - starts[patient]
+    return PatientLayout(
+        patient=patient,
+        size=size_per_patient[patient],
+        position=position,
+        n_patients=n_patients,
+    )
+
+
+def systematic_share(rng: np.random.Generator, layout: PatientLayout) -> np.ndarray:
+    """Per row, a point in [0, 1) spread evenly over the patient's episodes.
+
+    Each patient gets one random offset; its episode at position j gets ``(j + offset) / size``.
+    Cutting [0, 1) at cumulative shares then gives every value ``floor`` or ``ceil`` of
+    ``size * share`` episodes: the recorded shares, as closely as whole episodes allow.
+    """
+    offset = rng.random(layout.n_patients)
+    return (layout.position + offset[layout.patient]) / layout.size
+
+
+@dataclass(frozen=True)
+class PatternSampler:
+    """DEMOGRAPHIC_CATEGORICAL: patterns of values across a patient's episodes.
+
+    ``domain`` holds every distinct value; ``pattern_values[p, k]`` indexes the k-th value of
+    pattern p and ``pattern_cum[p, k]`` its cumulative share (padded with 2.0 past the end).
+    """
+
+    domain: pa.Array
+    pattern_values: np.ndarray
+    pattern_cum: np.ndarray
+    cum: np.ndarray
+
+    def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
+        pattern = draw_indices(rng, self.cum, layout.n_patients)[layout.patient]
+        u = systematic_share(rng, layout)
+        k = (u[:, None] >= self.pattern_cum[pattern]).sum(axis=1)
+        k = np.minimum(k, self.pattern_values.shape[1] - 1)
+        return self.domain.take(pa.array(self.pattern_values[pattern, k]))
+
+
+@dataclass(frozen=True)
+class ModalValueSampler:
+    """DEMOGRAPHIC_DATE: a modal value per patient, with the share of episodes agreeing.
+
+    Rows are (modal value index into ``domain``, agreement share) with patient weights
+    ``cum``; disagreeing episodes get another value drawn from the modal values' own
+    distribution (``value_cum`` over ``domain``), never the patient's modal value when any
+    other value exists.
+    """
+
+    domain: pa.Array
+    modal: np.ndarray
+    agreement: np.ndarray
+    cum: np.ndarray
+    value_cum: np.ndarray
+
+    def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
+        choice = draw_indices(rng, self.cum, layout.n_patients)
+        modal = self.modal[choice][layout.patient]
+        agreement = self.agreement[choice][layout.patient]
+        u = systematic_share(rng, layout)
+        disagree = (u >= agreement) & (layout.position > 0)
+        value = modal.copy()
+        todo = np.flatnonzero(disagree)
+        if len(self.domain) > 1:
+            for _ in range(32):
+                if len(todo) == 0:
+                    break
+                other = draw_indices(rng, self.value_cum, len(todo))
+                value[todo] = other
+                todo = todo[other == modal[todo]]
+        return self.domain.take(pa.array(value))

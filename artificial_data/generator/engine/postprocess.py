@@ -1,0 +1,199 @@
+"""Post-processing of independently sampled columns (DESIGN §8), in this order:
+
+1. date chains: the real dates of each row's chain are sorted into the chain's order
+   (APC: ELECDATE <= ADMIDATE <= EPISTART <= EPIEND <= DISDATE); nulls and HES placeholder
+   dates (1800-01-01, 1801-01-01: anything before 1900) stay where they are and do not take
+   part in the ordering;
+2. durations: ``end - start`` in days wherever both dates are real (the sampled value is kept
+   elsewhere);
+3. derived fields in dependency order (``truncate``, ``concat``, ``count``, ``age_years``,
+   ``age_fraction``, ``age_fraction_from_code``) from the final dates and codes.
+
+Conventions shared with the simulator and QA (docs/generator.md):
+* ages count from the first day of the MYDOB (``MMYYYY``) month; under one year HES infant
+  codes 7001 (<1 day), 7002 (1-6 days), 7003 (7-28), 7004 (29-90), 7005 (91-182), 7006
+  (183-273), 7007 (274+); whole years capped at ``cap``; null if either input is missing,
+  not a real date, or the birth month starts after ``at``;
+* ``age_fraction``: completed years plus the elapsed share of the current year of age,
+  floored to three decimals, capped;
+* ``age_fraction_from_code``: the middle of the interval a code stands for (infant codes: the
+  middle of their day band / 365.25; whole years ``c + 0.5``), floored to three decimals;
+  codes above 200 that are not infant codes are null (HES unknown-age codes);
+* ``concat``: non-null, non-empty codes joined with commas in position order, null if none;
+* ``count``: codes other than null, empty, ``&`` and ``-``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from artificial_data.common.dataset_spec import DatasetSpec, Derivation
+from artificial_data.common.schema import arrow_type
+from artificial_data.generator.engine.errors import GenerationError
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+#: Dates before this are HES placeholders (1800-01-01 null, 1801-01-01 invalid), not dates.
+REAL_DATE_FLOOR = int((np.datetime64("1900-01-01", "D") - _EPOCH).astype(np.int64))
+INFANT_CODES = np.arange(7001, 7008)
+#: Lower bounds in days of the infant codes 7001..7007.
+INFANT_DAY_BOUNDS = np.array([0, 1, 7, 29, 91, 183, 274])
+INFANT_MIDPOINTS = np.array([0.5, 3.5, 17.5, 59.5, 136.5, 228.0, 319.5]) / 365.25
+NULL_CODES = ("&", "-")
+
+Columns = dict[str, pa.Array]
+
+
+def date_days(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(days since 1970, is-not-a-real-date mask) of a date32 array."""
+    arr = arr.cast(pa.date32())
+    missing = arr.is_null().to_numpy(zero_copy_only=False)
+    days = arr.cast(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
+    return days, missing | (days < REAL_DATE_FLOOR)
+
+
+def order_date_chain(cols: Columns, chain: tuple[str, ...]) -> None:
+    """Sort each row's real dates into chain order, leaving nulls and placeholders in place."""
+    days, not_real = zip(*(date_days(cols[name]) for name in chain), strict=True)
+    matrix = np.stack(days, axis=1)
+    real = ~np.stack(not_real, axis=1)
+    sentinel = np.iinfo(np.int64).max
+    ordered = np.sort(np.where(real, matrix, sentinel), axis=1)
+    rank = np.maximum(np.cumsum(real, axis=1) - 1, 0)
+    result = np.where(real, np.take_along_axis(ordered, rank, axis=1), matrix)
+    for k, name in enumerate(chain):
+        is_null = cols[name].is_null().to_numpy(zero_copy_only=False)
+        cols[name] = pa.array(result[:, k].astype(np.int32), mask=is_null).cast(pa.date32())
+
+
+def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
+    """Make every spec duration equal ``end - start`` in days where both dates are real."""
+    for duration in spec.durations:
+        start, bad_start = date_days(cols[duration.start])
+        end, bad_end = date_days(cols[duration.end])
+        both = ~(bad_start | bad_end)
+        target = arrow_type(spec.field(duration.field).spark_type)
+        sampled = cols[duration.field]
+        cols[duration.field] = pc.if_else(
+            pa.array(both), pa.array(end - start).cast(target), sampled.cast(target)
+        )
+
+
+def mydob_days(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(first day of the birth month in days, is-missing mask) from ``MMYYYY`` text."""
+    text = mydob.cast(pa.string())
+    valid = pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])\d{4}$").fill_null(False)
+    valid_np = valid.to_numpy(zero_copy_only=False)
+    text = pc.if_else(valid, text, pa.scalar("011970"))
+    month = pc.cast(pc.utf8_slice_codeunits(text, 0, 2), pa.int64()).to_numpy()
+    year = pc.cast(pc.utf8_slice_codeunits(text, 2, 6), pa.int64()).to_numpy()
+    months = (year - 1970) * 12 + (month - 1)
+    days = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+    return days, ~valid_np
+
+
+def _month_number(days: np.ndarray) -> np.ndarray:
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def whole_years(birth_month_start: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Completed years from the first day of a birth month to ``at`` (both in days)."""
+    return (_month_number(at) - _month_number(birth_month_start)) // 12
+
+
+def fractional_years(birth_month_start: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Completed years plus the elapsed share of the current year of age (below 1)."""
+    years = whole_years(birth_month_start, at)
+    birth_month = _month_number(birth_month_start)
+
+    def birthday(k: np.ndarray) -> np.ndarray:
+        return (
+            (birth_month + 12 * k).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+        )
+
+    last, following = birthday(years), birthday(years + 1)
+    share = (at - last) / np.maximum(following - last, 1)
+    return years + np.clip(share, 0.0, 0.999)
+
+
+def floor3(x: np.ndarray) -> np.ndarray:
+    return np.floor(x * 1000.0) / 1000.0
+
+
+def age_codes(days: np.ndarray, years: np.ndarray, cap: int) -> np.ndarray:
+    """HES age codes: whole years (capped), or 7001-7007 for infants by age in days."""
+    band = np.clip(np.searchsorted(INFANT_DAY_BOUNDS, days, side="right") - 1, 0, 6)
+    return np.where(years >= 1, np.minimum(years, cap), INFANT_CODES[band])
+
+
+def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
+    """One derived field from already final columns."""
+    if d.kind == "truncate":
+        return pc.utf8_slice_codeunits(cols[d.source].cast(pa.string()), 0, d.length)
+    if d.kind == "concat":
+        # Pairwise, because binary_join_element_wise(null_handling="skip") drops the rows
+        # whose inputs are all null in pyarrow 26.
+        joined = pa.nulls(n, type=pa.string())
+        for s in d.sources:
+            code = _non_empty(cols[s])
+            joined = pc.coalesce(pc.binary_join_element_wise(joined, code, ","), joined, code)
+        return joined
+    if d.kind == "count":
+        total = np.zeros(n, dtype=np.int32)
+        for s in d.sources:
+            codes = _non_empty(cols[s])
+            real = pc.and_(pc.is_valid(codes), pc.invert(pc.is_in(codes, pa.array(NULL_CODES))))
+            real = real.fill_null(False)
+            total += real.to_numpy(zero_copy_only=False).astype(np.int32)
+        return pa.array(total)
+    if d.kind in ("age_years", "age_fraction"):
+        birth, no_birth = mydob_days(cols[d.birth])
+        at, no_at = date_days(cols[d.at])
+        days = at - birth
+        missing = no_birth | no_at | (days < 0)
+        cap = d.cap if d.cap is not None else 120
+        if d.kind == "age_years":
+            codes = age_codes(np.maximum(days, 0), whole_years(birth, at), cap)
+            return pa.array(codes, mask=missing)
+        fraction = fractional_years(birth, np.maximum(at, birth))
+        return pa.array(np.minimum(floor3(fraction), cap), mask=missing)
+    if d.kind == "age_fraction_from_code":
+        code = pc.cast(cols[d.source], pa.int64(), safe=False)
+        missing = code.is_null().to_numpy(zero_copy_only=False)
+        c = code.fill_null(0).to_numpy()
+        infant = (c >= 7001) & (c <= 7007)
+        value = np.where(infant, INFANT_MIDPOINTS[np.clip(c - 7001, 0, 6)], c + 0.5)
+        return pa.array(floor3(value), mask=missing | (c < 0) | ((c > 200) & ~infant))
+    raise ValueError(f"unknown derivation kind {d.kind!r}")
+
+
+def _non_empty(arr: pa.Array) -> pa.Array:
+    """The codes as text with empty strings made null."""
+    text = arr.cast(pa.string())
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def apply_derivations(spec: DatasetSpec, cols: Columns, n: int) -> None:
+    """Fill every derived field of ``spec`` in dependency order."""
+    pending = [f for f in spec.fields if f.derivation is not None]
+    while pending:
+        ready = [f for f in pending if all(i in cols for i in f.derivation.inputs())]
+        if not ready:
+            raise GenerationError(
+                spec.dataset,
+                pending[0].name,
+                [f.name for f in pending],
+                "derived fields with missing or cyclic inputs",
+            )
+        for f in ready:
+            cols[f.name] = derive(cols, f.derivation, n).cast(arrow_type(f.spark_type))
+            pending.remove(f)
+
+
+def post_process(spec: DatasetSpec, cols: Columns, n: int) -> None:
+    """Date chains, then durations, then derived fields (DESIGN §8 order)."""
+    for chain in spec.date_chains:
+        order_date_chain(cols, chain)
+    apply_durations(spec, cols)
+    apply_derivations(spec, cols, n)

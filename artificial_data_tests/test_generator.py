@@ -1,0 +1,619 @@
+"""The generator core on single chunks, without Spark (DESIGN §8, issue #6)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from artificial_data.common import metadata_contract as mc
+from artificial_data.common.dataset_spec import load_spec, parse_spec
+from artificial_data.common.schema import arrow_schema
+from artificial_data.generator.engine import (
+    FULL_ROWS,
+    SAMPLE_ROWS,
+    GenerationError,
+    build_plan,
+    chunk_bounds,
+    generate_chunk,
+    generate_chunk_from_plan,
+    generation_seed,
+)
+from artificial_data.generator.engine.postprocess import order_date_chain
+from artificial_data_tests.generator_metadata import EPISODES, TOP_CODED, plausible_metadata
+
+DATASETS = ["hes_apc", "hes_op", "hes_ae"]
+SEED = generation_seed("0" * 64, "test", "2122")
+
+# A small hand-made spec: every role, derivation kind and identifier shape, few fields.
+MINI = parse_spec(
+    {
+        "dataset": "mini",
+        "spec_version": 1,
+        "financial_years": ["2122"],
+        "primary_key": "KEY",
+        "patient_key": "PID",
+        "source_table": "raw.mini_{fyear}",
+        "published_table": "artificial_mini_{fyear}",
+        "forbidden_identifiers": ["NHS_NUMBER"],
+        "date_chains": [["D1", "D2"]],
+        "durations": [{"field": "DUR", "start": "D1", "end": "D2"}],
+        "fields": [
+            {
+                "name": "KEY",
+                "type": "long",
+                "role": "identifier",
+                "identifier": {"format": "digits", "length": 12},
+            },
+            {
+                "name": "PID",
+                "type": "string",
+                "role": "identifier",
+                "identifier": {
+                    "format": "alphanumeric",
+                    "length": 32,
+                    "prefix": "TEST",
+                    "per": "patient",
+                },
+            },
+            {
+                "name": "REF",
+                "type": "string",
+                "role": "identifier",
+                "identifier": {"format": "alphanumeric", "length": 16},
+            },
+            {"name": "CODE", "type": "string", "role": "categorical"},
+            {"name": "NUM", "type": "int", "role": "categorical"},
+            {"name": "FRAC", "type": "decimal(16,15)", "role": "categorical"},
+            {"name": "AMOUNT", "type": "double", "role": "continuous"},
+            {"name": "WAIT", "type": "int", "role": "continuous"},
+            {"name": "TIME", "type": "string", "role": "continuous", "time_of_day": True},
+            {"name": "SEX", "type": "string", "role": "patient_categorical"},
+            {"name": "MYDOB", "type": "string", "role": "patient_date"},
+            {"name": "D1", "type": "date", "role": "date"},
+            {"name": "D2", "type": "date", "role": "date"},
+            {"name": "DUR", "type": "int", "role": "continuous"},
+            {"name": "EMPTY", "type": "string", "role": "categorical"},
+            {"name": "DIAG_4_01", "type": "string", "role": "categorical"},
+            {"name": "DIAG_4_02", "type": "string", "role": "categorical"},
+            {
+                "name": "DIAG_3_01",
+                "type": "string",
+                "role": "derived",
+                "derivation": {"kind": "truncate", "source": "DIAG_4_01", "length": 3},
+            },
+            {
+                "name": "DIAG_3_02",
+                "type": "string",
+                "role": "derived",
+                "derivation": {"kind": "truncate", "source": "DIAG_4_02", "length": 3},
+            },
+            {
+                "name": "DIAG_3_CONCAT",
+                "type": "string",
+                "role": "derived",
+                "derivation": {"kind": "concat", "sources": ["DIAG_3_01", "DIAG_3_02"]},
+            },
+            {
+                "name": "DIAG_COUNT",
+                "type": "int",
+                "role": "derived",
+                "derivation": {"kind": "count", "sources": ["DIAG_4_01", "DIAG_4_02"]},
+            },
+            {
+                "name": "AGE",
+                "type": "int",
+                "role": "derived",
+                "derivation": {"kind": "age_years", "birth": "MYDOB", "at": "D1", "cap": 120},
+            },
+            {
+                "name": "AGE_CALC",
+                "type": "double",
+                "role": "derived",
+                "derivation": {"kind": "age_fraction", "birth": "MYDOB", "at": "D1", "cap": 120},
+            },
+            {"name": "AGECODE", "type": "int", "role": "categorical"},
+            {
+                "name": "AGECODE_CALC",
+                "type": "double",
+                "role": "derived",
+                "derivation": {"kind": "age_fraction_from_code", "source": "AGECODE"},
+            },
+        ],
+    }
+)
+
+
+def row(field: str, value_type: str, weight: float = 10.0, **values) -> dict:
+    out = {c: None for c in mc.COLUMNS}
+    out.update(TABLE_NAME="mini", FIELD_NAME=field, VALUE_TYPE=value_type, WEIGHT=weight)
+    out["VALUE_NUMERIC"] = np.nan
+    out.update(values)
+    return out
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    return mc.normalise(pd.DataFrame(rows, columns=mc.COLUMNS))
+
+
+CODES = {"A": 500.0, "B": 300.0, "C": 150.0, None: 50.0}
+
+
+def mini_metadata(episodes=((1, 60.0), (2, 30.0), (3, 10.0)), sex=None, mydob=None) -> pd.DataFrame:
+    rows = [row("CODE", mc.CATEGORICAL, w, VALUE_STRING=v) for v, w in CODES.items()]
+    rows += [row("NUM", mc.DISCRETE, w, VALUE_NUMERIC=v) for v, w in [(1.0, 80.0), (np.nan, 20.0)]]
+    rows += [row("FRAC", mc.DISCRETE, 10.0, VALUE_NUMERIC=0.123456789012345)]
+    rows += [
+        row(
+            "AMOUNT",
+            mc.CONTINUOUS,
+            900.0,
+            VALUE_NUMERIC=0.2,
+            VALUE_NUMERIC_ARRAY=[10.0, 20.0, 60.0],
+            WEIGHT_ARRAY=[0.1, 0.5, 0.9],
+        ),
+        row(
+            "WAIT",
+            mc.CONTINUOUS,
+            900.0,
+            VALUE_NUMERIC=0.0,
+            VALUE_NUMERIC_ARRAY=[0.0, 2.0, 9.0],
+            WEIGHT_ARRAY=[0.25, 0.5, 0.75],
+        ),
+        row(
+            "TIME",
+            mc.CONTINUOUS,
+            900.0,
+            VALUE_NUMERIC=0.5,
+            VALUE_NUMERIC_ARRAY=[60.0, 600.0, 1430.0],
+            WEIGHT_ARRAY=[0.1, 0.5, 0.9],
+        ),
+        row(
+            "DUR",
+            mc.CONTINUOUS,
+            900.0,
+            VALUE_NUMERIC=0.3,
+            VALUE_NUMERIC_ARRAY=[0.0, 5.0],
+            WEIGHT_ARRAY=[0.1, 0.9],
+        ),
+    ]
+    for d, w in [
+        (date(2021, 4, 1), 40.0),
+        (date(2021, 9, 1), 30.0),
+        (date(1800, 1, 1), 10.0),
+        (None, 20.0),
+    ]:
+        rows.append(row("D1", mc.DATE, w, VALUE_DATE=d))
+    for d, w in [
+        (date(2021, 6, 1), 40.0),
+        (date(2022, 1, 1), 40.0),
+        (date(1801, 1, 1), 10.0),
+        (None, 10.0),
+    ]:
+        rows.append(row("D2", mc.DATE, w, VALUE_DATE=d))
+    for v, w in [
+        ("A001", 40.0),
+        ("B99X", 30.0),
+        ("&", 10.0),
+        ("-", 10.0),
+        (None, 10.0),
+        ("", 10.0),
+    ]:
+        rows.append(row("DIAG_4_01", mc.CATEGORICAL, w, VALUE_STRING=v))
+        rows.append(row("DIAG_4_02", mc.CATEGORICAL, w, VALUE_STRING=v))
+    for v, w in [(35.0, 50.0), (7001.0, 10.0), (7005.0, 10.0), (999.0, 10.0), (np.nan, 10.0)]:
+        rows.append(row("AGECODE", mc.DISCRETE, w, VALUE_NUMERIC=v))
+    for values, shares, w in sex or [
+        (["1"], [1.0], 45.0),
+        (["2"], [1.0], 45.0),
+        (["1", "2"], [0.5, 0.5], 10.0),
+    ]:
+        rows.append(
+            row(
+                "SEX", mc.DEMOGRAPHIC_CATEGORICAL, w, VALUE_STRING_ARRAY=values, WEIGHT_ARRAY=shares
+            )
+        )
+    for value, agreement, w in mydob or [
+        ("011980", 1.0, 50.0),
+        ("062021", 1.0, 20.0),
+        ("011890", 0.5, 20.0),
+        (None, 1.0, 10.0),
+    ]:
+        rows.append(
+            row("MYDOB", mc.DEMOGRAPHIC_DATE, w, VALUE_STRING=value, VALUE_NUMERIC=agreement)
+        )
+    for count, w in episodes:
+        rows.append(row("PID", mc.RELATIONSHIP, w, VALUE_NUMERIC=float(count)))
+    return frame(rows)
+
+
+def chunk(metadata, spec=MINI, rows=4000, index=0, seed=SEED, first=None) -> pd.DataFrame:
+    first = index * rows if first is None else first
+    table = generate_chunk(metadata, spec, "2122", index, rows, seed, first)
+    assert table.schema == arrow_schema(spec)
+    return table.to_pandas(date_as_object=True)
+
+
+def within_noise(observed: pd.Series, expected: dict, n: int) -> None:
+    """Every category's share within 4.5 standard errors of its expected share."""
+    total = sum(expected.values())
+    for value, weight in expected.items():
+        p = weight / total
+        got = (observed.isna() if value is None else observed.eq(value)).mean()
+        assert abs(got - p) < 4.5 * np.sqrt(p * (1 - p) / n) + 1e-12, (value, got, p)
+
+
+# --------------------------------------------------------------------------------------------
+# Schema, sizes, seeds
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_chunk_has_the_exact_spec_schema_for_every_dataset(dataset):
+    spec = load_spec(dataset)
+    table = generate_chunk(plausible_metadata(spec), spec, "2122", 0, 2000, SEED, 0)
+    assert table.schema == arrow_schema(spec)
+    assert table.num_rows == 2000
+    assert table.num_columns == len(spec.fields)
+    # Every scraped field with metadata got values (the made-up metadata covers them all).
+    empty = [f.name for f in spec.scraped_fields if table.column(f.name).null_count == 2000]
+    assert empty == []
+
+
+def test_size_defaults_and_chunk_bounds():
+    assert (SAMPLE_ROWS, FULL_ROWS) == (10_000, 1_000_000)
+    assert chunk_bounds(250, 100) == [(0, 0, 100), (1, 100, 100), (2, 200, 50)]
+    assert chunk_bounds(0, 100) == []
+
+
+def test_generation_seed_is_stable_and_bound_to_its_inputs():
+    seed = generation_seed("abc", "hes_apc", "2122")
+    assert seed == generation_seed("abc", "hes_apc", "2122")
+    assert 0 <= seed < 2**63
+    others = {
+        generation_seed("abd", "hes_apc", "2122"),
+        generation_seed("abc", "hes_op", "2122"),
+        generation_seed("abc", "hes_apc", "2223"),
+        generation_seed("abc", "hes_apc", "2122", base_seed=1),
+    }
+    assert seed not in others and len(others) == 4
+
+
+def test_same_inputs_give_identical_chunks_and_another_seed_differs():
+    md = mini_metadata()
+    a = generate_chunk(md, MINI, "2122", 3, 1500, SEED, 4500)
+    b = generate_chunk_from_plan(build_plan(md.copy(), MINI, "2122"), 3, 1500, SEED, 4500)
+    assert a.equals(b)
+    c = generate_chunk(md, MINI, "2122", 3, 1500, SEED + 1, 4500)
+    assert not a.column("CODE").equals(c.column("CODE"))
+
+
+# --------------------------------------------------------------------------------------------
+# Marginals
+# --------------------------------------------------------------------------------------------
+
+
+def test_categorical_and_discrete_marginals_match_the_metadata():
+    df = chunk(mini_metadata(), rows=8000)
+    within_noise(df["CODE"], CODES, 8000)
+    within_noise(df["NUM"], {1: 80.0, None: 20.0}, 8000)
+    assert set(df["FRAC"].astype(str)) == {"0.123456789012345"}
+    within_noise(df["AGECODE"], {35: 50.0, 7001: 10.0, 7005: 10.0, 999: 10.0, None: 10.0}, 8000)
+
+
+def test_continuous_fields_are_uniform_within_percentile_bins_with_their_null_rate():
+    df = chunk(mini_metadata(), rows=8000)
+    amount = df["AMOUNT"]
+    within_noise(
+        amount.isna().map({True: "null", False: "value"}), {"null": 0.2, "value": 0.8}, 8000
+    )
+    values = amount.dropna()
+    assert values.between(10.0, 60.0).all()
+    # Bins [10,20] and [20,60] carry 0.4 and 0.4 of the mass: half each after renormalising.
+    within_noise(
+        (values < 20.0).map({True: "low", False: "high"}), {"low": 1, "high": 1}, len(values)
+    )
+    # Inside a bin the density is flat: [20,40] and [40,60] hold equal shares.
+    high = values[values >= 20.0]
+    within_noise((high < 40.0).map({True: "a", False: "b"}), {"a": 1, "b": 1}, len(high))
+    wait = df["WAIT"]
+    assert wait.notna().all() and wait.between(0, 9).all()
+    assert (wait == wait.round()).all()
+
+
+def test_time_of_day_fields_come_back_as_hhmm_text():
+    times = chunk(mini_metadata(), rows=4000)["TIME"]
+    within_noise(times.isna().map({True: "null", False: "value"}), {"null": 1, "value": 1}, 4000)
+    text = times.dropna()
+    assert text.str.fullmatch(r"\d{4}").all()
+    minutes = text.str[:2].astype(int) * 60 + text.str[2:].astype(int)
+    assert text.str[2:].astype(int).lt(60).all()
+    assert minutes.between(60, 1430).all()
+
+
+def test_a_fully_suppressed_field_comes_out_null():
+    df = chunk(mini_metadata(), rows=500)
+    assert df["EMPTY"].isna().all()
+
+
+def test_empty_metadata_still_gives_keys_and_one_episode_per_patient():
+    df = chunk(mc.empty_metadata(), rows=300)
+    assert df["KEY"].is_unique and df["PID"].is_unique
+    assert df["CODE"].isna().all()
+    assert (df["DIAG_COUNT"] == 0).all() and df["DIAG_3_CONCAT"].isna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# Patients
+# --------------------------------------------------------------------------------------------
+
+
+def test_episodes_per_patient_follow_the_relationship_distribution_with_top_coding():
+    spec = load_spec("hes_apc")
+    df = chunk(plausible_metadata(spec), spec=spec, rows=6000)
+    sizes = df.groupby("PSEUDO_HESID", sort=False).size()
+    last = df["PSEUDO_HESID"].iloc[-1]  # the chunk's last patient may be cut short
+    full = sizes.drop(last)
+    _smallest, representative, top_weight = TOP_CODED
+    expected = {count: w for count, w in EPISODES} | {representative: top_weight}
+    assert set(full.unique()) <= set(expected)
+    within_noise(full, expected, len(full))
+    # Episodes of a patient are contiguous rows.
+    starts = df["PSEUDO_HESID"].ne(df["PSEUDO_HESID"].shift()).sum()
+    assert starts == len(sizes)
+
+
+def test_patients_do_not_straddle_chunks_and_identifiers_are_well_formed():
+    md = mini_metadata()
+    parts = [chunk(md, rows=1000, index=i) for i in range(3)]
+    pids = [set(p["PID"]) for p in parts]
+    assert not (pids[0] & pids[1]) and not (pids[1] & pids[2]) and not (pids[0] & pids[2])
+    df = pd.concat(parts, ignore_index=True)
+    assert df["KEY"].is_unique
+    assert df["KEY"].between(10**11, 10**12 - 1).all()
+    assert df["PID"].str.fullmatch(r"TEST[0-9A-Z]{28}").all()
+    assert df["REF"].str.fullmatch(r"[0-9A-Z]{16}").all()
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_real_spec_identifiers_have_their_hes_shapes(dataset):
+    spec = load_spec(dataset)
+    md = plausible_metadata(spec)
+    df = pd.concat([chunk(md, spec=spec, rows=700, index=i) for i in range(2)], ignore_index=True)
+    key = df[spec.primary_key]
+    assert key.is_unique and key.between(10**11, 10**12 - 1).all()
+    assert df["PSEUDO_HESID"].str.fullmatch(r"TEST[0-9A-Z]{28}").all()
+    shapes = {"SUSRECID": r"\d{14}", "ATTENDID": r"[0-9A-Z]{12}", "PREFERER": r"[0-9A-Z]{16}"}
+    for name, pattern in shapes.items():
+        if name in spec.field_names:
+            assert df[name].astype(str).str.fullmatch(pattern).all(), name
+    if "SUSRECID" in df:
+        assert df["SUSRECID"].is_unique
+
+
+def test_patient_patterns_are_spread_with_their_shares():
+    md = mini_metadata(
+        episodes=[(10, 100.0)],
+        sex=[(["1", "2"], [0.7, 0.3], 50.0)],
+        mydob=[("011980", 0.8, 50.0), ("021990", 0.8, 50.0)],
+    )
+    df = chunk(md, rows=2000)
+    for _, episodes in df.groupby("PID"):
+        assert len(episodes) == 10
+        assert Counter(episodes["SEX"]) == {"1": 7, "2": 3}
+        counts = Counter(episodes["MYDOB"])
+        assert sorted(counts.values()) == [2, 8]  # modal value on 8, the other value on 2
+
+
+def test_patient_level_fields_are_constant_within_single_value_patterns():
+    df = chunk(mini_metadata(), rows=4000)
+    allowed = [{"1"}, {"2"}, {"1", "2"}]
+    for _, episodes in df.groupby("PID"):
+        assert set(episodes["SEX"]) in allowed
+    within_noise(
+        df.groupby("PID")["SEX"]
+        .agg(lambda s: "".join(sorted(set(s))))
+        .loc[lambda s: s.str.len() == 1],
+        {"1": 1, "2": 1},
+        1000,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Post-processing: date chains, durations, ages, derived codes
+# --------------------------------------------------------------------------------------------
+
+PLACEHOLDERS = {date(1800, 1, 1), date(1801, 1, 1)}
+
+
+def real(value) -> bool:
+    return value is not None and not pd.isna(value) and value not in PLACEHOLDERS
+
+
+def test_order_date_chain_sorts_real_dates_and_leaves_nulls_and_placeholders():
+    d = lambda s: date.fromisoformat(s)  # noqa: E731
+    cols = {
+        "A": pa.array([d("2021-05-01"), None, d("1800-01-01"), d("2021-03-01")]),
+        "B": pa.array([d("2021-04-01"), d("2021-02-01"), d("2021-01-01"), d("2021-01-01")]),
+        "C": pa.array([d("2021-03-01"), d("2021-01-01"), d("2020-12-01"), None]),
+    }
+    order_date_chain(cols, ("A", "B", "C"))
+    assert cols["A"].to_pylist() == [d("2021-03-01"), None, d("1800-01-01"), d("2021-01-01")]
+    assert cols["B"].to_pylist() == [
+        d("2021-04-01"),
+        d("2021-01-01"),
+        d("2020-12-01"),
+        d("2021-03-01"),
+    ]
+    assert cols["C"].to_pylist() == [d("2021-05-01"), d("2021-02-01"), d("2021-01-01"), None]
+
+
+@pytest.mark.parametrize("dataset", ["hes_apc", "hes_op"])
+def test_date_chains_and_durations_are_fully_consistent(dataset):
+    spec = load_spec(dataset)
+    df = chunk(plausible_metadata(spec), spec=spec, rows=3000)
+    for chain in spec.date_chains:
+        for _, r in df[list(chain)].iterrows():
+            dates = [v for v in r if real(v)]
+            assert dates == sorted(dates)
+    for dur in spec.durations:
+        both = df[dur.start].map(real) & df[dur.end].map(real)
+        assert both.sum() > 100
+        days = pd.to_datetime(df.loc[both, dur.end]) - pd.to_datetime(df.loc[both, dur.start])
+        assert (df.loc[both, dur.field] == days.dt.days).all(), dur.field
+        assert (df.loc[both, dur.field] >= 0).all()
+    # Placeholder dates survive ordering.
+    first = spec.date_chains[0][0]
+    assert df[first].isin(PLACEHOLDERS).any()
+
+
+def expected_age(mydob, at):
+    """Independent re-statement of the HES age rules (whole years, infant codes, cap)."""
+    if mydob is None or not re.fullmatch(r"(0[1-9]|1[0-2])\d{4}", str(mydob)) or not real(at):
+        return None
+    birth = date(int(mydob[2:]), int(mydob[:2]), 1)
+    days = (at - birth).days
+    if days < 0:
+        return None
+    years = at.year - birth.year - (1 if at.month < birth.month else 0)
+    if years >= 1:
+        return min(years, 120)
+    for code, low in zip(range(7007, 7000, -1), [274, 183, 91, 29, 7, 1, 0], strict=True):
+        if days >= low:
+            return code
+    raise AssertionError
+
+
+def test_ages_from_mydob_and_the_final_date_use_hes_infant_codes_and_the_cap():
+    df = chunk(mini_metadata(), rows=3000)
+    got = df["AGE"].astype("Int64").tolist()
+    want = [expected_age(m, a) for m, a in zip(df["MYDOB"], df["D1"], strict=True)]
+    assert [None if pd.isna(g) else int(g) for g in got] == want
+    assert {120, 7001} <= set(w for w in want if w is not None)  # the cap and newborns occur
+    assert any(w in range(7002, 7008) for w in want)
+    # STARTAGE_CALC-style fraction: floor is the whole-year age, infants below one.
+    known = df["AGE"].notna()
+    assert (
+        df.loc[known & (df["AGE"] < 7000), "AGE_CALC"]
+        .apply(np.floor)
+        .eq(df.loc[known & (df["AGE"] < 7000), "AGE"])
+        .all()
+    )
+    assert df.loc[known & (df["AGE"] > 7000), "AGE_CALC"].lt(1).all()
+    assert df["AGE_CALC"].isna().eq(df["AGE"].isna()).all()
+
+
+def test_age_fraction_exact_values():
+    md = mini_metadata(mydob=[("011980", 1.0, 10.0)])
+    df = chunk(md, rows=2000)
+    row_ = df[df["D1"] == date(2021, 9, 1)].iloc[0]
+    # 41 completed years on 2021-01-01, then 243 of 365 days: 41.665...
+    assert row_["AGE"] == 41
+    assert row_["AGE_CALC"] == pytest.approx(41.665)
+
+
+def test_age_fraction_from_code_maps_infant_codes_to_fractions():
+    df = chunk(mini_metadata(), rows=2000)
+    expected = {35: 35.5, 7001: 0.001, 7005: 0.373}
+    for code, value in expected.items():
+        assert df.loc[df["AGECODE"] == code, "AGECODE_CALC"].eq(value).all(), code
+    assert df.loc[df["AGECODE"].isin([999]) | df["AGECODE"].isna(), "AGECODE_CALC"].isna().all()
+
+
+def test_truncations_concat_and_count_are_consistent():
+    df = chunk(mini_metadata(), rows=3000)
+    for four, three in [("DIAG_4_01", "DIAG_3_01"), ("DIAG_4_02", "DIAG_3_02")]:
+        expected = df[four].map(lambda v: None if v is None else v[:3])
+        assert df[three].tolist() == expected.tolist()
+    for _, r in df.iterrows():
+        codes = [c for c in (r["DIAG_3_01"], r["DIAG_3_02"]) if c]
+        assert r["DIAG_3_CONCAT"] == (",".join(codes) if codes else None)
+        real_codes = [c for c in (r["DIAG_4_01"], r["DIAG_4_02"]) if c and c not in ("&", "-")]
+        assert r["DIAG_COUNT"] == len(real_codes)
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_real_spec_derived_fields_are_fully_consistent(dataset):
+    spec = load_spec(dataset)
+    df = chunk(plausible_metadata(spec), spec=spec, rows=1500)
+    for f in spec.fields:
+        d = f.derivation
+        if d is None:
+            continue
+        if d.kind == "truncate":
+            want = df[d.source].map(lambda v, n=d.length: None if v is None else v[:n])
+            assert df[f.name].tolist() == want.tolist(), f.name
+        elif d.kind == "concat":
+            want = df[list(d.sources)].apply(lambda r: ",".join(c for c in r if c) or None, axis=1)
+            assert df[f.name].tolist() == want.tolist(), f.name
+        elif d.kind == "count":
+            want = df[list(d.sources)].apply(
+                lambda r: sum(1 for c in r if c and c not in ("&", "-")), axis=1
+            )
+            assert df[f.name].tolist() == want.tolist(), f.name
+        elif d.kind == "age_years":
+            want = [expected_age(m, a) for m, a in zip(df[d.birth], df[d.at], strict=True)]
+            got = [None if pd.isna(v) else int(v) for v in df[f.name]]
+            assert got == want, f.name
+
+
+# --------------------------------------------------------------------------------------------
+# Bad metadata
+# --------------------------------------------------------------------------------------------
+
+
+def bad(md: pd.DataFrame, extra: dict) -> pd.DataFrame:
+    return frame([*md.to_dict("records"), extra])
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "value_text"),
+    [
+        (row("NOT_A_FIELD", mc.CATEGORICAL, VALUE_STRING="x"), "NOT_A_FIELD", "CATEGORICAL"),
+        (row("NUM", mc.DISCRETE, VALUE_NUMERIC=2.5), "NUM", "2.5"),
+        (row("D1", mc.DATE, VALUE_STRING="31/12/2021"), "D1", "31/12/2021"),
+        (row("FRAC", mc.DISCRETE, VALUE_NUMERIC=12.5), "FRAC", "12.5"),
+        (row("CODE", mc.DISCRETE, VALUE_NUMERIC=1.0), "CODE", "DISCRETE"),
+        (row("KEY", mc.CATEGORICAL, VALUE_STRING="1"), "KEY", "CATEGORICAL"),
+        (row("PID", mc.RELATIONSHIP, VALUE_NUMERIC=0.0), "PID", "0.0"),
+    ],
+    ids=[
+        "unknown-field",
+        "non-integer",
+        "bad-date",
+        "decimal-overflow",
+        "wrong-value-type",
+        "identifier-sampled",
+        "zero-episodes",
+    ],
+)
+def test_bad_metadata_is_a_generation_error_naming_dataset_field_and_value(
+    extra, field, value_text
+):
+    md = bad(mini_metadata(), extra)
+    with pytest.raises(GenerationError) as info:
+        generate_chunk(md, MINI, "2122", 0, 10, SEED, 0)
+    message = str(info.value)
+    assert f"mini.{field}" in message and value_text in message
+    assert info.value.dataset == "mini" and info.value.field == field
+
+
+def test_bad_continuous_grid_is_refused():
+    md = frame(
+        [
+            row(
+                "AMOUNT",
+                mc.CONTINUOUS,
+                VALUE_NUMERIC=0.0,
+                VALUE_NUMERIC_ARRAY=[5.0, 1.0],
+                WEIGHT_ARRAY=[0.1, 0.9],
+            )
+        ]
+    )
+    with pytest.raises(GenerationError, match=r"mini\.AMOUNT: quantiles must be ascending"):
+        generate_chunk(md, MINI, "2122", 0, 10, SEED, 0)
