@@ -1,5 +1,7 @@
 """Generator assets: ``artificial/<dataset>`` from the released metadata only."""
 
+import json
+from pathlib import Path
 from typing import Literal
 
 from dagster import (
@@ -27,6 +29,8 @@ from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import GeneratorStores
 
 GROUP = "open"
+#: Provenance of an artificial partition (seed, metadata hash), read by publication.
+GENERATION_FILE = "_generation.json"
 NOT_RELEASED_HINT = (
     "Metadata reaches the released store only after a named reviewer and approver sign it "
     "off and the review location releases it (see docs/admin_guide.md)."
@@ -75,9 +79,23 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
         rows = config.row_count()
         seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
         table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
-        path = scoped.write_partition(
-            ARTIFICIAL, spec.dataset, year, lambda folder: table.write.parquet(str(folder))
-        )
+        provenance = {
+            "dataset": spec.dataset,
+            "financial_year": year,
+            "rows": rows,
+            "seed": seed,
+            "base_seed": config.base_seed,
+            "metadata_content_hash": released.content_hash,
+            "policy": released.header.policy,
+            "spec_version": spec.spec_version,
+        }
+
+        def write(folder: Path) -> None:
+            table.write.parquet(str(folder))
+            # Underscore-prefixed files are ignored by Spark, pyarrow and DuckDB readers.
+            (folder / GENERATION_FILE).write_text(json.dumps(provenance, indent=2))
+
+        path = scoped.write_partition(ARTIFICIAL, spec.dataset, year, write)
         return MaterializeResult(
             metadata={
                 "rows": rows,

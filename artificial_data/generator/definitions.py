@@ -8,6 +8,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from artificial_data.common.dataset_spec import load_all_specs
 from artificial_data.generator.assets import build_artificial_asset
+from artificial_data.generator.qa_assets import build_published_asset, build_qa_asset
 from artificial_data.generator.triggers import build_regeneration_sensor
 from artificial_data.orchestration.keys import artificial_key
 from artificial_data.orchestration.resources import GeneratorStores, spark_resource
@@ -16,7 +17,11 @@ from artificial_data.orchestration.resources import GeneratorStores, spark_resou
 def build_definitions() -> Definitions:
     assets, generate_jobs = [], {}
     for spec in load_all_specs():
-        assets.append(build_artificial_asset(spec))
+        assets += [
+            build_artificial_asset(spec),
+            build_qa_asset(spec),
+            build_published_asset(spec),
+        ]
         keys = [artificial_key(spec.dataset)]
         generate_jobs[spec.dataset] = define_asset_job(
             f"generate_{spec.dataset}",

@@ -5,13 +5,10 @@ and a failure stops downstream steps in the same run; the release step re-runs t
 Dagster-free checks, so promotion is blocked even in a separate run.
 """
 
-import warnings
-
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
-    PreviewWarning,
     asset_check,
 )
 
@@ -22,10 +19,6 @@ from artificial_data.common.stores import METADATA_SENSITIVE
 from artificial_data.orchestration.keys import suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import ScopedStoreResource
-
-# Partitioned asset checks are a preview feature of this Dagster version; we rely on them so
-# that each financial year's metadata is checked on its own.
-warnings.filterwarnings("ignore", category=PreviewWarning, message=".*partitions_def.*")
 
 _DESCRIPTIONS = {
     "weights": "Every weight meets the suppression threshold and the rounding base.",

@@ -99,9 +99,16 @@ def frequency_distance(expected: FrequencyExpectation, observed: pd.Series, n: i
 
 def observed_counts(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     """Count of each value (by key, null included) of a column: one pass in Arrow."""
-    if pa.types.is_decimal(column.type):
-        column = pc.cast(column, pa.float64())
+    decimal = pa.types.is_decimal(column.type)
     counts = column.value_counts()
+    if decimal:
+        # Arrow's decimal->float cast is not always the nearest double (0.09 can become
+        # 0.09000000000000001); go through the exact decimal text instead, as the scraper does.
+        decimal_values = counts.field("values").to_pylist()
+        values = [None if v is None else float(v) for v in decimal_values]
+        numbers = counts.field("counts").to_numpy(zero_copy_only=False)
+        series = pd.Series(numbers, index=[value_key(v) for v in values], dtype=float)
+        return series.groupby(level=0).sum()
     values = counts.field("values").to_pylist()
     numbers = counts.field("counts").to_numpy(zero_copy_only=False)
     series = pd.Series(numbers, index=[value_key(v) for v in values], dtype=float)

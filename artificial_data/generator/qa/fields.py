@@ -70,13 +70,25 @@ def _top(expected: pd.Series, observed: pd.Series, k: int = 10) -> list[tuple[st
 
 
 def _frequency_outcome(
-    name, exp: FieldExpectation, counts: pd.Series, n: int, blocking: bool, note: str = ""
+    name,
+    exp: FieldExpectation,
+    counts: pd.Series,
+    n: int,
+    blocking: bool,
+    note: str = "",
+    shared_domain: frozenset[str] = frozenset(),
 ) -> FieldOutcome:
+    """``shared_domain``: reviewed values of other fields that may legitimately land in this
+    one (the members of a date chain swap values when each row's dates are put in order)."""
     freq: FrequencyExpectation = exp.frequency
     total = float(counts.sum())
     shares = counts / total if total > 0 else counts
     distance = frequency_distance(freq, counts, n)
-    extra = [k for k in counts.index if k != NULL_KEY and k not in freq.shares.index]
+    extra = [
+        k
+        for k in counts.index
+        if k != NULL_KEY and k not in freq.shares.index and k not in shared_domain
+    ]
     present = set(counts.index[counts > 0])
     domain = freq.domain
     common = freq.shares[(freq.shares * total >= COVERAGE_MIN_EXPECTED)].index
@@ -121,6 +133,15 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
     pk = spec.patient_key
     patients = table.column(pk) if pk in table.column_names else None
     n_patients = len(patients.unique()) if patients is not None else n
+    chain_domain: dict[str, frozenset[str]] = {}
+    for chain in spec.date_chains:
+        union = frozenset(
+            k
+            for m in chain
+            if m in exps.fields and exps.fields[m].frequency is not None
+            for k in exps.fields[m].frequency.shares.index
+        )
+        chain_domain.update(dict.fromkeys(chain, union))
     outcomes = []
     for name, exp in exps.fields.items():
         if name not in table.column_names:
@@ -129,7 +150,15 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
         note = "reshaped by date ordering / durations: not blocking" if name in reshaped else ""
         if exp.value_type in _FREQUENCY_TYPES:
             outcomes.append(
-                _frequency_outcome(name, exp, observed_counts(column), n, not note, note)
+                _frequency_outcome(
+                    name,
+                    exp,
+                    observed_counts(column),
+                    n,
+                    not note,
+                    note,
+                    chain_domain.get(name, frozenset()),
+                )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_CATEGORICAL:
             outcomes.append(

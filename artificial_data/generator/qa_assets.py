@@ -1,0 +1,198 @@
+"""QA and publication assets: ``qa/<dataset>`` and ``published/<dataset>`` (DESIGN §9).
+
+QA compares each artificial partition with the *released* metadata only and reports its
+results as blocking asset checks on ``qa/<dataset>``: a failure stops ``published/<dataset>``
+in the same run, and publication itself refuses any year whose latest QA did not pass.
+"""
+
+import json
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISHED
+from artificial_data.generator.assets import GENERATION_FILE, GROUP, NOT_RELEASED_HINT
+from artificial_data.generator.engine import SAMPLE_ROWS
+from artificial_data.generator.publish import publish
+from artificial_data.generator.qa import CHECK_NAMES, run_qa
+from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
+from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.resources import GeneratorStores
+
+ONS_SPECTRUM_LEVEL = "3: synthetically-augmented plausible"
+QA_FILE = "qa.json"
+
+
+def qa_object(dataset: str) -> str:
+    return f"qa/{dataset}"
+
+
+def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
+    partitions = financial_year_partitions(spec)
+
+    @asset(
+        key=qa_key(spec.dataset),
+        deps=[artificial_key(spec.dataset)],
+        description=(
+            f"QA of artificial {spec.dataset} against the released metadata only: "
+            "noise-aware distances, domain, keys, derived fields, date chains, schema."
+        ),
+        group_name=GROUP,
+        partitions_def=partitions,
+        check_specs=[
+            AssetCheckSpec(
+                name,
+                asset=qa_key(spec.dataset),
+                blocking=blocking,
+                partitions_def=partitions,
+                description=f"QA check '{name}' ({'blocking' if blocking else 'informational'})",
+            )
+            for name, blocking in CHECK_NAMES.items()
+        ],
+        kinds={"html"},
+    )
+    def _qa(context: AssetExecutionContext, stores: GeneratorStores) -> MaterializeResult:
+        year = context.partition_key
+        scoped = stores.stores()
+        released = read_metadata(
+            scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT
+        )
+        table = pq.read_table(scoped.partition_path(ARTIFICIAL, spec.dataset, year))
+        result = run_qa(table, released.rows, spec, year)
+        summary = {
+            "dataset": spec.dataset,
+            "financial_year": year,
+            "passed": result.passed,
+            "metadata_content_hash": released.content_hash,
+            "checks": {c.name: {"passed": c.passed, "blocking": c.blocking} for c in result.checks},
+            "checked_at": datetime.now(UTC).isoformat(),
+        }
+        path = scoped.write_json_partition(
+            ARTIFICIAL,
+            qa_object(spec.dataset),
+            year,
+            {"report.html": result.html, "report.md": result.markdown, QA_FILE: summary},
+        )
+        return MaterializeResult(
+            metadata={
+                "passed": result.passed,
+                "blocking_failures": [c.name for c in result.blocking_failures],
+                "report": MetadataValue.md(result.markdown[:60_000]),
+                "html": MetadataValue.path(str(path / "report.html")),
+            },
+            check_results=[
+                AssetCheckResult(
+                    check_name=c.name,
+                    passed=c.passed,
+                    severity=AssetCheckSeverity.ERROR if c.blocking else AssetCheckSeverity.WARN,
+                    metadata={"details": c.details[:4_000]},
+                )
+                for c in result.checks
+            ],
+        )
+
+    return _qa
+
+
+class PublishConfig(Config):
+    """Names the release: ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>.zip``."""
+
+    release_month: str | None = Field(default=None, description="YYYYMM; default this month")
+    version: int = Field(default=1, ge=1)
+
+
+def _release_info(spec: DatasetSpec, provenance: dict[str, dict]) -> dict:
+    packages = ("artificial_data", "dagster", "pyspark", "pandera", "pyarrow")
+    return {
+        "ons_synthetic_data_spectrum_level": ONS_SPECTRUM_LEVEL,
+        "dataset": spec.dataset,
+        "spec_version": spec.spec_version,
+        "disclosure_policy": spec.disclosure.as_dict(),
+        "years": provenance,
+        "versions": {p: package_version(p) for p in packages},
+        "published_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
+    @asset(
+        key=published_key(spec.dataset),
+        deps=[qa_key(spec.dataset)],
+        description=(
+            f"Published artificial {spec.dataset}: a zip of one CSV per financial year in the "
+            "NHS artificial HES format, Parquet, data dictionary, user notice, release notes. "
+            "Holds every year whose latest QA passed."
+        ),
+        group_name=GROUP,
+        partitions_def=financial_year_partitions(spec),
+        kinds={"csv", "parquet"},
+    )
+    def _published(
+        context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
+    ) -> MaterializeResult:
+        scoped = stores.stores()
+        tables, provenance, sizes = {}, {}, set()
+        for year in scoped.partitions(ARTIFICIAL, spec.dataset):
+            if not scoped.has_partition(ARTIFICIAL, qa_object(spec.dataset), year):
+                continue
+            qa_path = scoped.partition_path(ARTIFICIAL, qa_object(spec.dataset), year)
+            if not json.loads((qa_path / QA_FILE).read_text())["passed"]:
+                context.log.warning(f"{spec.dataset} {year}: latest QA failed; not published")
+                continue
+            folder = scoped.partition_path(ARTIFICIAL, spec.dataset, year)
+            tables[year] = pq.read_table(folder)
+            info = json.loads((folder / GENERATION_FILE).read_text())
+            provenance[year] = info
+            sizes.add("sample" if info["rows"] <= SAMPLE_ROWS else "full")
+        if context.partition_key not in tables:
+            raise Failure(
+                f"{spec.dataset} {context.partition_key}: no artificial table that passed QA; "
+                "materialise artificial/ and qa/ for this year first"
+            )
+        size = "full" if "full" in sizes else "sample"
+        month = config.release_month or datetime.now(UTC).strftime("%Y%m")
+        release_name = (
+            f"artificial_hes_{spec.dataset.removeprefix('hes_')}_{month}_v{config.version}_{size}"
+        )
+
+        def write(folder: Path) -> None:
+            folder.mkdir(parents=True)
+            publish(
+                tables,
+                spec,
+                folder,
+                release_month=month,
+                version=config.version,
+                size=size,
+                release_info=_release_info(spec, provenance),
+            )
+
+        path = scoped.write_partition(PUBLISHED, spec.dataset, release_name, write)
+        zips = sorted(path.rglob("*.zip"))
+        return MaterializeResult(
+            metadata={
+                "release": release_name,
+                "years": sorted(tables),
+                "zip": MetadataValue.path(str(zips[0]) if zips else str(path)),
+                "rows": {y: t.num_rows for y, t in tables.items()},
+            }
+        )
+
+    return _published
