@@ -617,3 +617,10 @@ def test_bad_continuous_grid_is_refused():
     )
     with pytest.raises(GenerationError, match=r"mini\.AMOUNT: quantiles must be ascending"):
         generate_chunk(md, MINI, "2122", 0, 10, SEED, 0)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 2])
+def test_tiny_chunks_keep_the_schema(rows):
+    spec = load_spec("hes_apc")
+    table = generate_chunk(plausible_metadata(spec), spec, "2122", 0, rows, SEED, 0)
+    assert table.num_rows == rows and table.schema == arrow_schema(spec)

@@ -132,13 +132,7 @@ def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
     if d.kind == "truncate":
         return pc.utf8_slice_codeunits(cols[d.source].cast(pa.string()), 0, d.length)
     if d.kind == "concat":
-        # Pairwise, because binary_join_element_wise(null_handling="skip") drops the rows
-        # whose inputs are all null in pyarrow 26.
-        joined = pa.nulls(n, type=pa.string())
-        for s in d.sources:
-            code = _non_empty(cols[s])
-            joined = pc.coalesce(pc.binary_join_element_wise(joined, code, ","), joined, code)
-        return joined
+        return concat_codes([cols[s] for s in d.sources], n)
     if d.kind == "count":
         total = np.zeros(n, dtype=np.int32)
         for s in d.sources:
@@ -166,6 +160,26 @@ def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
         value = np.where(infant, INFANT_MIDPOINTS[np.clip(c - 7001, 0, 6)], c + 0.5)
         return pa.array(floor3(value), mask=missing | (c < 0) | ((c > 200) & ~infant))
     raise ValueError(f"unknown derivation kind {d.kind!r}")
+
+
+def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:
+    """Non-null, non-empty codes joined with commas in column order; null when there are none.
+
+    Vectorised as one list per row: the codes are laid out row by row, nulls and empty
+    strings are filtered out, and ``binary_join`` joins each row's list. (Not
+    ``binary_join_element_wise(null_handling="skip")``: in pyarrow 26 it drops the rows whose
+    inputs are all null.)
+    """
+    k = len(columns)
+    codes = [_non_empty(c) for c in columns]
+    flat = pa.concat_arrays(codes)  # column-major: column j holds rows j*n .. j*n+n-1
+    row_major = (np.arange(k)[None, :] * n + np.arange(n)[:, None]).ravel()
+    valid = np.stack([c.is_valid().to_numpy(zero_copy_only=False) for c in codes], axis=1)
+    kept = flat.take(pa.array(row_major[valid.ravel()]))
+    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), kept)
+    joined = pc.binary_join(lists, ",")
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
 
 
 def _non_empty(arr: pa.Array) -> pa.Array:
