@@ -15,8 +15,11 @@ SPEC = load_spec("hes_op")
 YEAR = "2122"
 
 
-def _tick(sensor_def, instance, cursor, resources=None):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+def _tick(defs, sensor_name, instance, cursor, resources=None):
+    sensor_def = defs.resolve_sensor_def(sensor_name)
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, definitions=defs
+    )
     data = sensor_def.evaluate_tick(context)
     return data.run_requests, data.cursor
 
@@ -41,10 +44,10 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
 
     pack_hash = json.loads(pack)["review_pack_hash"]
 
-    release_sensor = review_defs.resolve_sensor_def("release_after_sign_off")
-    regenerate_sensor = generator_defs.resolve_sensor_def("regenerate_after_release")
+    release_sensor = (review_defs, "release_after_sign_off")
+    regenerate_sensor = (generator_defs, "regenerate_after_release")
     resources = {"stores": ReviewStores()}
-    requests, review_cursor = _tick(release_sensor, instance, None, resources)
+    requests, review_cursor = _tick(*release_sensor, instance, None, resources)
     assert requests == []
 
     # Sign off through the UI path: the sign-off job with config.
@@ -65,24 +68,25 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
             }
         },
     )
-    requests, review_cursor = _tick(release_sensor, instance, review_cursor, resources)
+    requests, review_cursor = _tick(*release_sensor, instance, review_cursor, resources)
     assert len(requests) == 1
     assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
-    assert _tick(release_sensor, instance, review_cursor, resources)[0] == []  # no duplicate
+    assert _tick(*release_sensor, instance, review_cursor, resources)[0] == []  # no duplicate
 
-    _, generator_cursor = _tick(regenerate_sensor, instance, None)
+    _, generator_cursor = _tick(*regenerate_sensor, instance, None)
     review_defs.resolve_job_def("release_hes_op").execute_in_process(
         partition_key=YEAR, instance=instance, tags=requests[0].tags
     )
-    requests, generator_cursor = _tick(regenerate_sensor, instance, generator_cursor)
+    requests, generator_cursor = _tick(*regenerate_sensor, instance, generator_cursor)
     assert len(requests) == 1
     assert requests[0].partition_key == YEAR and requests[0].job_name == "generate_hes_op"
-    assert _tick(regenerate_sensor, instance, generator_cursor)[0] == []  # exactly one
+    assert _tick(*regenerate_sensor, instance, generator_cursor)[0] == []  # exactly one
 
     generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
         partition_key=YEAR,
         instance=instance,
         run_config={"ops": {"artificial__hes_op": {"config": {"rows": 500}}}},
+        raise_on_error=False,
     )
     generator = ScopedStores.for_location("generator", home)
     table = pq.read_table(generator.partition_path(ARTIFICIAL, "hes_op", YEAR))

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.codes import concat_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
 from artificial_data.simulator import arrays as A
@@ -103,9 +104,7 @@ def derive_field(cols: dict[str, pa.Array], d: Derivation, n: int) -> pa.Array:
     if d.kind == "truncate":
         return pc.utf8_slice_codeunits(cols[d.source], 0, d.length)
     if d.kind == "concat":
-        parts = [pc.cast(cols[s], pa.string()) for s in d.sources]
-        joined = pc.binary_join_element_wise(*parts, ",", null_handling="skip")
-        return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+        return concat_codes([cols[s] for s in d.sources], n)
     if d.kind == "count":
         total = np.zeros(n, dtype=np.int32)
         for s in d.sources:

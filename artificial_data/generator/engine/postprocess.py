@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.codes import concat_codes, non_empty
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
 from artificial_data.generator.engine.errors import GenerationError
@@ -136,7 +137,7 @@ def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
     if d.kind == "count":
         total = np.zeros(n, dtype=np.int32)
         for s in d.sources:
-            codes = _non_empty(cols[s])
+            codes = non_empty(cols[s])
             real = pc.and_(pc.is_valid(codes), pc.invert(pc.is_in(codes, pa.array(NULL_CODES))))
             real = real.fill_null(False)
             total += real.to_numpy(zero_copy_only=False).astype(np.int32)
@@ -160,32 +161,6 @@ def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
         value = np.where(infant, INFANT_MIDPOINTS[np.clip(c - 7001, 0, 6)], c + 0.5)
         return pa.array(floor3(value), mask=missing | (c < 0) | ((c > 200) & ~infant))
     raise ValueError(f"unknown derivation kind {d.kind!r}")
-
-
-def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:
-    """Non-null, non-empty codes joined with commas in column order; null when there are none.
-
-    Vectorised as one list per row: the codes are laid out row by row, nulls and empty
-    strings are filtered out, and ``binary_join`` joins each row's list. (Not
-    ``binary_join_element_wise(null_handling="skip")``: in pyarrow 26 it drops the rows whose
-    inputs are all null.)
-    """
-    k = len(columns)
-    codes = [_non_empty(c) for c in columns]
-    flat = pa.concat_arrays(codes)  # column-major: column j holds rows j*n .. j*n+n-1
-    row_major = (np.arange(k)[None, :] * n + np.arange(n)[:, None]).ravel()
-    valid = np.stack([c.is_valid().to_numpy(zero_copy_only=False) for c in codes], axis=1)
-    kept = flat.take(pa.array(row_major[valid.ravel()]))
-    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), kept)
-    joined = pc.binary_join(lists, ",")
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
-
-
-def _non_empty(arr: pa.Array) -> pa.Array:
-    """The codes as text with empty strings made null."""
-    text = arr.cast(pa.string())
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
 def apply_derivations(spec: DatasetSpec, cols: Columns, n: int) -> None:
