@@ -17,7 +17,7 @@ from dagster import DagsterInstance, Definitions
 
 from artificial_data.common.dataset_spec import DatasetSpec, load_all_specs
 from artificial_data.common.settings import ENVIRONMENT_ENV, load_settings
-from artificial_data.common.stores import ARTIFICIAL, REVIEW, ScopedStores
+from artificial_data.common.stores import ARTIFICIAL, PUBLISHED, REVIEW, ScopedStores
 
 DEMO_YEARS = ("2223",)
 DEMO_RAW_ROWS = 20_000
@@ -32,6 +32,7 @@ class DemoOutput:
     path: Path
     rows: int
     columns: int
+    published: list[Path]
 
 
 def _instance() -> DagsterInstance:
@@ -39,8 +40,10 @@ def _instance() -> DagsterInstance:
 
 
 def _run(defs: Definitions, job_name: str, year: str, instance, run_config=None) -> None:
+    # Step-level DEBUG logs go to the instance (the UI); the console gets warnings only.
+    config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}, **(run_config or {})}
     result = defs.resolve_job_def(job_name).execute_in_process(
-        partition_key=year, instance=instance, run_config=run_config or {}, raise_on_error=True
+        partition_key=year, instance=instance, run_config=config, raise_on_error=True
     )
     if not result.success:  # pragma: no cover - raise_on_error raises first
         raise RuntimeError(f"{job_name} {year} failed")
@@ -117,7 +120,7 @@ def run_demo(
             _run(review_defs, f"review_pack_{ds}", year, instance)
             sign_off_id = demo_sign_off(spec, year)
             _run(review_defs, f"release_{ds}", year, instance)
-            print(f"[demo] {ds} {year}: generate {artificial_rows:,} artificial rows")
+            print(f"[demo] {ds} {year}: generate {artificial_rows:,} artificial rows, QA, publish")
             _run(
                 generator_defs,
                 f"generate_{ds}",
@@ -126,7 +129,8 @@ def run_demo(
                 {"ops": {f"artificial__{ds}": {"config": {"rows": artificial_rows}}}},
             )
             path = settings.home / ARTIFICIAL / ds / year
-            outputs.append(DemoOutput(ds, year, path, artificial_rows, len(spec.fields)))
+            zips = sorted((settings.home / PUBLISHED / ds).glob("*/*.zip"))
+            outputs.append(DemoOutput(ds, year, path, artificial_rows, len(spec.fields), zips))
             print(
                 f"[demo] {ds} {year}: done in {time.monotonic() - started:.0f}s "
                 f"(sign-off {sign_off_id[:8]})"
@@ -140,5 +144,7 @@ def print_summary(outputs: list[DemoOutput]) -> None:
     for o in outputs:
         shape = f"{o.rows:>8,} rows x {o.columns} columns"
         print(f"  {o.dataset:8s} {o.financial_year}  {shape}  {o.path}")
+        for z in o.published:
+            print(f"  {'':8s} {'':4s}  published (QA passed): {z}")
     print(f"\nAll stores are under {settings.home}")
     print("Open the Dagster UI with `make dev` to see the runs and the lineage.")

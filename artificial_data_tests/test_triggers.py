@@ -8,7 +8,7 @@ from dagster import DagsterInstance, build_sensor_context
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.stores import ADMIN, ARTIFICIAL, METADATA_SENSITIVE, ScopedStores
-from artificial_data.orchestration.resources import ReviewStores
+from artificial_data.orchestration.resources import GeneratorStores, ReviewStores
 from artificial_data_tests.metadata_factory import header, small_metadata
 
 SPEC = load_spec("hes_op")
@@ -47,6 +47,7 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     release_sensor = (review_defs, "release_after_sign_off")
     regenerate_sensor = (generator_defs, "regenerate_after_release")
     resources = {"stores": ReviewStores()}
+    gen_resources = {"stores": GeneratorStores()}
     requests, review_cursor = _tick(*release_sensor, instance, None, resources)
     assert requests == []
 
@@ -73,14 +74,14 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
     assert _tick(*release_sensor, instance, review_cursor, resources)[0] == []  # no duplicate
 
-    _, generator_cursor = _tick(*regenerate_sensor, instance, None)
+    _, generator_cursor = _tick(*regenerate_sensor, instance, None, gen_resources)
     review_defs.resolve_job_def("release_hes_op").execute_in_process(
         partition_key=YEAR, instance=instance, tags=requests[0].tags
     )
-    requests, generator_cursor = _tick(*regenerate_sensor, instance, generator_cursor)
+    requests, generator_cursor = _tick(*regenerate_sensor, instance, generator_cursor, gen_resources)
     assert len(requests) == 1
     assert requests[0].partition_key == YEAR and requests[0].job_name == "generate_hes_op"
-    assert _tick(*regenerate_sensor, instance, generator_cursor)[0] == []  # exactly one
+    assert _tick(*regenerate_sensor, instance, generator_cursor, gen_resources)[0] == []  # exactly one
 
     generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
         partition_key=YEAR,
@@ -92,3 +93,8 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     table = pq.read_table(generator.partition_path(ARTIFICIAL, "hes_op", YEAR))
     assert table.num_rows == 500
     assert table.schema.names == SPEC.field_names
+
+    # A fresh daemon (no cursors, e.g. `make dev` after `make demo`) starts nothing again:
+    # the sign-off is already released and the artificial table already generated from it.
+    assert _tick(*release_sensor, instance, None, resources)[0] == []
+    assert _tick(*regenerate_sensor, instance, None, gen_resources)[0] == []

@@ -6,6 +6,7 @@ in the same run, and publication itself refuses any year whose latest QA did not
 """
 
 import json
+import shutil
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -173,16 +174,21 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         )
 
         def write(folder: Path) -> None:
-            folder.mkdir(parents=True)
-            publish(
-                tables,
-                spec,
-                folder,
-                release_month=month,
-                version=config.version,
-                size=size,
-                release_info=_release_info(spec, provenance),
-            )
+            # publish() builds <out>/<release name>/; make that folder the partition itself.
+            staging = folder.with_name(f".{folder.name}.staging")
+            try:
+                publish(
+                    tables,
+                    spec,
+                    staging,
+                    release_month=month,
+                    version=config.version,
+                    size=size,
+                    release_info=_release_info(spec, provenance),
+                )
+                (staging / release_name).rename(folder)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
         path = scoped.write_partition(PUBLISHED, spec.dataset, release_name, write)
         zips = sorted(path.rglob("*.zip"))

@@ -2,7 +2,9 @@
 
 One mechanism: this sensor reads the materialisations of ``metadata/reviewed/<dataset>`` from
 the instance's event log and asks for one generation run per release event (run_key = the
-event's storage id), so a release is never generated twice and never missed.
+event's storage id), so a release is never generated twice and never missed. A release whose
+content the current artificial partition was already generated from (e.g. by `make demo` or a
+manual run) is skipped.
 """
 
 import json
@@ -17,7 +19,23 @@ from dagster import (
     sensor,
 )
 
+from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+from artificial_data.generator.assets import GENERATION_FILE
 from artificial_data.orchestration.keys import reviewed_key
+from artificial_data.orchestration.resources import GeneratorStores
+
+
+def _already_generated(scoped: ScopedStores, dataset: str, partition: str, record) -> bool:
+    """True when the artificial partition was generated from the released content hash."""
+    materialization = record.asset_materialization
+    released_hash = materialization.metadata.get("content_hash") if materialization else None
+    if released_hash is None or not scoped.has_partition(ARTIFICIAL, dataset, partition):
+        return False
+    provenance = scoped.partition_path(ARTIFICIAL, dataset, partition) / GENERATION_FILE
+    if not provenance.exists():
+        return False
+    generated_from = json.loads(provenance.read_text()).get("metadata_content_hash")
+    return generated_from == getattr(released_hash, "value", released_hash)
 
 
 def build_regeneration_sensor(generate_jobs: dict[str, JobDefinition]):
@@ -28,8 +46,9 @@ def build_regeneration_sensor(generate_jobs: dict[str, JobDefinition]):
         default_status=DefaultSensorStatus.RUNNING,
         description="Generates the artificial tables once for every new metadata release.",
     )
-    def _sensor(context: SensorEvaluationContext) -> SensorResult:
+    def _sensor(context: SensorEvaluationContext, stores: GeneratorStores) -> SensorResult:
         cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        scoped = stores.stores()
         requests = []
         for dataset, job in sorted(generate_jobs.items()):
             after = cursor.get(dataset)
@@ -40,7 +59,8 @@ def build_regeneration_sensor(generate_jobs: dict[str, JobDefinition]):
             )
             for record in result.records:
                 partition = record.partition_key
-                if partition is None:
+                cursor[dataset] = max(cursor.get(dataset, 0), record.storage_id)
+                if partition is None or _already_generated(scoped, dataset, partition, record):
                     continue
                 requests.append(
                     RunRequest(
@@ -50,7 +70,6 @@ def build_regeneration_sensor(generate_jobs: dict[str, JobDefinition]):
                         tags={"released_by_event": str(record.storage_id)},
                     )
                 )
-                cursor[dataset] = max(cursor.get(dataset, 0), record.storage_id)
         return SensorResult(run_requests=requests, cursor=json.dumps(cursor, sort_keys=True))
 
     return _sensor

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.orchestration.resources import ReviewStores
+from artificial_data.review.release import released_sign_off_ids
 from artificial_data.review.signoff import SignOff, record_sign_off, sign_offs
 
 
@@ -83,11 +84,14 @@ def build_release_sensor(datasets: list[str], release_jobs: dict[str, JobDefinit
         requests = []
         scoped = stores.stores()
         for dataset in datasets:
+            released = released_sign_off_ids(scoped, dataset)
             for so in sign_offs(scoped, dataset):
                 if so.sign_off_id in seen:
                     continue
                 seen.add(so.sign_off_id)
-                if so.decision != "approved":
+                # Rejections release nothing; a sign-off already released (e.g. by `make demo`
+                # or a manual run) is not released again.
+                if so.decision != "approved" or so.sign_off_id in released:
                     continue
                 requests.append(
                     RunRequest(

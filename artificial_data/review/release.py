@@ -46,6 +46,11 @@ def release_log(dataset: str) -> str:
     return f"releases/{dataset}"
 
 
+def released_sign_off_ids(stores: ScopedStores, dataset: str) -> set[str]:
+    """The sign-offs that have already been carried through to a release."""
+    return {r["sign_off_id"] for r in stores.read_records(ADMIN, release_log(dataset))}
+
+
 def _what_changed(stores: ScopedStores, sign_off: SignOff, current: StoredMetadata) -> str:
     snapshot = signed_snapshot_object(sign_off.dataset)
     partition = sign_off.sign_off_id
