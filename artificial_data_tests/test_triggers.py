@@ -78,10 +78,13 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     review_defs.resolve_job_def("release_hes_op").execute_in_process(
         partition_key=YEAR, instance=instance, tags=requests[0].tags
     )
-    requests, generator_cursor = _tick(*regenerate_sensor, instance, generator_cursor, gen_resources)
+    requests, generator_cursor = _tick(
+        *regenerate_sensor, instance, generator_cursor, gen_resources
+    )
     assert len(requests) == 1
     assert requests[0].partition_key == YEAR and requests[0].job_name == "generate_hes_op"
-    assert _tick(*regenerate_sensor, instance, generator_cursor, gen_resources)[0] == []  # exactly one
+    # exactly one generation run per release
+    assert _tick(*regenerate_sensor, instance, generator_cursor, gen_resources)[0] == []
 
     generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
         partition_key=YEAR,
