@@ -175,3 +175,33 @@ def test_review_pack_lists_fields_findings_and_changes(stores):
     assert "ADMINCAT: 1 values added" in pack.html
     assert "SIMULATED" in pack.markdown
     assert len(pack.review_pack_hash) == 64
+
+
+def test_cli_sign_off_records_and_refuses_stale_hashes(stores, home, capsys):
+    from artificial_data.cli import main
+
+    review = ScopedStores.for_location("review", home)
+    scraper = ScopedStores.for_location("scraper", home)
+    write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
+    )
+    content_hash, pack_hash = _write_pack(review)
+    args = [
+        "sign-off",
+        "--dataset",
+        "hes_op",
+        "--year",
+        YEAR,
+        "--review-pack-hash",
+        pack_hash,
+        "--reviewer",
+        "Ada Reviewer",
+        "--approver",
+        "Grace Approver",
+    ]
+    assert main([*args, "--content-hash", "0" * 64]) == 2
+    assert "sign-off refused" in capsys.readouterr().err
+    assert main([*args, "--content-hash", content_hash]) == 0
+    assert "recorded sign-off" in capsys.readouterr().out
+    records = review.read_records(ADMIN, "signoffs/hes_op")
+    assert [r["content_hash"] for r in records] == [content_hash]
