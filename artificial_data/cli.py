@@ -28,9 +28,6 @@ def _cmd_sign_off(args: argparse.Namespace) -> int:
 
     load_spec(args.dataset)
     stores = ScopedStores.for_location(REVIEW, load_settings().home)
-    from datetime import UTC, datetime
-
-    now = datetime.now(UTC).isoformat()
     try:
         recorded = record_sign_off(
             stores,
@@ -45,8 +42,6 @@ def _cmd_sign_off(args: argparse.Namespace) -> int:
                 approver_role=args.approver_role,
                 decision=args.decision,
                 notes=args.notes,
-                reviewed_at=now,
-                approved_at=now,
             ),
         )
     except SignOffRefused as exc:

@@ -177,7 +177,7 @@ def test_review_pack_lists_fields_findings_and_changes(stores):
     assert len(pack.review_pack_hash) == 64
 
 
-def test_cli_sign_off_records_and_refuses_stale_hashes(stores, home, capsys):
+def test_cli_sign_off_records_and_refuses_stale_hashes(home, capsys):
     from artificial_data.cli import main
 
     review = ScopedStores.for_location("review", home)

@@ -46,6 +46,8 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 
+from artificial_data.common.dataset_spec import FieldSpec
+
 SCHEMA_VERSION = 1
 
 COLUMNS = [
@@ -94,6 +96,19 @@ ARROW_SCHEMA = pa_arrow.schema(
         ("WEIGHT_ARRAY", pa_arrow.list_(pa_arrow.float64())),
     ]
 )
+
+
+def value_type_of(field: FieldSpec) -> str:
+    """The VALUE_TYPE a scraped field is summarised as (see the module docstring)."""
+    if field.role == "categorical":
+        return DISCRETE if field.is_numeric else CATEGORICAL
+    return {
+        "discrete": DISCRETE,
+        "date": DATE,
+        "continuous": CONTINUOUS,
+        "patient_categorical": DEMOGRAPHIC_CATEGORICAL,
+        "patient_date": DEMOGRAPHIC_DATE,
+    }[field.role]
 
 
 class MetadataContractError(ValueError):

@@ -1,7 +1,6 @@
 """The sign-off job (sign off from the UI) and the sensor that releases after a sign-off."""
 
 import json
-from datetime import UTC, datetime
 
 from dagster import (
     Config,
@@ -43,7 +42,6 @@ def record_sign_off_op(
     context: OpExecutionContext, config: SignOffConfig, stores: ReviewStores
 ) -> None:
     load_spec(config.dataset)  # a clear error for an unknown dataset
-    now = datetime.now(UTC).isoformat()
     recorded = record_sign_off(
         stores.stores(),
         SignOff(
@@ -57,8 +55,6 @@ def record_sign_off_op(
             approver_role=config.approver_role,
             decision=config.decision,
             notes=config.notes,
-            reviewed_at=now,
-            approved_at=now,
         ),
     )
     context.log.info(f"recorded sign-off {recorded.sign_off_id} for {config.dataset}")

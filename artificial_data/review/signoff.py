@@ -54,8 +54,8 @@ class SignOff:
     checklist_version: str = CHECKLIST_VERSION
     notes: str = ""
     demo: bool = False
-    reviewed_at: str = ""
-    approved_at: str = ""
+    reviewed_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    approved_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     sign_off_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     recorded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 

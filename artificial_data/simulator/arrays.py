@@ -11,6 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_strings import fixed_width_strings
+
 EPOCH = np.datetime64("1970-01-01", "D")
 #: HES placeholder dates: 1800-01-01 means "null/not applicable", 1801-01-01 "invalid".
 PLACEHOLDER_NULL_DATE = int((np.datetime64("1800-01-01", "D") - EPOCH).astype(np.int64))
@@ -20,25 +22,6 @@ REAL_DATE_FLOOR = int((np.datetime64("1900-01-01", "D") - EPOCH).astype(np.int64
 
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 _ALNUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
-
-
-def validity(mask_null: np.ndarray | None) -> pa.Buffer | None:
-    """An Arrow validity bitmap from a boolean 'is null' mask (None when nothing is null)."""
-    if mask_null is None or not mask_null.any():
-        return None
-    return pa.array(~mask_null).buffers()[1]
-
-
-def fixed_width_strings(chars: np.ndarray, mask_null: np.ndarray | None = None) -> pa.Array:
-    """A string array from an (n, width) uint8 matrix of ASCII characters."""
-    chars = np.ascontiguousarray(chars, dtype=np.uint8)
-    n, width = chars.shape
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(),
-        n,
-        [validity(mask_null), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())],
-    )
 
 
 def digits(values: np.ndarray, width: int) -> np.ndarray:

@@ -41,19 +41,6 @@ PatientSampler = PatternSampler | ModalValueSampler
 _INT_RANGES = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
-def expected_value_type(f: FieldSpec) -> str:
-    """The VALUE_TYPE the contract assigns to a scraped field's role and type."""
-    if f.role == "categorical":
-        return mc.DISCRETE if f.is_numeric else mc.CATEGORICAL
-    return {
-        "discrete": mc.DISCRETE,
-        "date": mc.DATE,
-        "continuous": mc.CONTINUOUS,
-        "patient_categorical": mc.DEMOGRAPHIC_CATEGORICAL,
-        "patient_date": mc.DEMOGRAPHIC_DATE,
-    }[f.role]
-
-
 @dataclass(frozen=True)
 class GenerationPlan:
     """Everything a chunk needs, parsed once per table-year and shipped to the executors."""
@@ -375,7 +362,7 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
                 types,
                 f"{f.role} fields are never sampled: only RELATIONSHIP rows of the patient key",
             )
-        expected = expected_value_type(f)
+        expected = mc.value_type_of(f)
         if types != [expected]:
             raise GenerationError(
                 spec.dataset, name, types, f"expected VALUE_TYPE {expected} for role {f.role}"

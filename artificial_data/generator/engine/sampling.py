@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from artificial_data.common.arrow_strings import fixed_width_strings
+
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 ALPHANUMERIC = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 
@@ -36,25 +38,6 @@ def null_mask(rng: np.random.Generator, share: float, n: int) -> np.ndarray | No
     if share <= 0.0:
         return None
     return rng.random(n) < share
-
-
-def validity_buffer(is_null: np.ndarray | None) -> pa.Buffer | None:
-    """An Arrow validity bitmap from a boolean 'is null' mask (None when nothing is null)."""
-    if is_null is None or not is_null.any():
-        return None
-    return pa.array(~is_null).buffers()[1]
-
-
-def fixed_width_strings(chars: np.ndarray, is_null: np.ndarray | None = None) -> pa.Array:
-    """A string array from an ``(n, width)`` uint8 matrix of ASCII characters."""
-    chars = np.ascontiguousarray(chars, dtype=np.uint8)
-    n, width = chars.shape
-    offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    return pa.Array.from_buffers(
-        pa.string(),
-        n,
-        [validity_buffer(is_null), pa.py_buffer(offsets), pa.py_buffer(chars.tobytes())],
-    )
 
 
 def random_characters(

@@ -41,19 +41,6 @@ class FieldCast:
     expects: str  # human wording of what the values must be, for error messages
 
 
-def value_type_of(field: FieldSpec) -> str:
-    """The metadata VALUE_TYPE a scraped field is summarised as (contract docstring)."""
-    if field.role == "categorical":
-        return mc.DISCRETE if field.is_numeric else mc.CATEGORICAL
-    return {
-        "discrete": mc.DISCRETE,
-        "date": mc.DATE,
-        "continuous": mc.CONTINUOUS,
-        "patient_categorical": mc.DEMOGRAPHIC_CATEGORICAL,
-        "patient_date": mc.DEMOGRAPHIC_DATE,
-    }[field.role]
-
-
 def _family(data_type: T.DataType) -> str:
     if isinstance(data_type, T.StringType | T.VarcharType | T.CharType):
         return "string"
@@ -84,7 +71,7 @@ def plan_cast(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> F
     """The explicit cast of ``field`` from ``source_type``; raise if no cast can bridge them."""
     raw = F.col(field.name)
     family = _family(source_type)
-    value_type = value_type_of(field)
+    value_type = mc.value_type_of(field)
 
     def result(value: Column, bad: Column | None, expects: str) -> FieldCast:
         return FieldCast(field, value_type, value, bad, expects)
