@@ -98,3 +98,22 @@ def test_run_config_with_unknown_resource_field_is_rejected(home):
             partition_key="2122",
             run_config={"resources": {"stores": {"config": {"home": "/", "location": "scraper"}}}},
         )
+
+
+def test_local_spark_workers_use_this_interpreter(monkeypatch):
+    from artificial_data.common.spark import spark_config
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    conf = spark_config("local[2]")
+    assert conf["spark.pyspark.python"] == sys.executable
+    assert "spark.pyspark.python" not in spark_config("spark://cluster:7077")
+
+
+def test_code_locations_point_local_spark_workers_at_this_interpreter(monkeypatch, home):
+    import importlib
+
+    import artificial_data.generator.definitions as generator
+
+    monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
+    importlib.reload(generator)
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable

@@ -8,6 +8,8 @@ given through ``ARTIFICIAL_DATA_SPARK_MASTER``; nothing else changes.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 
@@ -27,8 +29,13 @@ def spark_config(master: str = "local[2]", app_name: str = "artificial_data") ->
     else:
         conf["spark.master"] = master
     if master.startswith("local"):
+        # Local Python workers must run this interpreter (the project's venv), whoever started
+        # the process: `make`, `dagster dev`, the daemon's run workers or a test runner.
+        python = os.environ.get("PYSPARK_PYTHON") or sys.executable
         conf.update(
             {
+                "spark.pyspark.python": python,
+                "spark.pyspark.driver.python": python,
                 "spark.sql.shuffle.partitions": "4",
                 "spark.default.parallelism": "4",
                 "spark.driver.memory": "4g",
@@ -38,10 +45,22 @@ def spark_config(master: str = "local[2]", app_name: str = "artificial_data") ->
     return conf
 
 
+def use_this_python_for_local_workers(master: str) -> None:
+    """Make local Spark's Python workers run this interpreter (the project's venv).
+
+    PySpark reads ``PYSPARK_PYTHON`` from the environment when the session starts (the
+    ``spark.pyspark.python`` setting only reaches spark-submit), so a process started without
+    it, such as a Dagster run worker, would run its workers on the system Python.
+    """
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+
 def get_spark(master: str = "local[2]", app_name: str = "artificial_data") -> Any:
     """Return the process's shared Spark session, creating it on first use."""
     from pyspark.sql import SparkSession
 
+    use_this_python_for_local_workers(master)
     builder = SparkSession.builder
     for key, value in spark_config(master, app_name).items():
         builder = builder.config(key, value)

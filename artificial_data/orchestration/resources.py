@@ -17,7 +17,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import model_validator
 
 from artificial_data.common.settings import load_settings
-from artificial_data.common.spark import spark_config
+from artificial_data.common.spark import spark_config, use_this_python_for_local_workers
 from artificial_data.common.stores import (
     GENERATOR,
     REVIEW,
@@ -76,4 +76,6 @@ class GeneratorStores(ScopedStoreResource):
 
 def spark_resource(app_name: str) -> LazyPySparkResource:
     """A lazily created Spark session: steps that never touch Spark never start a JVM."""
-    return LazyPySparkResource(spark_config=spark_config(load_settings().spark_master, app_name))
+    master = load_settings().spark_master
+    use_this_python_for_local_workers(master)
+    return LazyPySparkResource(spark_config=spark_config(master, app_name))

@@ -3,8 +3,9 @@
 The episodes-per-patient distribution (RELATIONSHIP) fixes how many rows each artificial
 patient gets; patient-level fields (SEX, ETHNOS: DEMOGRAPHIC_CATEGORICAL; MYDOB:
 DEMOGRAPHIC_DATE) are then drawn once per patient and spread over that patient's episodes with
-the recorded shares of disagreeing episodes. A patient never straddles chunks: the last
-patient of a chunk is cut to fit, so chunks can be generated independently.
+the recorded shares of disagreeing episodes. A patient never straddles chunks: the last rows
+of a chunk go to patients whose released episode counts still fit, so chunks can be generated
+independently.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class PatientLayout:
 def layout_patients(
     rng: np.random.Generator, episodes: EpisodesPerPatient, rows: int
 ) -> PatientLayout:
-    """Draw patients until ``rows`` episodes are covered; the last patient is truncated."""
+    """Draw patients until exactly ``rows`` episodes are covered."""
     if rows <= 0:
         empty = np.zeros(0, dtype=np.int64)
         return PatientLayout(empty, empty, empty, 0)
@@ -66,9 +67,14 @@ def layout_patients(
         total += int(drawn.sum())
     size_per_patient = np.concatenate(sizes)
     ends = np.cumsum(size_per_patient)
-    n_patients = int(np.searchsorted(ends, rows, side="left")) + 1
-    size_per_patient = size_per_patient[:n_patients].copy()
-    size_per_patient[-1] -= int(ends[n_patients - 1]) - rows
+    whole = int(np.searchsorted(ends, rows, side="right"))  # patients that fit completely
+    size_per_patient = np.concatenate(
+        [
+            size_per_patient[:whole],
+            _fill_remainder(rng, episodes, rows - (int(ends[whole - 1]) if whole else 0)),
+        ]
+    )
+    n_patients = len(size_per_patient)
     patient = np.repeat(np.arange(n_patients, dtype=np.int64), size_per_patient)
     starts = np.concatenate([[0], np.cumsum(size_per_patient)[:-1]])
     # A random order of episodes within each patient: sort rows by (patient, random key).
@@ -81,6 +87,23 @@ def layout_patients(
         position=position,
         n_patients=n_patients,
     )
+
+
+def _fill_remainder(rng: np.random.Generator, episodes: EpisodesPerPatient, remaining: int):
+    """Patients for the last ``remaining`` rows of a chunk, each drawn from the released
+    episode counts that still fit, so no patient gets a count that was never released (a
+    plain cut would invent one). Only when no released count fits is the last one cut."""
+    probs = np.diff(np.concatenate([[0.0], episodes.cum]))
+    sizes: list[int] = []
+    while remaining > 0:
+        fits = (episodes.counts <= remaining) & (probs > 0)
+        if not fits.any():
+            sizes.append(remaining)
+            break
+        size = int(rng.choice(episodes.counts[fits], p=probs[fits] / probs[fits].sum()))
+        sizes.append(size)
+        remaining -= size
+    return np.array(sizes, dtype=np.int64)
 
 
 def systematic_share(rng: np.random.Generator, layout: PatientLayout) -> np.ndarray:

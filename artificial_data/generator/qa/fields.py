@@ -133,6 +133,13 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
     pk = spec.patient_key
     patients = table.column(pk) if pk in table.column_names else None
     n_patients = len(patients.unique()) if patients is not None else n
+    # Episode-level shares of a patient-level field are clustered by patient: their sampling
+    # noise is that of Kish's effective sample size n^2 / sum(m_i^2), m_i = episodes of
+    # patient i, which is far below the number of patients when a few have many episodes.
+    n_clustered = n_patients
+    if patients is not None and n:
+        sizes = patients.value_counts().field("counts").to_numpy(zero_copy_only=False)
+        n_clustered = max(1, int(n * n / float(np.sum(sizes.astype(float) ** 2))))
     chain_domain: dict[str, frozenset[str]] = {}
     for chain in spec.date_chains:
         union = frozenset(
@@ -166,9 +173,9 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     name,
                     exp,
                     observed_counts(column),
-                    n_patients,
+                    n_clustered,
                     True,
-                    "episode-level shares; noise limits use the number of patients",
+                    "episode-level shares; noise limits use the effective number of patients",
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
