@@ -20,7 +20,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,6 @@ class Grants:
 
     read: frozenset[str]
     write: frozenset[str]
-
-    def narrowed_to(self, read: Iterable[str], write: Iterable[str]) -> Grants:
-        return Grants(frozenset(read), frozenset(write))
-
-    def covers(self, other: Grants) -> bool:
-        return other.read <= self.read and other.write <= self.write
 
 
 #: The widest grants each location can ever have. Nothing outside this table is reachable.
@@ -110,7 +104,6 @@ class ScopedStores:
     location: str
     home: Path
     grants: Grants
-    _checked: bool = field(default=False, repr=False)
 
     @classmethod
     def for_location(
@@ -130,10 +123,12 @@ class ScopedStores:
         for store in sorted(wanted.read | wanted.write):
             if store not in STORE_NAMES:
                 raise ValueError(f"unknown store {store!r}; expected one of {STORE_NAMES}")
-        for store in sorted(wanted.read - widest.read):
-            raise ScopeViolation(location, store, "*", "be granted read access to")
-        for store in sorted(wanted.write - widest.write):
-            raise ScopeViolation(location, store, "*", "be granted write access to")
+        for wider, action in (
+            (wanted.read - widest.read, "read"),
+            (wanted.write - widest.write, "write"),
+        ):
+            if wider:
+                raise ScopeViolation(location, min(wider), "*", f"be granted {action} access to")
         return cls(location=location, home=Path(home).resolve(), grants=wanted)
 
     # ---------------------------------------------------------------------------------- paths
@@ -154,12 +149,6 @@ class ScopedStores:
         if root not in path.parents and path != root:
             raise ScopeViolation(self.location, store, obj, action, "path leaves the store")
         return root / obj
-
-    def store_root(self, store: str, action: str = "read") -> Path:
-        allowed = self.grants.read if action == "read" else self.grants.write
-        if store not in allowed:
-            raise ScopeViolation(self.location, store, "*", action)
-        return self.home / store
 
     def partition_path(self, store: str, obj: str, partition: str) -> Path:
         """The readable path of one partition; raises :class:`PartitionMissing` if absent."""

@@ -8,6 +8,7 @@ cover metadata that changed afterwards, and a replayed record (same id) is refus
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -69,8 +70,6 @@ class SignOff:
 
 def current_review_pack_hash(stores: ScopedStores, dataset: str, financial_year: str) -> str:
     """The hash of the review pack currently on file for this partition."""
-    import json
-
     if not stores.has_partition(ADMIN, review_pack_object(dataset), financial_year):
         raise SignOffRefused(
             f"{dataset} {financial_year}: there is no review pack yet; materialise "
