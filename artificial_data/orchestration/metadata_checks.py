@@ -9,7 +9,8 @@ from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
     AssetCheckSeverity,
-    asset_check,
+    AssetCheckSpec,
+    multi_asset_check,
 )
 
 from artificial_data.common.dataset_spec import DatasetSpec
@@ -30,33 +31,43 @@ _DESCRIPTIONS = {
 }
 
 
-def _build_check(spec: DatasetSpec, name: str, rule) -> AssetChecksDefinition:
-    @asset_check(
-        asset=suppressed_key(spec.dataset),
-        name=f"disclosure_{name}",
-        description=_DESCRIPTIONS[name],
-        blocking=True,
-        partitions_def=financial_year_partitions(spec),
+def build_disclosure_checks(spec: DatasetSpec) -> list[AssetChecksDefinition]:
+    """One blocking check per automated review rule on ``metadata/suppressed/<dataset>``,
+    evaluated together so the metadata is read and hash-checked once per partition."""
+    partitions = financial_year_partitions(spec)
+
+    @multi_asset_check(
+        name=f"disclosure_checks_{spec.dataset}",
+        specs=[
+            AssetCheckSpec(
+                f"disclosure_{name}",
+                asset=suppressed_key(spec.dataset),
+                description=_DESCRIPTIONS[name],
+                blocking=True,
+                partitions_def=partitions,
+            )
+            for name in CHECKS
+        ],
     )
-    def _check(context, stores: ScopedStoreResource) -> AssetCheckResult:
+    def _checks(context, stores: ScopedStoreResource):
         current = read_metadata(
             stores.stores(), METADATA_SENSITIVE, spec.dataset, context.partition_key
         )
-        findings = rule(current.rows, spec)
-        return AssetCheckResult(
-            passed=not findings,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={
-                "findings": len(findings),
-                "content_hash": current.content_hash,
-                "details": "\n".join(f"{f.field} = {f.value!r}: {f.reason}" for f in findings[:50])
-                or "none",
-            },
-        )
+        for name, rule in CHECKS.items():
+            findings = rule(current.rows, spec)
+            yield AssetCheckResult(
+                check_name=f"disclosure_{name}",
+                asset_key=suppressed_key(spec.dataset),
+                passed=not findings,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "findings": len(findings),
+                    "content_hash": current.content_hash,
+                    "details": "\n".join(
+                        f"{f.field} = {f.value!r}: {f.reason}" for f in findings[:50]
+                    )
+                    or "none",
+                },
+            )
 
-    return _check
-
-
-def build_disclosure_checks(spec: DatasetSpec) -> list[AssetChecksDefinition]:
-    """One blocking check per automated review rule, on ``metadata/suppressed/<dataset>``."""
-    return [_build_check(spec, name, rule) for name, rule in CHECKS.items()]
+    return [_checks]
