@@ -401,3 +401,18 @@ def test_real_spec_end_to_end(spark, dataset):
     assert kinds["EPIDUR"] == mc.CONTINUOUS and kinds["ADMIDATE"] == mc.DATE
     assert kinds[spec.patient_key] == mc.RELATIONSHIP
     assert set(result.report["fields"]) == scraped | {spec.patient_key}
+
+
+def test_every_hes_table_is_read_with_sparks_columnar_parquet_reader(spark, tmp_path):
+    """Above ``spark.sql.codegen.maxFields`` Spark silently reads Parquet row by row, which made
+    the scrape of the ~190-field APC table much slower; the shared config keeps it columnar."""
+    from artificial_data.common.dataset_spec import load_all_specs
+    from artificial_data.common.schema import arrow_schema
+
+    widest = max(load_all_specs(), key=lambda s: len(s.fields))
+    assert len(widest.fields) > 100  # wider than Spark's default limit: the test means something
+    schema = arrow_schema(widest)
+    pq.write_table(schema.empty_table(), tmp_path / "part-0.parquet")
+    df = read_source(spark, widest, widest.financial_years[0], str(tmp_path))
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert "Batched: true" in plan, plan

@@ -7,7 +7,10 @@ otherwise a simple generator in this script: every field of the spec, plausible 
 values), then in the same run:
   * scrapes it with ``artificial_data.scraper.scrape.scrape`` on local Spark (session start-up
     excluded, one warm-up scrape first);
-  * times the frequency pass alone (``count_values``), the part comparable to the baseline;
+  * times the frequency pass alone (``count_values``), the part comparable to the baseline,
+    and the percentile and patient passes separately;
+  * times Spark's floor for the frequency pass: the same projection scanned and discarded in
+    the JVM, and scanned and handed over to the Python workers, with no counting at all;
   * computes the same frequency tables with plain single-process pyarrow (read the Parquet
     columns, ``value_counts`` per column, merge) as the baseline.
 It prints the times, the ratios against the baseline, the scaling ratio between the two sizes
@@ -38,6 +41,7 @@ from artificial_data.common.dataset_spec import DatasetSpec, load_spec
 from artificial_data.common.schema import arrow_schema
 
 YEAR = "2122"
+_PATIENT_TYPES = (mc.DEMOGRAPHIC_CATEGORICAL, mc.DEMOGRAPHIC_DATE)
 CHUNK_ROWS = 250_000
 
 
@@ -135,12 +139,10 @@ def write_parquet(spec: DatasetSpec, rows: int, folder: Path, seed: int = 7) -> 
 
 
 def pyarrow_frequencies(spec: DatasetSpec, folder: Path) -> dict[str, pa.Table]:
-    from artificial_data.scraper.scrape.casts import value_type_of
-
     names = [
         f.name
         for f in spec.scraped_fields
-        if value_type_of(f) in (mc.CATEGORICAL, mc.DISCRETE, mc.DATE)
+        if mc.value_type_of(f) in (mc.CATEGORICAL, mc.DISCRETE, mc.DATE)
     ]
     partials: dict[str, list[pa.Table]] = {n: [] for n in names}
     for batch in ds.dataset(folder, format="parquet").to_batches(
@@ -221,10 +223,31 @@ def check_same_counts(ours, baseline: dict[str, pa.Table]) -> None:
             raise SystemExit(f"frequency mismatch in {name}")
 
 
+def spark_floor(df, casts) -> tuple[float, float]:
+    """What Spark costs before any counting, on the frequency pass's own projection:
+    ``(scan, scan + hand-over to Python)``. The first reads and decodes the Parquet columns in
+    the JVM and discards them; the second also converts every row to Arrow and sends it to the
+    Python workers, which discard it. No implementation of the pass can be faster than these."""
+    from artificial_data.scraper.scrape.frequencies import _SPARK_SCHEMA
+
+    projection = df.select(*[c.value.alias(f"v{i}") for i, c in enumerate(casts)])
+
+    def discard(batches):
+        for _ in batches:
+            pass
+        yield from ()
+
+    _, scan = timed(lambda: projection.write.format("noop").mode("overwrite").save())
+    _, handover = timed(lambda: projection.mapInArrow(discard, _SPARK_SCHEMA).collect())
+    return scan, handover
+
+
 def bench(spark, spec: DatasetSpec, rows: int, root: Path) -> dict[str, float]:
     from artificial_data.scraper.scrape import read_source, scrape
     from artificial_data.scraper.scrape.casts import plan_casts
+    from artificial_data.scraper.scrape.continuous import summarise_continuous
     from artificial_data.scraper.scrape.frequencies import count_values
+    from artificial_data.scraper.scrape.patients import count_patient_patterns
 
     folder = root / f"{spec.dataset}_{rows}"
     generated = write_parquet(spec, rows, folder)
@@ -233,19 +256,36 @@ def bench(spark, spec: DatasetSpec, rows: int, root: Path) -> dict[str, float]:
 
     baseline, t_base = timed(pyarrow_frequencies, spec, folder)
     df = read_source(spark, spec, YEAR, str(folder))
-    casts = [c for c in plan_casts(spec, df.schema) if c.field.name in baseline]
+    all_casts = plan_casts(spec, df.schema)
+    casts = [c for c in all_casts if c.field.name in baseline]
     counts, t_freq = timed(count_values, df, casts)
     check_same_counts(counts, baseline)
+    continuous = [c for c in all_casts if c.value_type == mc.CONTINUOUS]
+    patient = [c for c in all_casts if c.value_type in _PATIENT_TYPES]
+    _, t_cont = timed(summarise_continuous, spec, df, continuous)
+    _, t_pat = timed(count_patient_patterns, spec, df, patient)
+    t_scan, t_handover = spark_floor(df, casts)
     result, t_scrape = timed(scrape, df, spec, YEAR, True)
-    print(f"  pyarrow baseline (frequencies, 1 process): {t_base:7.1f} s")
-    print(
-        f"  scraper frequency pass (Spark local[2]):   {t_freq:7.1f} s  ratio {t_freq / t_base:.2f}"
-    )
-    print(
-        f"  full scrape (frequencies, percentiles, patients): {t_scrape:7.1f} s  "
-        f"ratio {t_scrape / t_base:.2f}; {len(result.rows):,} metadata rows"
-    )
-    return {"base": t_base, "freq": t_freq, "scrape": t_scrape}
+
+    def line(label: str, seconds: float) -> None:
+        print(f"  {label:52s} {seconds:6.1f} s  ratio {seconds / t_base:5.2f}")
+
+    print(f"  {'pyarrow baseline (frequencies, 1 process)':52s} {t_base:6.1f} s")
+    line(f"scraper frequency pass ({len(casts)} fields, Spark local[2])", t_freq)
+    line(f"full scrape ({len(result.rows):,} metadata rows)", t_scrape)
+    print("  of which, measured separately:")
+    line(f"  percentiles of {len(continuous)} continuous fields", t_cont)
+    line(f"  patient-level patterns ({len(patient)} fields + episodes)", t_pat)
+    print("  Spark's floor for the frequency pass (no counting at all):")
+    line("  scan of the projection in the JVM, discarded", t_scan)
+    line("  scan + hand-over of every row to Python, discarded", t_handover)
+    return {
+        "base": t_base,
+        "freq": t_freq,
+        "scrape": t_scrape,
+        "scan": t_scan,
+        "handover": t_handover,
+    }
 
 
 def main() -> None:
@@ -273,6 +313,7 @@ def main() -> None:
         ("freq", "frequency pass"),
         ("scrape", "full scrape"),
         ("base", "pyarrow baseline"),
+        ("scan", "Spark scan floor"),
     ):
         print(f"  {label:17s} {large[key] / small[key]:5.1f}x time")
     print(f"peak resident memory (driver + JVM + workers): {memory.peak_kb / 1024:.0f} MB")

@@ -2,7 +2,13 @@
 
 Local Spark is the embedded default (DESIGN §11). Session start-up costs 9-14 s here, so the
 session is created lazily and shared within a process; the UI is off and shuffle partitions are
-few because local data are small per partition. A standalone master or Spark Connect URL is
+few because local data are small per partition.
+
+HES tables are wide (APC has about 190 fields) and Spark's default limit for whole-stage code
+generation is 100 fields. Above that limit Spark not only interprets the plan row by row, it
+also turns off its vectorized (columnar) Parquet reader, and reading the raw extract became the
+slowest part of a scrape: the frequency pass over 1M APC rows took 26 s with the default and
+17 s with the limit raised (``benchmarks/bench_scraper.py``, docs/performance.md). A standalone master or Spark Connect URL is
 given through ``ARTIFICIAL_DATA_SPARK_MASTER``; nothing else changes.
 """
 
@@ -11,6 +17,10 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
+
+
+#: Fields a plan may have before Spark stops generating code for it; above every HES table's width.
+WIDEST_PLAN_FIELDS = 1000
 
 
 def spark_config(master: str = "local[2]", app_name: str = "artificial_data") -> dict[str, Any]:
@@ -23,6 +33,9 @@ def spark_config(master: str = "local[2]", app_name: str = "artificial_data") ->
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
+        # Wider than any HES table, so that the vectorized Parquet reader and whole-stage code
+        # generation stay on (see the module docstring).
+        "spark.sql.codegen.maxFields": str(WIDEST_PLAN_FIELDS),
     }
     if master.startswith("sc://"):
         conf["spark.remote"] = master
