@@ -2,14 +2,14 @@
 
 Local Spark is the embedded default (DESIGN §11). Session start-up costs 9-14 s here, so the
 session is created lazily and shared within a process; the UI is off and shuffle partitions are
-few because local data are small per partition.
+few because local data are small per partition. A standalone master or Spark Connect URL is
+given through ``ARTIFICIAL_DATA_SPARK_MASTER``; nothing else changes.
 
 HES tables are wide (APC has about 190 fields) and Spark's default limit for whole-stage code
 generation is 100 fields. Above that limit Spark not only interprets the plan row by row, it
 also turns off its vectorized (columnar) Parquet reader, and reading the raw extract became the
 slowest part of a scrape: the frequency pass over 1M APC rows took 26 s with the default and
-17 s with the limit raised (``benchmarks/bench_scraper.py``, docs/performance.md). A standalone master or Spark Connect URL is
-given through ``ARTIFICIAL_DATA_SPARK_MASTER``; nothing else changes.
+17 s with the limit raised (``benchmarks/bench_scraper.py``, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ import os
 import sys
 from typing import Any
 
-
-#: Fields a plan may have before Spark stops generating code for it; above every HES table's width.
+#: Fields a plan may have before Spark stops generating code for it: above every HES table.
 WIDEST_PLAN_FIELDS = 1000
 
 
