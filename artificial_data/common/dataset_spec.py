@@ -10,13 +10,20 @@ field at fault, instead of producing a silently wrong artificial table.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from artificial_data.common.value_domains import (
+    DomainError,
+    ValueDomain,
+    parse_domain,
+    resolve_domain,
+)
 
 ROLES = (
     "categorical",
@@ -92,6 +99,7 @@ class FieldSpec:
     identifier: IdentifierFormat | None = None
     org_code: bool = False
     time_of_day: bool = False
+    domain: ValueDomain | None = None
 
     @property
     def is_scraped(self) -> bool:
@@ -101,6 +109,19 @@ class FieldSpec:
     def is_numeric(self) -> bool:
         return self.spark_type in ("int", "long", "double") or self.spark_type.startswith("decimal")
 
+    @property
+    def domain_kind(self) -> str:
+        """What kind of values the scraper publishes for this field: ``number`` (numeric
+        categoricals, discrete and continuous fields; times of day as minutes after midnight),
+        ``date`` (date-typed date fields) or ``text`` (everything else)."""
+        if self.role == "continuous" or (
+            self.role in ("categorical", "discrete") and self.is_numeric
+        ):
+            return "number"
+        if self.role == "date" and self.spark_type == "date":
+            return "date"
+        return "text"
+
 
 @dataclass(frozen=True)
 class Duration:
@@ -109,6 +130,11 @@ class Duration:
     field: str
     start: str
     end: str
+
+
+#: The HES publication rule is the floor: a spec may only tighten it (DESIGN §6).
+HES_MIN_COUNT = 8
+HES_ROUNDING_BASE = 5
 
 
 @dataclass(frozen=True)
@@ -125,6 +151,23 @@ class DisclosurePolicy:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "min_count": self.min_count, "rounding_base": self.rounding_base}
+
+    def floor_breaches(self) -> list[str]:
+        """How this policy is looser than the HES rule (empty when it is at least as strict).
+
+        Stricter means a higher threshold and rounding to a multiple of 5 (10, 15, ...): rounding
+        to 7 is not comparable with rounding to 5, so it is refused too.
+        """
+        breaches = []
+        if self.min_count < HES_MIN_COUNT:
+            breaches.append(
+                f"min_count {self.min_count} publishes raw counts below {HES_MIN_COUNT}"
+            )
+        if self.rounding_base < HES_ROUNDING_BASE or self.rounding_base % HES_ROUNDING_BASE:
+            breaches.append(
+                f"rounding_base {self.rounding_base} is not a multiple of {HES_ROUNDING_BASE}"
+            )
+        return breaches
 
 
 @dataclass(frozen=True)
@@ -192,11 +235,15 @@ def valid_spark_type(spark_type: str) -> bool:
     return spark_type in _SIMPLE_TYPES or bool(_DECIMAL_TYPE.match(spark_type))
 
 
-def _parse_field(raw: dict[str, Any], position: int, where: str) -> FieldSpec:
+def _parse_field(
+    raw: dict[str, Any], position: int, where: str, domains: dict[str, ValueDomain]
+) -> FieldSpec:
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: each field must be a mapping, got {raw!r}")
     _check_keys(
-        raw, {"name", "type", "role", "derivation", "identifier", "org_code", "time_of_day"}, where
+        raw,
+        {"name", "type", "role", "derivation", "identifier", "org_code", "time_of_day", "domain"},
+        where,
     )
     name = str(_require(raw, "name", where))
     where = f"{where} ({name})"
@@ -249,7 +296,7 @@ def _parse_field(raw: dict[str, Any], position: int, where: str) -> FieldSpec:
     if role == "identifier" and identifier is None:
         raise SpecError(f"{where}: an identifier field needs an 'identifier' format")
 
-    return FieldSpec(
+    spec_field = FieldSpec(
         name=name,
         position=position,
         spark_type=spark_type,
@@ -259,6 +306,34 @@ def _parse_field(raw: dict[str, Any], position: int, where: str) -> FieldSpec:
         org_code=bool(raw.get("org_code", False)),
         time_of_day=bool(raw.get("time_of_day", False)),
     )
+    return _with_domain(spec_field, raw.get("domain"), domains, where)
+
+
+def _with_domain(
+    spec_field: FieldSpec, declared: Any, domains: dict[str, ValueDomain], where: str
+) -> FieldSpec:
+    """Attach the field's declared value domain; every scraped field must declare one whose
+    kind fits the values the scraper publishes for it."""
+    if declared is None:
+        if spec_field.is_scraped:
+            raise SpecError(
+                f"{where}: a scraped field must declare its value 'domain' (a named domain or "
+                "codes, a pattern, a range or dates)"
+            )
+        return spec_field
+    if not spec_field.is_scraped:
+        raise SpecError(f"{where}: only scraped fields have a domain (role is {spec_field.role})")
+    try:
+        domain = resolve_domain(declared, domains, spec_field.name, where)
+    except DomainError as exc:
+        raise SpecError(str(exc)) from exc
+    fits = {"number": domain.is_numeric, "date": domain.is_date, "text": domain.is_text}
+    if not fits[spec_field.domain_kind]:
+        raise SpecError(
+            f"{where}: domain {domain.name!r} ({domain.kind}) does not fit a field whose "
+            f"published values are {spec_field.domain_kind}s"
+        )
+    return replace(spec_field, domain=domain)
 
 
 _TOP_LEVEL_KEYS = {
@@ -275,6 +350,7 @@ _TOP_LEVEL_KEYS = {
     "date_chains",
     "durations",
     "disclosure",
+    "domains",
     "fields",
 }
 
@@ -296,9 +372,19 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
     if not years:
         raise SpecError(f"{where}: financial_years is empty")
 
+    local_domains = document.get("domains") or {}
+    if not isinstance(local_domains, dict):
+        raise SpecError(f"{where}: 'domains' must map names to domain declarations")
+    try:
+        domains = {
+            str(n): parse_domain(str(n), d, f"{where} domains.{n}")
+            for n, d in local_domains.items()
+        }
+    except DomainError as exc:
+        raise SpecError(str(exc)) from exc
     raw_fields = _require(document, "fields", where)
     fields = tuple(
-        _parse_field(f, i + 1, f"{where} field #{i + 1}") for i, f in enumerate(raw_fields)
+        _parse_field(f, i + 1, f"{where} field #{i + 1}", domains) for i, f in enumerate(raw_fields)
     )
     names = [f.name for f in fields]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -347,8 +433,13 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
     policy_doc = document.get("disclosure") or {}
     _check_keys(policy_doc, {"name", "min_count", "rounding_base"}, f"{where} disclosure")
     policy = DisclosurePolicy(**policy_doc)
-    if policy.min_count < 1 or policy.rounding_base < 1:
-        raise SpecError(f"{where}: disclosure min_count and rounding_base must be >= 1")
+    breaches = policy.floor_breaches()
+    if breaches:
+        raise SpecError(
+            f"{where}: dataset {dataset}: the disclosure policy may only tighten the HES rule "
+            f"(raw counts 1-{HES_MIN_COUNT - 1} dropped, counts rounded to "
+            f"{HES_ROUNDING_BASE}): " + "; ".join(breaches)
+        )
 
     forbidden = tuple(str(n).upper() for n in _require(document, "forbidden_identifiers", where))
     clash = sorted(set(forbidden) & set(names))

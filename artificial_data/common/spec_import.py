@@ -101,6 +101,82 @@ def _derivation(name: str, names: list[str]) -> dict[str, Any]:
     raise ValueError(f"cannot infer the derivation of {name}: write it into the spec by hand")
 
 
+#: Field-name rules for drafting value domains (first match wins); names refer to the shared
+#: library ``specs/domains/hes.yaml``. A field whose lower-case name is itself a library domain
+#: (ADMIMETH -> admimeth) gets that closed code list.
+_DOMAIN_RULES: tuple[tuple[str, str], ...] = (
+    (r"^FYEAR$", "financial_year"),
+    (r"^PARTYEAR$", "partition_year"),
+    (r"^(DIAG_4_\d\d|ALCDIAG_4|ALC(NRW|BRD)DIAG)$", "icd10_4"),
+    (r"^CAUSE_3$", "icd10_cause_3"),
+    (r"^CAUSE_4$", "icd10_cause_4"),
+    (r"^OPERTN_4_\d\d$", "opcs4_4"),
+    (r"^(SUSHRG|HRG40)$", "hrg4"),
+    (r"^HRGLATE35$", "hrg35"),
+    (r"^DIAG3_\d\d$", "ae_diagnosis_3"),
+    (r"^TREAT3_\d\d$", "ae_treatment_3"),
+    (r"^(DIAGA_\d\d|INVEST2_\d\d)$", "ae_two_digit_code"),
+    (r"^(MAINSPEF|TRETSPEF)$", "specialty"),
+    (r"^GPPRAC$", "gp_practice"),
+    (r"^REFERORG$", "referring_org"),
+    (r"^(PROCODE5|SITETRET)$", "org_code_5"),
+    (r"^PURCODE$", "org_code_3_or_5"),
+    (r"^LSOA\d\d$", "lsoa"),
+    (r"^MSOA\d\d$", "msoa"),
+    (r"_ONS$", "ons_code_9"),
+    (r"^(RESGOR|GORTREAT)$", "region_letter"),
+    (r"^RESLADST$", "local_authority"),
+    (r"^RESCTY$", "county"),
+    (r"^PCON$", "constituency"),
+    (r"^CANNET$", "cancer_network"),
+    (r"^CANREG$", "cancer_registry"),
+    (r"^(SITEDIST|PROVDIST)$", "distance_miles"),
+    (r"^SEX$", "sex"),
+    (r"^ETHNOS$", "ethnos"),
+    (r"^MYDOB$", "month_year_of_birth"),
+    (r"^(APPTAGE|ARRIVALAGE|STARTAGE)$", "age_years"),
+    (r"^RANK_ORDER$", "rank_order"),
+    (r"^WAITLIST$", "wait_days"),
+    (r"^(CONCLDUR|DEPDUR|INITDUR|TRETDUR)$", "duration_minutes"),
+    (r"^(FAE|FCE|FDE|FAE_EMERGENCY|ATTENDANCE|AEATTEND_EXC_PLANNED)$", "flag_0_1"),
+)
+
+
+def suggest_domain(
+    name: str, spark_type: str, role: str, org_code: bool = False, time_of_day: bool = False
+) -> str | None:
+    """A draft value domain for one field (a name from the shared library), or None for
+    fields that are not scraped. Drafts follow HES conventions; review them like any spec."""
+    from artificial_data.common.value_domains import named_domains
+
+    if role in ("identifier", "derived"):
+        return None
+    library = named_domains()
+    numeric = spark_type in ("int", "long", "double") or spark_type.startswith("decimal")
+    for pattern, domain in _DOMAIN_RULES:
+        if re.search(pattern, name):
+            return domain
+    if name.lower() in library:
+        return name.lower()
+    if role == "date":
+        return "hes_date" if spark_type == "date" else "hes_date_text"
+    if role == "continuous":
+        return "time_of_day" if time_of_day else "duration_days"
+    if numeric:
+        if name.endswith("_FLAG"):
+            return "flag_0_1"
+        return (
+            "fraction"
+            if spark_type in ("double",) or spark_type.startswith("decimal")
+            else ("small_count")
+        )
+    if name.endswith("_FLAG"):
+        return "flag_y_n"
+    if org_code:
+        return "org_code_3"
+    return "short_code"
+
+
 def spec_from_reference(
     csv_path: str | Path, dataset: str, financial_years: list[str]
 ) -> dict[str, Any]:
@@ -121,6 +197,15 @@ def spec_from_reference(
             entry["org_code"] = True
         if r["field"].endswith("TIME") and r["spark_type"] == "string":
             entry["time_of_day"] = True
+        domain = suggest_domain(
+            r["field"],
+            r["spark_type"],
+            r["role"],
+            bool(entry.get("org_code")),
+            bool(entry.get("time_of_day")),
+        )
+        if domain is not None:
+            entry["domain"] = domain
         fields.append(entry)
     short = dataset.removeprefix("hes_")
     return {

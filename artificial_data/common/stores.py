@@ -226,6 +226,28 @@ class ScopedStores:
             json.dump(record, fh, indent=2, sort_keys=True)
         return path
 
+    def secret(self, store: str, obj: str, create: Callable[[], bytes]) -> bytes:
+        """A secret kept in ``store`` (e.g. a key), created with ``create`` on first use.
+
+        Reading needs the read grant; creating it also needs the write grant, so a location
+        that may only read the store gets an error until a location that may write it ran.
+        The file is created with O_EXCL and mode 0600 and is never a symlink.
+        """
+        path = self._object_path(store, obj, "read")
+        if not path.exists() and not path.is_symlink():
+            self._object_path(store, obj, "write")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it first: read theirs
+            else:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(create())
+        if path.is_symlink():
+            raise ScopeViolation(self.location, store, obj, "read", "a secret may not be a link")
+        return path.read_bytes()
+
     def read_records(self, store: str, obj: str) -> list[dict[str, Any]]:
         """All records of an append-only log, oldest first."""
         folder = self._object_path(store, obj, "read")
