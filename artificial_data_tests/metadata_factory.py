@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 
 from artificial_data.common import metadata_contract as contract
-from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 
 
 def row(table, field, value_type, **values):
@@ -26,10 +26,12 @@ def row(table, field, value_type, **values):
 
 
 def small_metadata(spec: DatasetSpec, weight: float = 20.0) -> pd.DataFrame:
-    """A plausible, policy-compliant metadata table covering every scraped field of ``spec``."""
+    """A plausible, policy-compliant metadata table covering every scraped field of ``spec``,
+    with values drawn from each field's declared domain."""
     t = spec.dataset
     rows = []
     for f in spec.scraped_fields:
+        a, b = _two_examples(f)
         if f.role == "continuous":
             rows.append(
                 row(
@@ -49,14 +51,14 @@ def small_metadata(spec: DatasetSpec, weight: float = 20.0) -> pd.DataFrame:
                     for d in (1, 2)
                 ]
             else:
-                rows.append(row(t, f.name, contract.DATE, VALUE_STRING="2022-05-01", WEIGHT=weight))
+                rows.append(row(t, f.name, contract.DATE, VALUE_STRING=a, WEIGHT=weight))
         elif f.role == "patient_categorical":
             rows += [
                 row(
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1"],
+                    VALUE_STRING_ARRAY=[a],
                     WEIGHT_ARRAY=[1.0],
                     WEIGHT=weight,
                 ),
@@ -64,7 +66,7 @@ def small_metadata(spec: DatasetSpec, weight: float = 20.0) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1", "2"],
+                    VALUE_STRING_ARRAY=sorted([a, b]),
                     WEIGHT_ARRAY=[0.5, 0.5],
                     WEIGHT=weight,
                 ),
@@ -75,26 +77,31 @@ def small_metadata(spec: DatasetSpec, weight: float = 20.0) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_DATE,
-                    VALUE_STRING="061975",
+                    VALUE_STRING=a,
                     VALUE_NUMERIC=1.0,
                     WEIGHT=weight,
                 )
             )
         elif f.is_numeric:
             rows += [
-                row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=weight)
-                for v in (1.0, 2.0)
+                row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=weight) for v in (a, b)
             ]
         else:
             rows += [
                 row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=weight)
-                for v in ("A", "B", None)
+                for v in (a, b, None)
             ]
     rows += [
         row(t, spec.patient_key, contract.RELATIONSHIP, VALUE_NUMERIC=k, WEIGHT=w)
         for k, w in ((1, weight * 5), (2, weight))
     ]
     return contract.normalise(pd.DataFrame(rows))
+
+
+def _two_examples(f: FieldSpec) -> tuple:
+    """Two different in-domain values (the first two of the domain's examples that differ)."""
+    examples = list(dict.fromkeys(f.domain.examples(12)))
+    return examples[0], examples[1 % len(examples)]
 
 
 def header(spec: DatasetSpec, year: str = "2122", rows: int = 1000) -> contract.MetadataHeader:

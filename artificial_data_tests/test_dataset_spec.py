@@ -9,6 +9,7 @@ import yaml
 from artificial_data.common.dataset_spec import (
     SpecError,
     available_datasets,
+    load_all_specs,
     load_spec,
     load_spec_file,
     parse_spec,
@@ -79,10 +80,27 @@ def _bundled(dataset):
         (lambda d: d.update(surprise=1), "unknown key(s) ['surprise']"),
         (
             lambda d: d["fields"].append(
-                {"name": "NEWNHSNO", "type": "string", "role": "categorical"}
+                {"name": "NEWNHSNO", "type": "string", "role": "categorical", "domain": "sex"}
             ),
             "forbidden identifiers ['NEWNHSNO']",
         ),
+        # Value domains (issue 11): every scraped field declares one that fits it.
+        (lambda d: d["fields"][0].pop("domain"), "(FYEAR): a scraped field must declare"),
+        (lambda d: d["fields"][0].update(domain="nope"), "unknown domain 'nope'"),
+        (lambda d: d["fields"][0].update(domain="age_years"), "does not fit a field"),
+        (lambda d: d["fields"][0].update(domain={"pattern": "[0-9"}), "not a regular expression"),
+        (lambda d: d["fields"][0].update(domain={"range": [5, 1]}), "range must be [minimum"),
+        (
+            lambda d: d["fields"][0].update(domain={"dates": ["2020-13-01", "2021-01-01"]}),
+            "is not an ISO date",
+        ),
+        # The policy floor: a spec may only tighten the HES rule (issue 11).
+        (
+            lambda d: d.update(disclosure={"min_count": 1, "rounding_base": 1}),
+            "dataset hes_op: the disclosure policy may only tighten the HES rule",
+        ),
+        (lambda d: d.update(disclosure={"min_count": 7}), "min_count 7 publishes raw counts"),
+        (lambda d: d.update(disclosure={"rounding_base": 7}), "rounding_base 7 is not"),
     ],
 )
 def test_invalid_specs_fail_with_a_clear_error(mutate, message):
@@ -111,3 +129,21 @@ def test_committed_data_dictionary_is_up_to_date():
 
     page = Path(__file__).resolve().parents[1] / "docs" / "data_dictionary.md"
     assert page.read_text() == render(), "run: python -m artificial_data.common.data_dictionary"
+
+
+def test_a_stricter_policy_and_inline_or_local_domains_load():
+    document = _bundled("hes_op")
+    document["disclosure"] = {"name": "stricter", "min_count": 10, "rounding_base": 10}
+    document["domains"] = {"years": {"pattern": "[0-9]{4}"}}
+    document["fields"][0]["domain"] = "years"
+    document["fields"][1]["domain"] = {"range": [190001, 210099], "integral": True}
+    spec = parse_spec(document, "specs/hes_op.yaml")
+    assert spec.disclosure.min_count == 10
+    assert spec.fields[0].domain.name == "years"
+    assert spec.fields[1].domain.allows_numbers([202223.0, 2.5]).tolist() == [True, False]
+
+
+def test_every_scraped_field_of_the_bundled_specs_has_a_fitting_domain():
+    for spec in load_all_specs():
+        for f in spec.fields:
+            assert (f.domain is not None) == f.is_scraped, f.name

@@ -8,6 +8,7 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.disclosure_checks import review_metadata
 from artificial_data.common.metadata_store import read_metadata, write_metadata
+from artificial_data.common.references import reference_key
 from artificial_data.common.stores import (
     ADMIN,
     METADATA_RELEASED,
@@ -41,7 +42,8 @@ def stores(tmp_path):
 
 def _write_pack(review):
     current = read_metadata(review, METADATA_SENSITIVE, SPEC.dataset, YEAR)
-    pack = build_review_pack(SPEC, YEAR, current, review_metadata(current.rows, SPEC), None)
+    findings = review_metadata(current.rows, SPEC, reference_key(review))
+    pack = build_review_pack(SPEC, YEAR, current, findings, None)
     review.write_json_partition(ADMIN, review_pack_object(SPEC.dataset), YEAR, pack.files())
     return current.content_hash, pack.review_pack_hash
 
@@ -140,25 +142,53 @@ def test_rejected_sign_off_does_not_release(stores):
         release(stores["review"], SPEC, YEAR)
 
 
-def test_blocking_finding_stops_release_even_when_signed(tmp_path):
+def test_blocking_finding_stops_release_keeps_the_previous_one_and_names_no_value(tmp_path):
     scraper = ScopedStores.for_location("scraper", tmp_path)
-    bad = pd.concat(
-        [
-            small_metadata(SPEC),
-            contract.normalise(
-                pd.DataFrame(
-                    [row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="LS1 4AP", WEIGHT=10.0)]
-                )
-            ),
-        ],
-        ignore_index=True,
-    )
-    write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, bad, header(SPEC))
     review = ScopedStores.for_location("review", tmp_path)
+    write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
+    )
     _write_pack(review)
     record_sign_off(review, _sign_off(review))
-    with pytest.raises(ReleaseRefused, match="blocking disclosure finding"):
+    good = release(review, SPEC, YEAR).content_hash
+
+    planted = row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="LS1 4AP", WEIGHT=10.0)
+    bad = pd.concat(
+        [small_metadata(SPEC), contract.normalise(pd.DataFrame([planted]))], ignore_index=True
+    )
+    write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, bad, header(SPEC))
+    _write_pack(review)
+    record_sign_off(review, _sign_off(review))
+    with pytest.raises(ReleaseRefused, match="blocking disclosure finding") as refused:
         release(review, SPEC, YEAR)
+    message = str(refused.value)
+    assert "LS1 4AP" not in message and "REFSOURC" in message and "ref-" in message
+    # The previous release is intact, and the reviewer finds the value by its reference.
+    assert read_metadata(review, METADATA_RELEASED, SPEC.dataset, YEAR).content_hash == good
+    pack_folder = review.partition_path(ADMIN, review_pack_object(SPEC.dataset), YEAR)
+    pack_md = (pack_folder / "review_pack.md").read_text()
+    reference = message.split("ref-")[1][:16]
+    assert f"ref-{reference} REFSOURC = `LS1 4AP`" in pack_md
+    assert f"ref-{reference}" in (pack_folder / "review_pack.html").read_text()
+
+
+def test_the_ui_copy_of_the_review_pack_holds_no_value(stores):
+    planted = row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="Zebedee Quimby", WEIGHT=10.0)
+    rows = pd.concat(
+        [small_metadata(SPEC), contract.normalise(pd.DataFrame([planted]))], ignore_index=True
+    )
+    write_metadata(stores["scraper"], METADATA_SENSITIVE, SPEC.dataset, YEAR, rows, header(SPEC))
+    current = read_metadata(stores["review"], METADATA_SENSITIVE, SPEC.dataset, YEAR)
+    findings = review_metadata(current.rows, SPEC)
+    pack = build_review_pack(SPEC, YEAR, current, findings, None)
+    assert "Zebedee Quimby" in pack.markdown and "Zebedee Quimby" in pack.html
+    assert "Zebedee" not in pack.public_markdown
+    assert findings["domains"][0].reference in pack.public_markdown
+    # Not one released value of any field is in the UI copy, only counts and domains.
+    for value in current.rows["VALUE_STRING"].dropna().unique():
+        if len(value) > 3:  # short codes such as '01' also stand in the row counts
+            assert f"| {value} |" not in pack.public_markdown
+    assert "| REFSOURC | CATEGORICAL |" in pack.public_markdown
 
 
 def test_review_pack_lists_fields_findings_and_changes(stores):

@@ -226,12 +226,14 @@ def validate(df: pd.DataFrame, table_name: str | None = None) -> pd.DataFrame:
         for _, case in cases.iterrows():
             idx = case.get("index")
             row = df.loc[idx] if idx is not None and idx in df.index else None
+            # Metadata can still be sensitive here (before review): name the row and the rule,
+            # never the value, since the message may reach Dagster's shared run history.
             where = (
-                f"{row['TABLE_NAME']}.{row['FIELD_NAME']} value {row['VALUE_STRING']!r}"
+                f"{row['TABLE_NAME']}.{row['FIELD_NAME']} ({row['VALUE_TYPE']}, row {idx})"
                 if row is not None
                 else "table"
             )
-            details.append(f"{where}: {case['check']} ({case['column']}={case['failure_case']!r})")
+            details.append(f"{where}: {case['check']} (column {case['column']})")
         raise MetadataContractError(
             "metadata breaks the contract:\n  " + "\n  ".join(details)
         ) from exc

@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from artificial_data.common import metadata_contract as contract
-from artificial_data.common.stores import PartitionMissing, ScopedStores
+from artificial_data.common.references import reference_key
+from artificial_data.common.stores import METADATA_SENSITIVE, PartitionMissing, ScopedStores
 
 ROWS_FILE = "metadata.parquet"
 HEADER_FILE = "header.json"
@@ -54,6 +55,10 @@ def write_metadata(
         )
 
     path = stores.write_partition(store, dataset, financial_year, writer)
+    if store == METADATA_SENSITIVE:
+        # Findings about this metadata are referenced with the deployment's key: make sure it
+        # exists while a location that may create it (the scraper) holds the pen.
+        reference_key(stores)
     return StoredMetadata(rows=rows, header=header, content_hash=digest, path=path)
 
 

@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import secrets
 
+from artificial_data.common.stores import METADATA_SENSITIVE, ScopedStores
+
 #: Length of the secret key in bytes.
 KEY_BYTES = 32
 #: Hex characters of the reference shown to people: 64 bits, ample to tell findings apart.
@@ -33,3 +35,9 @@ def reference(key: bytes, *parts: str) -> str:
         raise ValueError("a reference key must have at least 16 bytes")
     message = "\0".join(parts).encode("utf-8", "surrogatepass")
     return "ref-" + hmac.new(key, message, hashlib.sha256).hexdigest()[:REFERENCE_CHARS]
+
+
+def reference_key(stores: ScopedStores) -> bytes:
+    """This deployment's reference key. The scraper location creates it on first use; the
+    review location may only read it (it has no write grant on the sensitive store)."""
+    return stores.secret(METADATA_SENSITIVE, REFERENCE_KEY_OBJECT, new_key)

@@ -25,12 +25,18 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from importlib import resources
 from typing import Any
+
+try:  # the stdlib's own regular-expression parser (``sre_parse`` before Python 3.11)
+    import re._parser as _regex_parser
+except ImportError:  # pragma: no cover
+    import sre_parse as _regex_parser
 
 import numpy as np
 import yaml
@@ -125,6 +131,26 @@ class ValueDomain:
                 out.append(d in self.placeholders or self.first <= d <= self.last)
         return np.asarray(out, dtype=bool)
 
+    def examples(self, n: int, seed: int = 0) -> list[Any]:
+        """``n`` distinct-where-possible values inside the domain, deterministic for ``seed``:
+        for tests and for simulating fields that have no specific HES code list."""
+        rng = np.random.default_rng([seed, zlib.crc32(self.name.encode())])
+        if self.kind == "codes":
+            return [self.codes[i % len(self.codes)] for i in range(n)]
+        if self.kind == "range":
+            low, high = self.minimum, min(self.maximum, self.minimum + 1000)
+            if self.integral:
+                return [float(v) for v in rng.integers(int(low), int(high) + 1, size=n)]
+            return [round(float(v), 3) for v in rng.uniform(low, high, size=n)]
+        if self.kind == "dates":
+            span = (self.last - self.first).days
+            return [
+                date.fromordinal(self.first.toordinal() + int(d))
+                for d in rng.integers(0, span + 1, size=n)
+            ]
+        tree = _regex_parser.parse(self.pattern)
+        return [_generate(tree, rng) for _ in range(n)]
+
     def describe(self) -> str:
         """One line for review packs, the data dictionary and error messages."""
         extra = f" or one of {list(self.codes)}" if self.codes and self.kind != "codes" else ""
@@ -144,6 +170,41 @@ class ValueDomain:
                 f" or a placeholder ({held})" if held else ""
             )
         return f"{self.name}: {body}"
+
+
+def _generate(tree: Any, rng: np.random.Generator) -> str:
+    """One string matching a parsed pattern (literals, classes, repeats, groups, branches)."""
+    out = []
+    for op, arg in tree:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name == "ANY":
+            out.append("A")
+        elif name == "IN":
+            chars: list[str] = []
+            for item_op, item in arg:
+                if str(item_op) == "LITERAL":
+                    chars.append(chr(item))
+                elif str(item_op) == "RANGE":
+                    chars += [chr(c) for c in range(item[0], item[1] + 1)]
+                elif str(item_op) == "CATEGORY" and "DIGIT" in str(item):
+                    chars += list("0123456789")
+            out.append(chars[int(rng.integers(len(chars)))])
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            low, high, sub = arg
+            high = min(int(high), low + 3)
+            out += [_generate(sub, rng) for _ in range(int(rng.integers(low, high + 1)))]
+        elif name == "SUBPATTERN":
+            out.append(_generate(arg[-1], rng))
+        elif name == "BRANCH":
+            branches = arg[1]
+            out.append(_generate(branches[int(rng.integers(len(branches)))], rng))
+        elif name == "CATEGORY" and "DIGIT" in str(arg):
+            out.append(str(int(rng.integers(10))))
+        else:
+            raise DomainError(f"cannot generate examples for pattern element {name}")
+    return "".join(out)
 
 
 def _is_null(v: Any) -> bool:

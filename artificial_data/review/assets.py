@@ -12,6 +12,7 @@ from dagster import (
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.disclosure_checks import blocking_findings, review_metadata
 from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.references import reference_key
 from artificial_data.common.stores import ADMIN, METADATA_RELEASED, METADATA_SENSITIVE
 from artificial_data.orchestration.keys import review_report_key, reviewed_key, suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -41,7 +42,7 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
         year = context.partition_key
         scoped = stores.stores()
         current = read_metadata(scoped, METADATA_SENSITIVE, spec.dataset, year)
-        findings = review_metadata(current.rows, spec)
+        findings = review_metadata(current.rows, spec, reference_key(scoped))
         changes = None
         if scoped.has_partition(METADATA_RELEASED, spec.dataset, year):
             released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year)
@@ -61,7 +62,8 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
                     f"--content-hash {current.content_hash} "
                     f"--review-pack-hash {pack.review_pack_hash} --reviewer ... --approver ..."
                 ),
-                "review_pack": MetadataValue.md(pack.markdown[:60_000]),
+                # Values stay in the admin store: the UI gets the pack without them.
+                "review_pack": MetadataValue.md(pack.public_markdown[:60_000]),
                 "html": MetadataValue.path(str(path / "review_pack.html")),
             }
         )

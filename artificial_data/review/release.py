@@ -19,6 +19,7 @@ from artificial_data.common.metadata_store import (
     read_metadata,
     write_metadata,
 )
+from artificial_data.common.references import reference_key
 from artificial_data.common.stores import (
     ADMIN,
     METADATA_RELEASED,
@@ -88,11 +89,13 @@ def release(stores: ScopedStores, spec: DatasetSpec, financial_year: str) -> Rel
             f"(signed {sign_off.content_hash[:12]}, current {current.content_hash[:12]}): "
             f"{_what_changed(stores, sign_off, current)}. A new review and sign-off is needed."
         )
-    blocking = blocking_findings(review_metadata(current.rows, spec))
+    blocking = blocking_findings(review_metadata(current.rows, spec, reference_key(stores)))
     if blocking:
-        listed = "; ".join(f"{f.field}={f.value!r}: {f.reason}" for f in blocking[:10])
+        # The refusal reaches Dagster's shared run history: references, never values.
+        listed = "; ".join(f.public_line() for f in blocking[:10])
         raise ReleaseRefused(
-            f"{dataset} {financial_year}: {len(blocking)} blocking disclosure finding(s): {listed}"
+            f"{dataset} {financial_year}: {len(blocking)} blocking disclosure finding(s), "
+            f"listed with their values in the review pack: {listed}"
         )
     released = write_metadata(
         stores, METADATA_RELEASED, dataset, financial_year, current.rows, current.header

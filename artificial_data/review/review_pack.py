@@ -25,9 +25,12 @@ REVIEWER_CHECKLIST = (
     "Every published count meets the threshold and is rounded (automated: weights).",
     "No direct identifier, and identifier fields appear only as the episodes-per-patient "
     "distribution (automated: fields).",
-    "No free text that could identify a person: NHS numbers, e-mail addresses, postcodes "
-    "outside org-code fields, phone numbers (automated: value_scans).",
-    "No field whose values each stand for about one record (automated: identifier_like).",
+    "Every value lies inside its field's declared domain, so no name, free text or "
+    "identifier can pass as a code (automated: domains).",
+    "No NHS number, e-mail address, postcode outside org-code fields or phone number in any "
+    "value of any type (automated: value_scans).",
+    "No field whose released values mostly sit just above the threshold (automated: "
+    "identifier_like).",
     "The values of rare categories (e.g. rare diagnoses in small areas) are acceptable to "
     "publish as separate marginal distributions (human judgement).",
     "The changes since the last release are expected (human judgement).",
@@ -36,10 +39,16 @@ REVIEWER_CHECKLIST = (
 
 @dataclass(frozen=True)
 class ReviewPack:
+    """The pack in the admin store (``markdown``, ``html``: every value, findings with their
+    values) and ``public_markdown``: the same facts, checks and per-field row counts with
+    findings named only by reference, for the Dagster UI, whose run history every location
+    and user can read (DESIGN §6)."""
+
     markdown: str
     html: str
     review_pack_hash: str
     summary: dict[str, object]
+    public_markdown: str = ""
 
     def files(self) -> dict[str, str | dict]:
         return {
@@ -97,20 +106,39 @@ def build_review_pack(
     md = [f"# {title}", ""]
     md += [f"- **{k}**: {v}" for k, v in facts]
     md += ["", "## Automated checks", ""]
+    public = list(md)
     for name, found in findings.items():
-        md.append(f"- `{name}`: {'PASS' if not found else f'{len(found)} finding(s)'}")
-        md += [f"  - {f.field} = `{f.value}`: {f.reason}" for f in found[:20]]
-    md += ["", "## Changes since the last release", ""]
-    md += (
+        line = f"- `{name}`: {'PASS' if not found else f'{len(found)} finding(s)'}"
+        md.append(line)
+        public.append(line)
+        md += [f"  - {f.reference} {f.field} = `{f.value}`: {f.reason}" for f in found[:20]]
+        public += [f"  - {f.reference} {f.field}: {f.reason}" for f in found[:20]]
+    tail = ["", "## Changes since the last release", ""]
+    tail += (
         ["- first release of this partition"]
         if changes is None
         else ([f"- {c}" for c in changes] or ["- no changes"])
     )
-    md += ["", "## Reviewer checklist", ""] + [f"- [ ] {item}" for item in REVIEWER_CHECKLIST]
+    tail += ["", "## Reviewer checklist", ""] + [f"- [ ] {item}" for item in REVIEWER_CHECKLIST]
+    md += tail
+    public += tail
+    public += [
+        "",
+        "## Fields",
+        "",
+        "Values are not shown here: Dagster's run history is readable outside the admin scope. "
+        "Read them in the review pack in the admin store (HTML and Markdown); each finding's "
+        "reference above is listed there with its value.",
+        "",
+        "| field | type | rows | declared domain |",
+        "|---|---|---|---|",
+    ]
     md += ["", "## Fields", ""]
     html_fields = []
     for name, group in rows.groupby("FIELD_NAME", sort=True):
         vt = group["VALUE_TYPE"].iloc[0]
+        declared = spec.field(name).domain if name in spec.field_names else None
+        public.append(f"| {name} | {vt} | {len(group)} | {declared.name if declared else '-'} |")
         md.append(f"### {name} ({vt}, {len(group)} rows)")
         md.append("")
         md.append("| value | weight |")
@@ -131,7 +159,8 @@ def build_review_pack(
     markdown = "\n".join(md) + "\n"
 
     finding_rows = "".join(
-        f"<tr><td>{html.escape(n)}</td><td>{html.escape(f.field)}</td>"
+        f"<tr><td>{html.escape(n)}</td><td>{html.escape(f.reference)}</td>"
+        f"<td>{html.escape(f.field)}</td>"
         f"<td>{html.escape(f.value)}</td><td>{html.escape(f.reason)}</td></tr>"
         for n, found in findings.items()
         for f in found
@@ -149,7 +178,8 @@ def build_review_pack(
         + "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in facts)
         + "</table><h2>Automated findings</h2>"
         + (
-            f"<table><tr><th>check</th><th>field</th><th>value</th><th>why</th></tr>"
+            "<table><tr><th>check</th><th>reference</th><th>field</th><th>value</th>"
+            f"<th>why</th></tr>"
             f"{finding_rows}</table>"
             if finding_rows
             else "<p>None.</p>"
@@ -170,4 +200,10 @@ def build_review_pack(
         "findings": {k: [f.as_dict() for f in v] for k, v in findings.items()},
         "changes": changes,
     }
-    return ReviewPack(markdown=markdown, html=page, review_pack_hash=digest, summary=summary)
+    return ReviewPack(
+        markdown=markdown,
+        html=page,
+        review_pack_hash=digest,
+        summary=summary,
+        public_markdown="\n".join(public) + "\n",
+    )
