@@ -14,6 +14,7 @@ import pytest
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import load_spec, parse_spec
 from artificial_data.common.schema import arrow_schema
+from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.generator.engine import (
     FULL_ROWS,
     SAMPLE_ROWS,
@@ -43,88 +44,95 @@ MINI = parse_spec(
         "forbidden_identifiers": ["NHS_NUMBER"],
         "date_chains": [["D1", "D2"]],
         "durations": [{"field": "DUR", "start": "D1", "end": "D2"}],
-        "fields": [
-            {
-                "name": "KEY",
-                "type": "long",
-                "role": "identifier",
-                "identifier": {"format": "digits", "length": 12},
-            },
-            {
-                "name": "PID",
-                "type": "string",
-                "role": "identifier",
-                "identifier": {
-                    "format": "alphanumeric",
-                    "length": 32,
-                    "prefix": "TEST",
-                    "per": "patient",
+        "fields": draft_missing_domains(
+            [
+                {
+                    "name": "KEY",
+                    "type": "long",
+                    "role": "identifier",
+                    "identifier": {"format": "digits", "length": 12},
                 },
-            },
-            {
-                "name": "REF",
-                "type": "string",
-                "role": "identifier",
-                "identifier": {"format": "alphanumeric", "length": 16},
-            },
-            {"name": "CODE", "type": "string", "role": "categorical"},
-            {"name": "NUM", "type": "int", "role": "categorical"},
-            {"name": "FRAC", "type": "decimal(16,15)", "role": "categorical"},
-            {"name": "AMOUNT", "type": "double", "role": "continuous"},
-            {"name": "WAIT", "type": "int", "role": "continuous"},
-            {"name": "TIME", "type": "string", "role": "continuous", "time_of_day": True},
-            {"name": "SEX", "type": "string", "role": "patient_categorical"},
-            {"name": "MYDOB", "type": "string", "role": "patient_date"},
-            {"name": "D1", "type": "date", "role": "date"},
-            {"name": "D2", "type": "date", "role": "date"},
-            {"name": "DUR", "type": "int", "role": "continuous"},
-            {"name": "EMPTY", "type": "string", "role": "categorical"},
-            {"name": "DIAG_4_01", "type": "string", "role": "categorical"},
-            {"name": "DIAG_4_02", "type": "string", "role": "categorical"},
-            {
-                "name": "DIAG_3_01",
-                "type": "string",
-                "role": "derived",
-                "derivation": {"kind": "truncate", "source": "DIAG_4_01", "length": 3},
-            },
-            {
-                "name": "DIAG_3_02",
-                "type": "string",
-                "role": "derived",
-                "derivation": {"kind": "truncate", "source": "DIAG_4_02", "length": 3},
-            },
-            {
-                "name": "DIAG_3_CONCAT",
-                "type": "string",
-                "role": "derived",
-                "derivation": {"kind": "concat", "sources": ["DIAG_3_01", "DIAG_3_02"]},
-            },
-            {
-                "name": "DIAG_COUNT",
-                "type": "int",
-                "role": "derived",
-                "derivation": {"kind": "count", "sources": ["DIAG_4_01", "DIAG_4_02"]},
-            },
-            {
-                "name": "AGE",
-                "type": "int",
-                "role": "derived",
-                "derivation": {"kind": "age_years", "birth": "MYDOB", "at": "D1", "cap": 120},
-            },
-            {
-                "name": "AGE_CALC",
-                "type": "double",
-                "role": "derived",
-                "derivation": {"kind": "age_fraction", "birth": "MYDOB", "at": "D1", "cap": 120},
-            },
-            {"name": "AGECODE", "type": "int", "role": "categorical"},
-            {
-                "name": "AGECODE_CALC",
-                "type": "double",
-                "role": "derived",
-                "derivation": {"kind": "age_fraction_from_code", "source": "AGECODE"},
-            },
-        ],
+                {
+                    "name": "PID",
+                    "type": "string",
+                    "role": "identifier",
+                    "identifier": {
+                        "format": "alphanumeric",
+                        "length": 32,
+                        "prefix": "TEST",
+                        "per": "patient",
+                    },
+                },
+                {
+                    "name": "REF",
+                    "type": "string",
+                    "role": "identifier",
+                    "identifier": {"format": "alphanumeric", "length": 16},
+                },
+                {"name": "CODE", "type": "string", "role": "categorical"},
+                {"name": "NUM", "type": "int", "role": "categorical"},
+                {"name": "FRAC", "type": "decimal(16,15)", "role": "categorical"},
+                {"name": "AMOUNT", "type": "double", "role": "continuous"},
+                {"name": "WAIT", "type": "int", "role": "continuous"},
+                {"name": "TIME", "type": "string", "role": "continuous", "time_of_day": True},
+                {"name": "SEX", "type": "string", "role": "patient_categorical"},
+                {"name": "MYDOB", "type": "string", "role": "patient_date"},
+                {"name": "D1", "type": "date", "role": "date"},
+                {"name": "D2", "type": "date", "role": "date"},
+                {"name": "DUR", "type": "int", "role": "continuous"},
+                {"name": "EMPTY", "type": "string", "role": "categorical"},
+                {"name": "DIAG_4_01", "type": "string", "role": "categorical"},
+                {"name": "DIAG_4_02", "type": "string", "role": "categorical"},
+                {
+                    "name": "DIAG_3_01",
+                    "type": "string",
+                    "role": "derived",
+                    "derivation": {"kind": "truncate", "source": "DIAG_4_01", "length": 3},
+                },
+                {
+                    "name": "DIAG_3_02",
+                    "type": "string",
+                    "role": "derived",
+                    "derivation": {"kind": "truncate", "source": "DIAG_4_02", "length": 3},
+                },
+                {
+                    "name": "DIAG_3_CONCAT",
+                    "type": "string",
+                    "role": "derived",
+                    "derivation": {"kind": "concat", "sources": ["DIAG_3_01", "DIAG_3_02"]},
+                },
+                {
+                    "name": "DIAG_COUNT",
+                    "type": "int",
+                    "role": "derived",
+                    "derivation": {"kind": "count", "sources": ["DIAG_4_01", "DIAG_4_02"]},
+                },
+                {
+                    "name": "AGE",
+                    "type": "int",
+                    "role": "derived",
+                    "derivation": {"kind": "age_years", "birth": "MYDOB", "at": "D1", "cap": 120},
+                },
+                {
+                    "name": "AGE_CALC",
+                    "type": "double",
+                    "role": "derived",
+                    "derivation": {
+                        "kind": "age_fraction",
+                        "birth": "MYDOB",
+                        "at": "D1",
+                        "cap": 120,
+                    },
+                },
+                {"name": "AGECODE", "type": "int", "role": "categorical"},
+                {
+                    "name": "AGECODE_CALC",
+                    "type": "double",
+                    "role": "derived",
+                    "derivation": {"kind": "age_fraction_from_code", "source": "AGECODE"},
+                },
+            ]
+        ),
     }
 )
 

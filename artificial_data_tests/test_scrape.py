@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import load_spec, parse_spec
 from artificial_data.common.schema import spark_schema
+from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.scraper.scrape import ScrapeInputError, check_source, read_source, scrape
 
 pytestmark = pytest.mark.spark
@@ -62,7 +63,7 @@ def toy_spec(fields=FIELDS, **overrides):
         "source_table": "toy_source_{fyear}",
         "published_table": "artificial_toy_{fyear}",
         "forbidden_identifiers": ["NHS_NUMBER", "HESID"],
-        "fields": fields,
+        "fields": draft_missing_domains(fields),
     }
     document.update(overrides)
     return parse_spec(document)

@@ -7,6 +7,7 @@ import pytest
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DisclosurePolicy, parse_spec
+from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.scraper.scrape import ScrapeInputError
 from artificial_data.scraper.scrape.checks import check_columns
 from artificial_data.scraper.scrape.continuous import choose_grid, coarsen, grid_probabilities
@@ -42,6 +43,7 @@ def small_spec(**overrides):
         ],
     }
     document.update(overrides)
+    document["fields"] = draft_missing_domains(document["fields"])
     return parse_spec(document)
 
 

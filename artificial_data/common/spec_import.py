@@ -177,6 +177,21 @@ def suggest_domain(
     return "short_code"
 
 
+def draft_missing_domains(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Spec field entries with a drafted ``domain`` where a scraped field has none."""
+    out = []
+    for entry in fields:
+        domain = suggest_domain(
+            entry["name"],
+            entry["type"],
+            entry["role"],
+            bool(entry.get("org_code")),
+            bool(entry.get("time_of_day")),
+        )
+        out.append(entry if "domain" in entry or domain is None else {**entry, "domain": domain})
+    return out
+
+
 def spec_from_reference(
     csv_path: str | Path, dataset: str, financial_years: list[str]
 ) -> dict[str, Any]:
@@ -197,16 +212,8 @@ def spec_from_reference(
             entry["org_code"] = True
         if r["field"].endswith("TIME") and r["spark_type"] == "string":
             entry["time_of_day"] = True
-        domain = suggest_domain(
-            r["field"],
-            r["spark_type"],
-            r["role"],
-            bool(entry.get("org_code")),
-            bool(entry.get("time_of_day")),
-        )
-        if domain is not None:
-            entry["domain"] = domain
         fields.append(entry)
+    fields = draft_missing_domains(fields)
     short = dataset.removeprefix("hes_")
     return {
         "dataset": dataset,
