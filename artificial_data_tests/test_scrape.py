@@ -270,35 +270,40 @@ def test_no_rare_value_or_identifier_appears_in_the_output(spark):
 def test_schema_drift_forbidden_and_missing_columns_are_refused(spark):
     spec = toy_spec()
     df = to_spark(spark, spec, hand_made())
-    with pytest.raises(ScrapeInputError, match=r"toy: schema drift.*EXTRA"):
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: schema drift.*EXTRA"):
         scrape(df.withColumn("EXTRA", df["CODE"]), spec, "2122")
-    with pytest.raises(ScrapeInputError, match=r"toy: .*forbidden identifier.*NHS_NUMBER"):
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: .*forbidden identifier.*NHS_NUMBER"):
         check_source(
             df.withColumn("NHS_NUMBER", df["CODE"]),
             toy_spec(excluded_source_columns=["NHS_NUMBER"]),
+            "2122",
         )
-    with pytest.raises(ScrapeInputError, match=r"toy: spec field\(s\) \['MYDOB'\] missing"):
-        check_source(df.drop("MYDOB"), spec)
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: spec field\(s\) \['MYDOB'\] missing"):
+        check_source(df.drop("MYDOB"), spec, "2122")
     # an excluded column is ignored and never scraped
     excluded = toy_spec(excluded_source_columns=["EXTRA"])
-    check_source(df.withColumn("EXTRA", df["CODE"]), excluded)
+    check_source(df.withColumn("EXTRA", df["CODE"]), excluded, "2122")
 
 
 def test_empty_partition_is_refused(spark):
     spec = toy_spec()
     empty = spark.createDataFrame([], schema=spark_schema(spec))
-    with pytest.raises(ScrapeInputError, match="toy: the source partition is empty"):
+    with pytest.raises(ScrapeInputError, match="toy 2122: the source partition is empty"):
         scrape(empty, spec, "2122")
-    with pytest.raises(ScrapeInputError, match="toy: the source partition is empty"):
-        check_source(empty, spec)
+    with pytest.raises(ScrapeInputError, match="toy 2122: the source partition is empty"):
+        check_source(empty, spec, "2122")
 
 
-def test_uncastable_time_of_day_names_dataset_field_and_value(spark):
+def test_uncastable_time_of_day_names_dataset_year_field_and_the_value_shape(spark):
     spec = toy_spec()
     pdf = hand_made()
     pdf.loc[5, "ARRTIME"] = "12:3x"
-    with pytest.raises(ScrapeInputError, match=r"toy\.ARRTIME: value '12:3x' cannot be read"):
+    with pytest.raises(
+        ScrapeInputError,
+        match=r"toy 2122 ARRTIME: a value of shape '99\?9A' \(5 characters\) cannot be read",
+    ) as raised:
         scrape(to_spark(spark, spec, pdf), spec, "2122")
+    assert "12:3x" not in str(raised.value)
 
 
 def test_source_type_that_no_cast_bridges_is_refused(spark):
@@ -306,12 +311,12 @@ def test_source_type_that_no_cast_bridges_is_refused(spark):
     df = to_spark(spark, spec, hand_made())
     with pytest.raises(
         ScrapeInputError,
-        match=r"toy\.DUR: source type date cannot be read as "
+        match=r"toy 2122 DUR: source type date cannot be read as "
         r"declared type int",
     ):
-        check_source(df.withColumn("DUR", df["ADMIDATE"]), spec)
-    with pytest.raises(ScrapeInputError, match=r"toy\.CODE: source type int"):
-        check_source(df.withColumn("CODE", df["NUM"]), spec)
+        check_source(df.withColumn("DUR", df["ADMIDATE"]), spec, "2122")
+    with pytest.raises(ScrapeInputError, match=r"toy 2122 CODE: source type int"):
+        check_source(df.withColumn("CODE", df["NUM"]), spec, "2122")
 
 
 def test_text_source_for_a_numeric_field_is_cast_and_checked(spark):
@@ -324,7 +329,9 @@ def test_text_source_for_a_numeric_field_is_cast_and_checked(spark):
     bad = as_text.withColumn(
         "NUM", F.when(F.col("KEY") == 10**11 + 3, F.lit("x1")).otherwise(F.col("NUM"))
     )
-    with pytest.raises(ScrapeInputError, match=r"toy\.NUM: value 'x1' cannot be read as a number"):
+    with pytest.raises(
+        ScrapeInputError, match=r"toy 2122 NUM: a value of shape 'A9' .* cannot be read as a number"
+    ):
         scrape(bad, spec, "2122")
 
 

@@ -138,21 +138,23 @@ def test_grids_are_subsets_of_the_percentiles():
 
 
 def test_check_columns_accepts_the_spec_columns_in_any_case():
-    check_columns(small_spec(), ["key", "PID", "Code"])
+    check_columns(small_spec(), ["key", "PID", "Code"], "2122")
 
 
 def test_schema_drift_is_refused_unless_excluded():
-    with pytest.raises(ScrapeInputError, match=r"toy: schema drift.*\['NEWCOL'\]"):
-        check_columns(small_spec(), ["KEY", "PID", "CODE", "NEWCOL"])
-    check_columns(small_spec(excluded_source_columns=["NEWCOL"]), ["KEY", "PID", "CODE", "NEWCOL"])
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: schema drift.*\['NEWCOL'\]"):
+        check_columns(small_spec(), ["KEY", "PID", "CODE", "NEWCOL"], "2122")
+    check_columns(
+        small_spec(excluded_source_columns=["NEWCOL"]), ["KEY", "PID", "CODE", "NEWCOL"], "2122"
+    )
 
 
 def test_forbidden_identifier_is_refused_even_when_excluded():
     spec = small_spec(excluded_source_columns=["NHS_NUMBER"])
-    with pytest.raises(ScrapeInputError, match=r"toy: .*forbidden identifier.*NHS_NUMBER"):
-        check_columns(spec, ["KEY", "PID", "CODE", "nhs_number"])
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: .*forbidden identifier.*NHS_NUMBER"):
+        check_columns(spec, ["KEY", "PID", "CODE", "nhs_number"], "2122")
 
 
 def test_missing_spec_field_is_refused():
-    with pytest.raises(ScrapeInputError, match=r"toy: spec field\(s\) \['CODE'\] missing"):
-        check_columns(small_spec(), ["KEY", "PID"])
+    with pytest.raises(ScrapeInputError, match=r"toy 2122: spec field\(s\) \['CODE'\] missing"):
+        check_columns(small_spec(), ["KEY", "PID"], "2122")

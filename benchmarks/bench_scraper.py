@@ -256,13 +256,13 @@ def bench(spark, spec: DatasetSpec, rows: int, root: Path) -> dict[str, float]:
 
     baseline, t_base = timed(pyarrow_frequencies, spec, folder)
     df = read_source(spark, spec, YEAR, str(folder))
-    all_casts = plan_casts(spec, df.schema)
+    all_casts = plan_casts(spec, df.schema, YEAR)
     casts = [c for c in all_casts if c.field.name in baseline]
     counts, t_freq = timed(count_values, df, casts)
     check_same_counts(counts, baseline)
     continuous = [c for c in all_casts if c.value_type == mc.CONTINUOUS]
     patient = [c for c in all_casts if c.value_type in _PATIENT_TYPES]
-    _, t_cont = timed(summarise_continuous, spec, df, continuous)
+    _, t_cont = timed(summarise_continuous, df, continuous)
     _, t_pat = timed(count_patient_patterns, spec, df, patient)
     t_scan, t_handover = spark_floor(df, casts)
     result, t_scrape = timed(scrape, df, spec, YEAR, True)

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.spark import explain_dead_spark
 from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED
 from artificial_data.generator.engine import (
     FULL_ROWS,
@@ -78,7 +79,8 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
         )
         rows = config.row_count()
         seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
-        table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
+        with explain_dead_spark(spec.dataset, year):
+            table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
         provenance = {
             "dataset": spec.dataset,
             "financial_year": year,
@@ -95,7 +97,8 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
             # Underscore-prefixed files are ignored by Spark, pyarrow and DuckDB readers.
             (folder / GENERATION_FILE).write_text(json.dumps(provenance, indent=2))
 
-        path = scoped.write_partition(ARTIFICIAL, spec.dataset, year, write)
+        with explain_dead_spark(spec.dataset, year):
+            path = scoped.write_partition(ARTIFICIAL, spec.dataset, year, write)
         return MaterializeResult(
             metadata={
                 "rows": rows,

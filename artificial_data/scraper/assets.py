@@ -19,6 +19,7 @@ from pydantic import Field
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.settings import load_settings
+from artificial_data.common.spark import explain_dead_spark
 from artificial_data.common.stores import METADATA_SENSITIVE, RAW
 from artificial_data.orchestration.keys import raw_key, suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -98,8 +99,9 @@ def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
         scoped = stores.stores()
         simulated = load_settings().uses_simulated_raw
         raw_path = str(scoped.partition_path(RAW, spec.dataset, year)) if simulated else None
-        source = read_source(spark.spark_session, spec, year, raw_path)
-        result = scrape(source, spec, year, simulated_source=simulated)
+        with explain_dead_spark(spec.dataset, year):  # the session itself may be the dead part
+            source = read_source(spark.spark_session, spec, year, raw_path)
+            result = scrape(source, spec, year, simulated_source=simulated)
         stored = write_metadata(
             scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
         )

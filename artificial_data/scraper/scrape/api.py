@@ -7,6 +7,9 @@ percentiles of all continuous fields (one ``agg``), and patient-level patterns (
 (Parquet, Delta) they do not re-read each other's data and the source is not cached. Only
 aggregate counts reach the driver, where the disclosure policy is applied and the result is
 validated against the metadata contract before it is returned.
+
+Every error names the dataset, financial year and field and never a raw value (``errors``);
+a session whose JVM has died is reported as such (``common.spark.explain_dead_spark``).
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from pyspark.sql import DataFrame, SparkSession
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec
-from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError, plan_casts
+from artificial_data.common.spark import explain_dead_spark
+from artificial_data.scraper.scrape.casts import FieldCast, plan_casts
 from artificial_data.scraper.scrape.checks import check_schema
 from artificial_data.scraper.scrape.continuous import (
     choose_grid,
     coarsen,
     summarise_continuous,
 )
+from artificial_data.scraper.scrape.errors import ScrapeInputError, where
 from artificial_data.scraper.scrape.frequencies import (
     count_values,
     decode_values,
@@ -54,9 +59,10 @@ def read_source(
 ) -> DataFrame:
     """The raw partition: a Parquet folder of the raw store (local/demo) or, in production,
     the HES table named by the spec for ``financial_year``."""
-    if raw_path is not None:
-        return spark.read.parquet(raw_path)
-    return spark.table(spec.source_table_for(financial_year))
+    with explain_dead_spark(spec.dataset, financial_year):
+        if raw_path is not None:
+            return spark.read.parquet(raw_path)
+        return spark.table(spec.source_table_for(financial_year))
 
 
 def _frame(spec: DatasetSpec, field: str, value_type: str, **columns: Any) -> dict[str, list]:
@@ -86,7 +92,7 @@ def _frequency_rows(
     by_field = dict(tuple(counts.groupby("FIELD_NAME", sort=False)))
     for cast in casts:
         raw = by_field.get(cast.field.name, counts.iloc[0:0])
-        decoded = decode_values(spec, cast, raw["KEY"]).assign(COUNT=raw["COUNT"].to_numpy())
+        decoded = decode_values(cast, raw["KEY"]).assign(COUNT=raw["COUNT"].to_numpy())
         kept, dropped = suppress(decoded, spec.disclosure)
         report[cast.field.name] = {
             "value_type": cast.value_type,
@@ -213,25 +219,33 @@ def scrape(
     """Summarise one raw partition into suppressed, contract-valid metadata.
 
     Fails closed with :class:`ScrapeInputError` (see ``checks``) before producing anything:
-    the schema checks run first, an empty partition and uncastable values are found in the
-    aggregation passes themselves.
+    the schema checks run first; an empty partition, uncastable values and text that is not
+    UTF-8 are found in the aggregation passes themselves. A dead Spark session raises
+    :class:`~artificial_data.common.spark.SparkSessionStopped`.
     """
+    with explain_dead_spark(spec.dataset, financial_year):
+        return _scrape(df, spec, financial_year, simulated_source)
+
+
+def _scrape(
+    df: DataFrame, spec: DatasetSpec, financial_year: str, simulated_source: bool
+) -> ScrapeResult:
     if financial_year not in spec.financial_years:
         raise ScrapeInputError(
             f"{spec.dataset}: financial year {financial_year!r} is not one of the spec's "
             f"{list(spec.financial_years)}"
         )
-    check_schema(df, spec)
-    casts = plan_casts(spec, df.schema)
+    check_schema(df, spec, financial_year)
+    casts = plan_casts(spec, df.schema, financial_year)
     frequency = [c for c in casts if c.value_type in _FREQUENCY_TYPES]
     continuous = [c for c in casts if c.value_type == mc.CONTINUOUS]
     patient = [c for c in casts if c.value_type in _PATIENT_TYPES]
 
-    total, summaries = summarise_continuous(spec, df, continuous)
+    total, summaries = summarise_continuous(df, continuous)
     if total == 0:
-        raise ScrapeInputError(f"{spec.dataset}: the source partition is empty ({financial_year})")
+        raise ScrapeInputError(f"{where(spec, financial_year)}: the source partition is empty")
     counts = count_values(df, frequency)
-    raise_for_bad_values(spec, counts, frequency)
+    raise_for_bad_values(counts, frequency)
     patterns = count_patient_patterns(spec, df, patient)
 
     fields_report: dict[str, dict[str, Any]] = {}

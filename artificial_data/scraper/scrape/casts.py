@@ -7,6 +7,12 @@ holding dates, HHMM times of day) the cast is *checked*: a value that is present
 cast is reported, so that a role/type mismatch is an error rather than a column of silent
 nulls. A source type that no cast can bridge (a date where a number is declared) is refused
 before any data is read.
+
+Text that is not valid UTF-8 (a latin-1 extract, a truncated multi-byte character) must never
+reach Arrow: it fails there with an error that names no field and echoes the bytes. So every
+text source is read through ``is_valid_utf8``: an invalid value is null in the canonical and
+the checked column, and its hex appears in ``invalid``, which each pass counts in the same
+scan so that the scrape fails naming the field and a byte offset (see ``errors``).
 """
 
 from __future__ import annotations
@@ -19,26 +25,28 @@ from pyspark.sql import types as T
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
+from artificial_data.scraper.scrape.errors import ScrapeInputError, where
 
 #: HHMM or HH:MM, 00:00 to 23:59. Anything else in a time-of-day field is an error.
 TIME_OF_DAY_PATTERN = r"^([01][0-9]|2[0-3]):?([0-5][0-9])$"
 
 
-class ScrapeInputError(ValueError):
-    """The source cannot be scraped safely. The message names the dataset, field and the value
-    or type at fault; nothing is written when this is raised (fail closed)."""
+__all__ = ["TIME_OF_DAY_PATTERN", "FieldCast", "ScrapeInputError", "plan_cast", "plan_casts"]
 
 
 @dataclass(frozen=True)
 class FieldCast:
     """How one field is read: ``value`` is the canonical column; ``bad`` (if the cast can fail)
-    is the raw text of values that are present but did not cast, else null."""
+    is the raw text of values that are present but did not cast, else null; ``invalid`` (for a
+    text source) is the hex of values that are not valid UTF-8, else null."""
 
     field: FieldSpec
     value_type: str
     value: Column
     bad: Column | None
     expects: str  # human wording of what the values must be, for error messages
+    where: str  # 'dataset year field', how error messages begin
+    invalid: Column | None = None
 
 
 def _family(data_type: T.DataType) -> str:
@@ -60,26 +68,38 @@ def _checked(raw: Column, cast: Column) -> Column:
     return F.when(raw.isNotNull() & cast.isNull(), raw.cast("string"))
 
 
-def _type_error(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> ScrapeInputError:
+def _type_error(place: str, field: FieldSpec, source_type: T.DataType) -> ScrapeInputError:
     return ScrapeInputError(
-        f"{spec.dataset}.{field.name}: source type {source_type.simpleString()} cannot be read "
+        f"{place}: source type {source_type.simpleString()} cannot be read "
         f"as declared type {field.spark_type} (role {field.role})"
     )
 
 
-def plan_cast(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> FieldCast:
+def plan_cast(
+    spec: DatasetSpec, field: FieldSpec, source_type: T.DataType, financial_year: str
+) -> FieldCast:
     """The explicit cast of ``field`` from ``source_type``; raise if no cast can bridge them."""
-    raw = F.col(field.name)
+    place = where(spec, financial_year, field.name)
+    source = F.col(field.name)
     family = _family(source_type)
     value_type = mc.value_type_of(field)
+    if family == "string":
+        # Every cast below reads ``raw``, so bytes that are not UTF-8 reach no later stage.
+        raw = F.when(F.is_valid_utf8(source), source)
+        invalid = F.when(~F.is_valid_utf8(source), F.hex(source))
+    else:
+        raw, invalid = source, None
 
     def result(value: Column, bad: Column | None, expects: str) -> FieldCast:
-        return FieldCast(field, value_type, value, bad, expects)
+        return FieldCast(field, value_type, value, bad, expects, place, invalid)
+
+    def type_error() -> ScrapeInputError:
+        return _type_error(place, field, source_type)
 
     if value_type == mc.CONTINUOUS:
         if field.time_of_day:
             if family != "string":
-                raise _type_error(spec, field, source_type)
+                raise type_error()
             text = F.trim(raw)
             ok = text.rlike(TIME_OF_DAY_PATTERN)
             hours = F.regexp_extract(text, TIME_OF_DAY_PATTERN, 1).cast("int")
@@ -89,50 +109,50 @@ def plan_cast(spec: DatasetSpec, field: FieldSpec, source_type: T.DataType) -> F
         if family == "numeric":
             return result(raw.cast("double"), None, "a number")
         if family == "string":
-            value = F.expr(f"try_cast(`{field.name}` as double)")
+            value = raw.try_cast("double")
             return result(value, _checked(raw, value), "a number")
-        raise _type_error(spec, field, source_type)
+        raise type_error()
 
     if value_type in (mc.DEMOGRAPHIC_CATEGORICAL, mc.DEMOGRAPHIC_DATE):
         if family not in ("string", "numeric", "boolean"):
-            raise _type_error(spec, field, source_type)
+            raise type_error()
         if field.spark_type == "string" and family != "string":
-            raise _type_error(spec, field, source_type)
+            raise type_error()
         return result(raw.cast("string"), None, "text")
 
     if value_type == mc.DATE:
         if field.spark_type != "date":  # a date held as text (e.g. SUSLDDATE_HIS): kept as text
             if family != "string":
-                raise _type_error(spec, field, source_type)
+                raise type_error()
             return result(raw, None, "text")
         if family == "date":
             return result(raw, None, "a date")
         if family == "timestamp":
             return result(F.to_date(raw), None, "a date")
         if family == "string":
-            value = F.expr(f"try_cast(`{field.name}` as date)")
+            value = raw.try_cast("date")
             return result(value, _checked(raw, value), "a date (YYYY-MM-DD)")
-        raise _type_error(spec, field, source_type)
+        raise type_error()
 
     if value_type == mc.DISCRETE:
         if family == "numeric":
             return result(raw.cast("double"), None, "a number")
         if family == "string":
-            value = F.expr(f"try_cast(`{field.name}` as double)")
+            value = raw.try_cast("double")
             return result(value, _checked(raw, value), "a number")
-        raise _type_error(spec, field, source_type)
+        raise type_error()
 
     # CATEGORICAL: codes are text; a numeric source would lose leading zeros, so it is refused.
     if field.spark_type == "boolean":
         if family != "boolean":
-            raise _type_error(spec, field, source_type)
+            raise type_error()
         return result(raw.cast("string"), None, "true/false")
     if family != "string":
-        raise _type_error(spec, field, source_type)
+        raise type_error()
     return result(raw, None, "text")
 
 
-def plan_casts(spec: DatasetSpec, schema: T.StructType) -> list[FieldCast]:
+def plan_casts(spec: DatasetSpec, schema: T.StructType, financial_year: str) -> list[FieldCast]:
     """The cast of every scraped field of ``spec``, in schema order."""
     by_name = {f.name.upper(): f.dataType for f in schema.fields}
-    return [plan_cast(spec, f, by_name[f.name]) for f in spec.scraped_fields]
+    return [plan_cast(spec, f, by_name[f.name], financial_year) for f in spec.scraped_fields]

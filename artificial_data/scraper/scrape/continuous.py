@@ -8,7 +8,8 @@ one, so the disclosure rule (every bin must rest on at least ``min_count`` recor
 the grid afterwards without another pass. Min and max are never computed.
 
 The same aggregation counts values that failed their checked cast (e.g. ``12:3x`` as a time
-of day) and keeps the smallest such value to name it in the error.
+of day) and text that is not valid UTF-8, and keeps the smallest such value (as hex, for the
+latter) so that the error can describe one by its shape or its first invalid byte.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from artificial_data.common.dataset_spec import DatasetSpec, DisclosurePolicy
-from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError
+from artificial_data.common.dataset_spec import DisclosurePolicy
+from artificial_data.scraper.scrape.casts import FieldCast
+from artificial_data.scraper.scrape.errors import bad_value_error, invalid_utf8_error
 
 #: Grids tried from finest to coarsest, as numbers of quantiles (99 = percentiles 1..99).
 GRIDS = (99, 19, 9, 3, 1)
@@ -43,7 +45,7 @@ class ContinuousSummary:
 
 
 def summarise_continuous(
-    spec: DatasetSpec, df: DataFrame, casts: list[FieldCast]
+    df: DataFrame, casts: list[FieldCast]
 ) -> tuple[int, list[ContinuousSummary]]:
     """``(source row count, raw summaries)`` from one aggregation; raise on uncastable values."""
     aggs = [F.count(F.lit(1)).alias("rows")]
@@ -53,15 +55,17 @@ def summarise_continuous(
         if cast.bad is not None:
             aggs.append(F.count(cast.bad).alias(f"bn{i}"))
             aggs.append(F.min(cast.bad).alias(f"bv{i}"))
+        if cast.invalid is not None:
+            aggs.append(F.count(cast.invalid).alias(f"un{i}"))
+            aggs.append(F.min(cast.invalid).alias(f"uv{i}"))
     row = df.agg(*aggs).collect()[0].asDict()
     total = int(row["rows"])
     for i, cast in enumerate(casts):
+        if cast.invalid is not None and row[f"un{i}"]:
+            raise invalid_utf8_error(cast, row[f"uv{i}"], int(row[f"un{i}"]))
+    for i, cast in enumerate(casts):
         if cast.bad is not None and row[f"bn{i}"]:
-            raise ScrapeInputError(
-                f"{spec.dataset}.{cast.field.name}: value {row[f'bv{i}']!r} cannot be read as "
-                f"{cast.expects} (declared type {cast.field.spark_type}, role continuous); "
-                f"{row[f'bn{i}']} such value(s)"
-            )
+            raise bad_value_error(cast, row[f"bv{i}"], f"{row[f'bn{i}']} such value(s)")
     summaries = []
     for i, cast in enumerate(casts):
         non_null = int(row[f"n{i}"])

@@ -8,7 +8,9 @@ The shuffle carries distinct values, not records, so the cost is one scan of the
 columns whatever the number of fields. Counts are exact; null is counted as a value.
 
 Values that failed their checked cast (see ``casts``) are counted in the same pass under a
-marked field name, so that a bad value costs no extra scan and is reported with its text.
+marked field name, and so is the hex of text that is not valid UTF-8 (which never enters the
+Arrow batches as text), so that a bad value costs no extra scan. The error reports a bad value
+by its shape only (``errors``): the counts stay on the driver and never reach a message.
 """
 
 from __future__ import annotations
@@ -23,12 +25,18 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
-from artificial_data.common.dataset_spec import DatasetSpec
-from artificial_data.scraper.scrape.casts import FieldCast, ScrapeInputError
+from artificial_data.scraper.scrape.casts import FieldCast
+from artificial_data.scraper.scrape.errors import (
+    ScrapeInputError,
+    bad_value_error,
+    invalid_utf8_error,
+)
 
-#: Prefix of the field name under which values that failed their cast are counted. Field names
-#: are upper-case identifiers, so this can never collide with a real field.
+#: Prefixes of the field names under which values that failed their cast, and the hex of values
+#: that are not UTF-8, are counted. Field names are upper-case identifiers, so these can never
+#: collide with a real field.
 BAD_PREFIX = "!"
+INVALID_PREFIX = "~"
 #: Rows per Arrow hashing call inside a partition: large enough to amortise the per-call cost
 #: over Spark's 10k-row Arrow batches, small enough to bound worker memory.
 _ROWS_PER_COUNT = 100_000
@@ -104,7 +112,8 @@ def partial_counter(
 def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
     """Exact ``(FIELD_NAME, KEY, COUNT)`` of every field in ``casts``; KEY is the value as text.
 
-    Values that failed their cast appear under ``BAD_PREFIX + FIELD_NAME``.
+    Values that failed their cast appear under ``BAD_PREFIX + FIELD_NAME``, the hex of values
+    that are not UTF-8 under ``INVALID_PREFIX + FIELD_NAME``.
     """
     if not casts:
         return pd.DataFrame({"FIELD_NAME": [], "KEY": [], "COUNT": []})
@@ -115,6 +124,9 @@ def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
         if cast.bad is not None:
             projection.append(cast.bad.alias(f"b{i}"))
             columns.append((f"b{i}", BAD_PREFIX + cast.field.name, True))
+        if cast.invalid is not None:
+            projection.append(cast.invalid.alias(f"u{i}"))
+            columns.append((f"u{i}", INVALID_PREFIX + cast.field.name, True))
     partials = df.select(*projection).mapInArrow(partial_counter(columns), _SPARK_SCHEMA)
     totals = partials.groupBy("FIELD_NAME", "KEY").agg(F.sum("COUNT").alias("COUNT"))
     out = totals.toPandas()
@@ -122,23 +134,25 @@ def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
     return out
 
 
-def raise_for_bad_values(spec: DatasetSpec, counts: pd.DataFrame, casts: list[FieldCast]) -> None:
-    """Raise naming the first field (schema order) with values that failed their cast."""
-    bad = counts[counts["FIELD_NAME"].str.startswith(BAD_PREFIX)]
-    if bad.empty:
+def raise_for_bad_values(counts: pd.DataFrame, casts: list[FieldCast]) -> None:
+    """Raise naming the first field (schema order) with text that is not UTF-8, else the first
+    with values that failed their cast."""
+    marked = counts[counts["FIELD_NAME"].str.startswith((BAD_PREFIX, INVALID_PREFIX))]
+    if marked.empty:
         return
     for cast in casts:
-        rows = bad[bad["FIELD_NAME"] == BAD_PREFIX + cast.field.name]
+        rows = marked[marked["FIELD_NAME"] == INVALID_PREFIX + cast.field.name]
         if not rows.empty:
             example = sorted(rows["KEY"])[0]
-            raise ScrapeInputError(
-                f"{spec.dataset}.{cast.field.name}: value {example!r} cannot be read as "
-                f"{cast.expects} (declared type {cast.field.spark_type}, role {cast.field.role}); "
-                f"{len(rows)} distinct such value(s)"
-            )
+            raise invalid_utf8_error(cast, example, int(rows["COUNT"].sum()), len(rows))
+    for cast in casts:
+        rows = marked[marked["FIELD_NAME"] == BAD_PREFIX + cast.field.name]
+        if not rows.empty:
+            example = sorted(rows["KEY"])[0]
+            raise bad_value_error(cast, example, f"{len(rows)} distinct such value(s)")
 
 
-def decode_values(spec: DatasetSpec, cast: FieldCast, keys: pd.Series) -> pd.DataFrame:
+def decode_values(cast: FieldCast, keys: pd.Series) -> pd.DataFrame:
     """Turn text keys back into the contract's value columns for ``cast``'s VALUE_TYPE."""
     n = len(keys)
     out = pd.DataFrame(
@@ -153,7 +167,7 @@ def decode_values(spec: DatasetSpec, cast: FieldCast, keys: pd.Series) -> pd.Dat
         numbers = [math.nan if k is None else float(k) for k in keys]
         if any(k is not None and math.isnan(x) for k, x in zip(keys, numbers, strict=True)):
             raise ScrapeInputError(
-                f"{spec.dataset}.{cast.field.name}: value NaN is not a number the metadata "
+                f"{cast.where}: value NaN is not a number the metadata "
                 "can carry (null is the only missing value)"
             )
         out["VALUE_NUMERIC"] = numbers
