@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from artificial_data.common.dataset_spec import DisclosurePolicy
@@ -58,6 +58,9 @@ def summarise_continuous(
         if cast.invalid is not None:
             aggs.append(F.count(cast.invalid).alias(f"un{i}"))
             aggs.append(F.min(cast.invalid).alias(f"uv{i}"))
+        outside = outside_domain(cast)
+        if outside is not None:
+            aggs.append(F.count(F.when(outside, F.lit(1))).alias(f"on{i}"))
     row = df.agg(*aggs).collect()[0].asDict()
     total = int(row["rows"])
     for i, cast in enumerate(casts):
@@ -66,6 +69,11 @@ def summarise_continuous(
     for i, cast in enumerate(casts):
         if cast.bad is not None and row[f"bn{i}"]:
             raise bad_value_error(cast, row[f"bv{i}"], f"{row[f'bn{i}']} such value(s)")
+    for i, cast in enumerate(casts):
+        if row.get(f"on{i}"):
+            # Out-of-range values would shape the outer percentiles: fail closed, before
+            # anything is written, so the previous metadata and release stay as they are.
+            raise outside_domain_error(cast, int(row[f"on{i}"]))
     summaries = []
     for i, cast in enumerate(casts):
         non_null = int(row[f"n{i}"])
@@ -79,6 +87,24 @@ def summarise_continuous(
             )
         )
     return total, summaries
+
+
+def outside_domain(cast: FieldCast) -> Column | None:
+    """True where a present value lies outside the field's declared numeric domain (its range,
+    whole numbers only where integral, or one of its numeric codes); None without a domain."""
+    domain = cast.field.domain
+    if domain is None or not domain.is_numeric:
+        return None
+    value = cast.value
+    if domain.kind == "range":
+        inside = (value >= F.lit(domain.minimum)) & (value <= F.lit(domain.maximum))
+        if domain.integral:
+            inside = inside & (value == F.floor(value))
+    else:
+        inside = F.lit(False)
+    if domain.codes:
+        inside = inside | value.isin([float(c) for c in domain.codes])
+    return value.isNotNull() & ~inside
 
 
 def choose_grid(non_null: int, policy: DisclosurePolicy) -> int | None:

@@ -53,3 +53,12 @@ def invalid_utf8_error(
         f"bytes the first invalid byte is at byte offset {offset}. Fix the encoding of the "
         "source column (e.g. re-extract it as UTF-8)"
     )
+
+
+def outside_domain_error(cast: FieldCast, values: int) -> ScrapeInputError:
+    """``values`` values of ``cast``'s field lie outside its declared domain."""
+    return ScrapeInputError(
+        f"{cast.where}: {values} value(s) lie outside the declared domain "
+        f"({cast.field.domain.describe()}); correct the source, or widen the spec's domain "
+        "as a reviewed change. Nothing was written"
+    )
