@@ -38,6 +38,25 @@ DATE_WEIGHTS = [100, 100, 100, 100, 100, 10, 40]
 MYDOBS = ["011950", "061975", "121999", "032021", "072021", None]
 
 
+#: Declared value domains of the mini spec's scraped fields (named ones from the HES library).
+MINI_DOMAINS = {
+    "ADMIMETH": {"pattern": "[0-9]{2}|[A-Z][0-9]{2}", "codes": ["&"]},
+    "EPIORDER": "small_count",
+    "DIAG_4_01": "icd10_4",
+    "DIAG_4_02": "icd10_4",
+    "ELECDATE": "hes_date",
+    "ADMIDATE": "hes_date",
+    "DISDATE": "hes_date",
+    "SPELDUR": "duration_days",
+    "ALCFRAC": "fraction",
+    "ARRIVALTIME": "time_of_day",
+    "SEX": "sex",
+    "MYDOB": "month_year_of_birth",
+    "APPTAGE": "age_years",
+    "ALCNRWFRAC": "fraction",
+}
+
+
 def mini_spec() -> DatasetSpec:
     """A small APC-like spec exercising every role, derivation, date chain and duration."""
     ident = {"format": "alphanumeric", "length": 32, "prefix": "TEST", "per": "patient"}
@@ -100,6 +119,9 @@ def mini_spec() -> DatasetSpec:
         },
         {"name": "ALCNRWFRAC", "type": "decimal(16,15)", "role": "categorical"},
     ]
+    for f in fields:
+        if f["name"] in MINI_DOMAINS:
+            f["domain"] = MINI_DOMAINS[f["name"]]
     return parse_spec(
         {
             "dataset": "hes_mini",

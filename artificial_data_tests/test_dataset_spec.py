@@ -79,7 +79,12 @@ def _bundled(dataset):
         (lambda d: d.update(surprise=1), "unknown key(s) ['surprise']"),
         (
             lambda d: d["fields"].append(
-                {"name": "NEWNHSNO", "type": "string", "role": "categorical"}
+                {
+                    "name": "NEWNHSNO",
+                    "type": "string",
+                    "role": "categorical",
+                    "domain": "short_code",
+                }
             ),
             "forbidden identifiers ['NEWNHSNO']",
         ),
