@@ -9,6 +9,7 @@ fields, identifiers), so a correct table passes QA and each planted defect is th
 from __future__ import annotations
 
 import string
+import zlib
 from datetime import date
 from decimal import Decimal
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 
 from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, parse_spec
+from artificial_data.common.patterns import distinct_matches
 from artificial_data.common.schema import arrow_schema
 from artificial_data_tests.metadata_factory import row
 
@@ -36,6 +38,25 @@ DATES = [
 ]
 DATE_WEIGHTS = [100, 100, 100, 100, 100, 10, 40]
 MYDOBS = ["011950", "061975", "121999", "032021", "072021", None]
+
+
+#: Declared value domains of the mini spec's scraped fields (named ones from the HES library).
+MINI_DOMAINS = {
+    "ADMIMETH": {"pattern": "[0-9]{2}|[A-Z][0-9]{2}", "codes": ["&"]},
+    "EPIORDER": "small_count",
+    "DIAG_4_01": "icd10_4",
+    "DIAG_4_02": "icd10_4",
+    "ELECDATE": "hes_date",
+    "ADMIDATE": "hes_date",
+    "DISDATE": "hes_date",
+    "SPELDUR": "duration_days",
+    "ALCFRAC": "fraction",
+    "ARRIVALTIME": "time_of_day",
+    "SEX": "sex",
+    "MYDOB": "month_year_of_birth",
+    "APPTAGE": "age_years",
+    "ALCNRWFRAC": "fraction",
+}
 
 
 def mini_spec() -> DatasetSpec:
@@ -100,6 +121,9 @@ def mini_spec() -> DatasetSpec:
         },
         {"name": "ALCNRWFRAC", "type": "decimal(16,15)", "role": "categorical"},
     ]
+    for f in fields:
+        if f["name"] in MINI_DOMAINS:
+            f["domain"] = MINI_DOMAINS[f["name"]]
     return parse_spec(
         {
             "dataset": "hes_mini",
@@ -204,14 +228,19 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
             ]
         elif f.is_numeric:
             values = [0.125, 0.5, 1.0] if f.spark_type.startswith("decimal") else [1.0, 2.0, 3.0]
+            values = _inside_domain(f, values)
+            weights = [500.0, 300.0, 100.0][: len(values)]
             rows += [
                 row(t, f.name, contract.DISCRETE, VALUE_NUMERIC=v, WEIGHT=w)
-                for v, w in zip([*values, np.nan], [500.0, 300.0, 100.0, 100.0], strict=True)
+                for v, w in zip([*values, np.nan], [*weights, 100.0], strict=True)
             ]
         else:
+            codes = _inside_domain(f, CODES[:-1])
             rows += [
                 row(t, f.name, contract.CATEGORICAL, VALUE_STRING=v, WEIGHT=float(w))
-                for v, w in zip(CODES, CODE_WEIGHTS, strict=True)
+                for v, w in zip(
+                    [*codes, None], [*CODE_WEIGHTS[: len(codes)], CODE_WEIGHTS[-1]], strict=True
+                )
             ]
     rows += [
         row(t, spec.patient_key, contract.RELATIONSHIP, VALUE_NUMERIC=float(k), WEIGHT=w)
@@ -229,6 +258,29 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
         )
     )
     return contract.validate(pd.DataFrame(rows))
+
+
+def _inside_domain(f, values: list) -> list:
+    """``values`` if the field's declared domain allows them all, else as many values drawn from
+    the domain (a released value is always inside it: the review blocks any other)."""
+    domain = f.domain
+    if domain is None:
+        return values
+    if domain.is_numeric:
+        if domain.allows_numbers(values).all():
+            return values
+        if domain.kind == "codes":
+            return [float(c) for c in domain.codes[: len(values)]]
+        lo, hi = domain.minimum, domain.maximum
+        if domain.integral or not f.spark_type.startswith("decimal"):
+            return [float(v) for v in range(int(np.ceil(lo)), int(np.floor(hi)) + 1)[:3]]
+        return [lo + (hi - lo) * v for v in (0.125, 0.5, 1.0)]
+    if domain.allows_text(values).all():
+        return values
+    if domain.kind == "codes":
+        return list(domain.codes[: len(values)])
+    rng = np.random.default_rng(zlib.crc32(f.name.encode()))
+    return [*distinct_matches(domain.pattern, rng, len(values) - 1), *domain.codes[:1]]
 
 
 # ----------------------------------------------------------------------- the stand-in engine

@@ -147,3 +147,20 @@ def test_every_scraped_field_of_the_bundled_specs_has_a_fitting_domain():
     for spec in load_all_specs():
         for f in spec.fields:
             assert (f.domain is not None) == f.is_scraped, f.name
+
+
+def test_data_dictionary_shows_each_scraped_fields_declared_domain():
+    from artificial_data.common.data_dictionary import render_dataset
+
+    spec = load_spec("hes_apc")
+    page = render_dataset(spec)
+    rows = {line.split(" | ")[1]: line for line in page.splitlines() if line.startswith("| ")}
+    assert rows["`DIAG_4_01`"].endswith("| `icd10_4` |")
+    assert rows["`EPIKEY`"].endswith("|  |")  # identifiers have no domain
+    assert "| `icd10_4` | text matching /[A-Z][0-9]{2}[0-9X]/ or one of ['&', '-'] |" in page
+    # Alternation bars are escaped, so every table row keeps its number of cells.
+    ethnos = next(line for line in page.splitlines() if line.startswith("| `ethnos` |"))
+    assert "[A-Z]\\|[0-9]\\|99" in ethnos
+    assert len(ethnos.replace("\\|", "").split("|")) == 5
+    used = {f.domain.name for f in spec.scraped_fields}
+    assert all(f"| `{name}` | " in page for name in used)

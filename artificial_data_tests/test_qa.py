@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -10,8 +12,10 @@ import pyarrow.compute as pc
 import pytest
 
 from artificial_data.common.dataset_spec import load_spec
+from artificial_data.common.value_domains import parse_domain
 from artificial_data.generator.qa import CHECK_NAMES, consistency, run_qa
 from artificial_data.generator.qa.distances import expected_tvd, margin
+from artificial_data.generator.qa.fields import declared_outliers
 from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
 
 ROWS = 600
@@ -147,6 +151,60 @@ def test_value_outside_domain_fails(spec, metadata, clean):
     assert failed(result) == {"value_domain"}
     assert "hes_mini.ADMIMETH: 1 rows" in result.check("value_domain").details
     assert "'99'" in result.check("value_domain").details
+
+
+def _with_domain(spec, name: str, declared: dict):
+    """``spec`` with field ``name`` declaring a different (tighter) value domain."""
+    domain = parse_domain(f"{name.lower()}_tight", declared, "test")
+    fields = tuple(
+        dataclasses.replace(f, domain=domain) if f.name == name else f for f in spec.fields
+    )
+    return dataclasses.replace(spec, fields=fields)
+
+
+def test_released_value_outside_the_declared_domain_fails(spec, metadata, clean):
+    """A value the metadata released is still out of domain if the field's declared domain
+    refuses it (the same allowlist as the disclosure review and the simulator)."""
+    tight = _with_domain(spec, "ADMIMETH", {"codes": ["01", "02", "03", "10", "&"]})
+    result = run_qa(clean, metadata, tight, "2122")
+    assert failed(result) == {"value_domain"}
+    check = result.check("value_domain")
+    assert check.metrics["ADMIMETH"]["outside_declared_domain"] == ["A01", "B20"]
+    assert check.metrics["ADMIMETH"]["rows"] == sum(
+        v in ("A01", "B20") for v in clean.column("ADMIMETH").to_pylist()
+    )
+    assert "outside the declared domain admimeth_tight: one of" in check.details
+    assert run_qa(clean, metadata, spec, "2122").check("value_domain").passed
+
+
+def test_continuous_value_outside_the_declared_range_fails(spec, metadata, clean):
+    """Continuous fields have no released value list: the declared range is what bounds them."""
+    values = clean.column("ALCFRAC").to_pylist()
+    i = next(k for k, v in enumerate(values) if v is not None)
+    values[i] = 1.5  # a fraction above 1
+    result = run_qa(replace(clean, "ALCFRAC", values), metadata, spec, "2122")
+    assert failed(result) == {"value_domain"}
+    metrics = result.check("value_domain").metrics["ALCFRAC"]
+    assert metrics == {"rows": 1, "values": ["1.5"], "outside_declared_domain": ["1.5"]}
+    assert "fraction: numbers from 0 to 1" in result.check("value_domain").details
+
+
+def test_declared_outliers_judge_values_as_the_scraper_publishes_them(spec):
+    ae = load_spec("hes_ae")
+    text = pa.chunked_array([pa.array(["A001", "John Smith", None, "&", "John Smith"])])
+    assert declared_outliers(spec.field("DIAG_4_01"), text) == {"John Smith": 2}
+    times = pa.chunked_array([pa.array(["0930", "2359", None])])
+    assert declared_outliers(ae.field("ARRIVALTIME"), times) == {}
+    ages = pa.chunked_array([pa.array([0, 35, 7004, 121, 6999, None], pa.int32())])
+    assert declared_outliers(spec.field("APPTAGE"), ages) == {"121.0": 1, "6999.0": 1}
+    fractions = pa.chunked_array(
+        [pa.array([Decimal("0.5"), Decimal("1.25"), None], pa.decimal128(16, 15))]
+    )
+    assert declared_outliers(spec.field("ALCNRWFRAC"), fractions) == {"1.25": 1}
+    dates = pa.chunked_array([pa.array([date(2021, 5, 1), date(1800, 1, 1), date(1975, 1, 1)])])
+    assert declared_outliers(spec.field("ADMIDATE"), dates) == {"1975-01-01": 1}
+    mydob = pa.chunked_array([pa.array(["011950", "011750", "131950"])])
+    assert declared_outliers(spec.field("MYDOB"), mydob) == {"011750": 1, "131950": 1}
 
 
 def test_leading_zero_lost_is_outside_domain(spec, metadata, clean):

@@ -10,7 +10,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from artificial_data.common.dataset_spec import DatasetSpec, Derivation, load_all_specs
+from artificial_data.common.dataset_spec import (
+    DatasetSpec,
+    Derivation,
+    FieldSpec,
+    load_all_specs,
+)
+from artificial_data.common.value_domains import ValueDomain
 
 ROLE_MEANING = {
     "categorical": "sampled from its own frequency table",
@@ -38,6 +44,46 @@ def _derivation_text(d: Derivation) -> str:
     return f"fractional age from {d.source} (infant codes as fractions of a year)"
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (patterns use '|' for alternation)."""
+    return text.replace("|", "\\|")
+
+
+def _domain_body(domain: ValueDomain) -> str:
+    """What ``describe()`` says after the domain's name."""
+    return domain.describe()[len(domain.name) + 2 :]
+
+
+def _domain_cell(f: FieldSpec) -> str:
+    if f.domain is None:
+        return ""
+    if f.domain.name.endswith("(inline)"):
+        return _cell(_domain_body(f.domain))
+    return f"`{f.domain.name}`"
+
+
+def _domain_section(spec: DatasetSpec) -> list[str]:
+    """The named domains the dataset's fields declare, each with its values and meaning."""
+    used: dict[str, ValueDomain] = {}
+    for f in spec.scraped_fields:
+        if f.domain is not None and not f.domain.name.endswith("(inline)"):
+            used.setdefault(f.domain.name, f.domain)
+    if not used:
+        return []
+    lines = [
+        "",
+        f"Value domains of {spec.dataset} (any released value outside its field's domain is "
+        "blocked at review, never simulated, and fails QA):",
+        "",
+        "| domain | values | meaning |",
+        "|---|---|---|",
+    ]
+    for name in sorted(used):
+        d = used[name]
+        lines.append(f"| `{name}` | {_cell(_domain_body(d))} | {_cell(d.description)} |")
+    return lines
+
+
 def render_dataset(spec: DatasetSpec) -> str:
     lines = [
         f"## {spec.dataset}: {spec.title}",
@@ -50,7 +96,11 @@ def render_dataset(spec: DatasetSpec) -> str:
         lines.append(f"- Date chain: {' <= '.join(chain)}.")
     for d in spec.durations:
         lines.append(f"- `{d.field}` = days from `{d.start}` to `{d.end}` where both exist.")
-    lines += ["", "| # | field | type | role | how it is made |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| # | field | type | role | how it is made | value domain |",
+        "|---|---|---|---|---|---|",
+    ]
     for f in spec.fields:
         how = ROLE_MEANING[f.role]
         if f.derivation:
@@ -64,7 +114,10 @@ def render_dataset(spec: DatasetSpec) -> str:
             )
         if f.time_of_day:
             how += " (HHMM text)"
-        lines.append(f"| {f.position} | `{f.name}` | {f.spark_type} | {f.role} | {how} |")
+        lines.append(
+            f"| {f.position} | `{f.name}` | {f.spark_type} | {f.role} | {how} | {_domain_cell(f)} |"
+        )
+    lines += _domain_section(spec)
     return "\n".join(lines) + "\n"
 
 
@@ -76,7 +129,11 @@ def render() -> str:
         "Every field of the artificial tables has the name, position and type of the real\n"
         "HES field. Values are artificial: each field follows the reviewed distribution of\n"
         "the real field, but **no relationship between fields is kept** apart from derived\n"
-        "fields, date ordering, patient-level consistency and episodes per patient.\n\n"
+        "fields, date ordering, patient-level consistency and episodes per patient.\n"
+        "Every sampled field declares its **value domain** (shared HES domains in\n"
+        "`artificial_data/common/specs/domains/hes.yaml`): the values it may take at all. The\n"
+        "same list drives the disclosure review, the simulator and QA. Null is always allowed;\n"
+        "times of day are published as HHMM text but their domain is in minutes after midnight.\n\n"
     )
     return head + "\n".join(render_dataset(s) for s in load_all_specs())
 

@@ -33,13 +33,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-try:  # the stdlib's own regular-expression parser (``sre_parse`` before Python 3.11)
-    import re._parser as _regex_parser
-except ImportError:  # pragma: no cover
-    import sre_parse as _regex_parser
-
 import numpy as np
 import yaml
+
+from artificial_data.common.patterns import random_match
 
 KINDS = ("codes", "pattern", "range", "dates")
 _DOMAIN_KEYS = {"codes", "pattern", "range", "integral", "dates", "placeholders", "description"}
@@ -148,8 +145,7 @@ class ValueDomain:
                 date.fromordinal(self.first.toordinal() + int(d))
                 for d in rng.integers(0, span + 1, size=n)
             ]
-        tree = _regex_parser.parse(self.pattern)
-        return [_generate(tree, rng) for _ in range(n)]
+        return [random_match(self.pattern, rng) for _ in range(n)]
 
     def describe(self) -> str:
         """One line for review packs, the data dictionary and error messages."""
@@ -170,41 +166,6 @@ class ValueDomain:
                 f" or a placeholder ({held})" if held else ""
             )
         return f"{self.name}: {body}"
-
-
-def _generate(tree: Any, rng: np.random.Generator) -> str:
-    """One string matching a parsed pattern (literals, classes, repeats, groups, branches)."""
-    out = []
-    for op, arg in tree:
-        name = str(op)
-        if name == "LITERAL":
-            out.append(chr(arg))
-        elif name == "ANY":
-            out.append("A")
-        elif name == "IN":
-            chars: list[str] = []
-            for item_op, item in arg:
-                if str(item_op) == "LITERAL":
-                    chars.append(chr(item))
-                elif str(item_op) == "RANGE":
-                    chars += [chr(c) for c in range(item[0], item[1] + 1)]
-                elif str(item_op) == "CATEGORY" and "DIGIT" in str(item):
-                    chars += list("0123456789")
-            out.append(chars[int(rng.integers(len(chars)))])
-        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
-            low, high, sub = arg
-            high = min(int(high), low + 3)
-            out += [_generate(sub, rng) for _ in range(int(rng.integers(low, high + 1)))]
-        elif name == "SUBPATTERN":
-            out.append(_generate(arg[-1], rng))
-        elif name == "BRANCH":
-            branches = arg[1]
-            out.append(_generate(branches[int(rng.integers(len(branches)))], rng))
-        elif name == "CATEGORY" and "DIGIT" in str(arg):
-            out.append(str(int(rng.integers(10))))
-        else:
-            raise DomainError(f"cannot generate examples for pattern element {name}")
-    return "".join(out)
 
 
 def _is_null(v: Any) -> bool:

@@ -194,6 +194,8 @@ def generic_fill(ch: Chunk) -> None:
                 ch.cols[f.name] = A.hhmm(rng.integers(0, 1440, n), rng.random(n) < 0.05)
             else:
                 values = np.floor(rng.exponential(12.0, n))
+                if f.domain is not None and f.domain.kind == "range":
+                    values = np.clip(values, np.ceil(f.domain.minimum), np.floor(f.domain.maximum))
                 ch.cols[f.name] = pa.array(values, mask=rng.random(n) < 0.05)
         else:
             dom = domain_for(f)

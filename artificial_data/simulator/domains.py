@@ -7,8 +7,11 @@ their rough frequencies follow the public HES data dictionary (admission methods
 discharge codes, specialties, regions, org-code shapes, the HES unknown codes ``&``/``-``/
 ``99``, padded dashes such as ``--``); the numbers are invented.
 
-Fields without a specific domain get a generic one from their type, seeded by the field name,
-so that any new dataset spec can be simulated without code changes.
+Fields without a specific domain get a generic one drawn inside their *declared* value domain
+(the spec's ``domain:``, from ``common/specs/domains/hes.yaml``), seeded by the field name, so
+that any new dataset spec can be simulated without code changes and every simulated value is one
+the disclosure review and QA accept. Specific domains here must lie inside the declared ones too
+(a test checks every value).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from artificial_data.common.dataset_spec import FieldSpec
+from artificial_data.common.patterns import distinct_matches
 from artificial_data.simulator import arrays as A
 
 _DOMAIN_SEED = 7_310_031
@@ -383,15 +387,102 @@ def domain_for(field: FieldSpec) -> Domain:
     return generic_domain(field)
 
 
+#: HES "not known / not applicable" codes: drawn rarely wherever a declared domain allows them.
+HES_UNKNOWN_CODES = frozenset(["&", "-", "--", "9", "99", "X", "XX", "Z", "ZZ"])
+
+
+def _value_kind(field: FieldSpec) -> str:
+    if field.spark_type in ("int", "long"):
+        return "int"
+    if field.is_numeric:
+        return "float"
+    return "string"
+
+
 @cache
 def generic_domain(field: FieldSpec) -> Domain:
-    """A plausible fallback: short codes with HES unknown codes and some nulls."""
+    """A plausible fallback drawn inside the field's declared value domain (DESIGN §6).
+
+    A closed code list gives its own codes (Zipf weights, unknown codes rarest, the last real
+    codes kept as rare values for planting); a range gives small whole numbers from its minimum
+    (decimals for non-integral decimal fields); a pattern gives codes generated to match it,
+    plus the domain's extra codes (the HES unknown codes) at low weight. Seeded by the field
+    name, so the same field always gets the same domain. A field without a declared domain (a
+    bare :class:`FieldSpec`) gets short codes by type.
+    """
     rng = _rng("generic:" + field.name)
     null_share = float(rng.choice([0.0, 0.02, 0.1, 0.5]))
+    declared = field.domain
+    kind = _value_kind(field)
+    if declared is None or declared.kind == "dates":
+        return _untyped_domain(field, rng, null_share)
+    if declared.kind == "codes":
+        return _closed_domain(declared.codes, kind, null_share)
+    if declared.kind == "range":
+        return _range_domain(declared, kind, rng, null_share)
+    return _pattern_domain(declared, rng, null_share)
+
+
+def _typed(values, kind: str) -> tuple:
+    cast = {"string": str, "int": int, "float": float}[kind]
+    return tuple(cast(v) for v in values)
+
+
+def _layout(
+    common: list, unknown: list, rare: list, kind: str, null_share: float, exponent: float
+) -> Domain:
+    """Common values with Zipf weights, then unknown codes far rarer than any common value."""
+    weights = list(A.zipf_weights(len(common), exponent))
+    floor = min(weights) if weights else 1.0
+    weights += [floor * 0.2 / (i + 1) for i in range(len(unknown))]
+    return Domain(
+        _typed(common + unknown, kind), tuple(weights), null_share, _typed(rare, kind), kind
+    )
+
+
+def _closed_domain(codes_: tuple, kind: str, null_share: float) -> Domain:
+    real = [c for c in codes_ if str(c) not in HES_UNKNOWN_CODES]
+    unknown = [c for c in codes_ if str(c) in HES_UNKNOWN_CODES]
+    if not real:
+        real, unknown = unknown, []
+    n_rare = min(2, max(0, (len(real) - 2) // 2))
+    common, rare = real[: len(real) - n_rare], real[len(real) - n_rare :]
+    return _layout(common, unknown, rare, kind, null_share, 1.0)
+
+
+def _range_domain(declared, kind: str, rng: np.random.Generator, null_share: float) -> Domain:
+    lo, hi = declared.minimum, declared.maximum
+    # Numeric codes outside the range (e.g. the HES infant age codes) are drawn rarely.
+    extra = [c for c in declared.codes if not lo <= c <= hi]
+    if kind == "float" and not declared.integral:
+        width = min(hi - lo, 100.0)
+        points = np.unique(np.round(lo + width * np.sort(rng.random(14)) ** 2, 3))
+        points = [float(p) for p in points if lo <= p <= hi]
+        n_rare = 2 if len(points) >= 4 else 0
+        common, rare = points[: len(points) - n_rare], points[len(points) - n_rare :]
+        return _layout(common, extra, rare, kind, max(null_share, 0.5), 1.0)
+    first, last = int(np.ceil(lo)), int(np.floor(hi))
+    span = last - first + 1
+    k = min(span, int(rng.integers(3, 12)))
+    n_rare = min(2, span - k)
+    values = list(range(first, first + k + n_rare))
+    return _layout(values[:k], extra, values[k:], kind, null_share, 1.2)
+
+
+def _pattern_domain(declared, rng: np.random.Generator, null_share: float) -> Domain:
+    k = int(rng.integers(3, 12))
+    drawn = distinct_matches(declared.pattern, rng, k + 3, exclude=frozenset(declared.codes))
+    n_rare = min(3, max(0, len(drawn) - 2))
+    common, rare = drawn[: len(drawn) - n_rare], drawn[len(drawn) - n_rare :]
+    return _layout(common, list(declared.codes), rare, "string", null_share, 1.0)
+
+
+def _untyped_domain(field: FieldSpec, rng: np.random.Generator, null_share: float) -> Domain:
+    """Short codes by type, for a field that declares no domain."""
     if field.spark_type in ("int", "long"):
         k = int(rng.integers(3, 12))
         return Domain(tuple(range(k)), tuple(A.zipf_weights(k, 1.2)), null_share, (97, 98), "int")
-    if field.spark_type == "double" or field.spark_type.startswith("decimal"):
+    if field.is_numeric:
         vals = tuple(np.round(np.sort(rng.random(12)), 3).tolist())
         return Domain(vals, tuple(A.zipf_weights(12, 1.0)), max(null_share, 0.5), (0.999,), "float")
     width = int(rng.integers(1, 3))

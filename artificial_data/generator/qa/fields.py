@@ -2,7 +2,9 @@
 
 For every scraped field this computes the distance to its metadata (with noise-aware limits),
 its null rate against the metadata's, the categories it covers, and any value that lies
-outside the reviewed domain. The checks in ``api`` summarise these outcomes.
+outside the domain: a value the reviewed metadata never released, or a value outside the field's
+*declared* value domain (``FieldSpec.domain``, the same allowlist the disclosure review and the
+simulator use: one list, not three). The checks in ``api`` summarise these outcomes.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from artificial_data.common import metadata_contract as contract
-from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.generator.qa.distances import (
     Distance,
     continuous_distance,
@@ -30,6 +32,7 @@ from artificial_data.generator.qa.expected import (
     FieldExpectation,
     FrequencyExpectation,
     episodes_key,
+    value_key,
 )
 
 #: A category expected this many times (or more) should be present in the output.
@@ -50,6 +53,8 @@ class FieldOutcome:
     n: int  # rows (or patients, for patient-level fields)
     out_of_domain: list[str] = field(default_factory=list)
     out_of_domain_rows: int = 0
+    #: Example values outside the field's declared domain (also counted in out_of_domain_rows).
+    undeclared: list[str] = field(default_factory=list)
     categories: int = 0
     categories_present: int = 0
     missing_expected: list[str] = field(default_factory=list)  # common categories absent
@@ -69,6 +74,43 @@ def _top(expected: pd.Series, observed: pd.Series, k: int = 10) -> list[tuple[st
     return [(str(i), float(r.e), float(r.o)) for i, r in both.iterrows()]
 
 
+def declared_outliers(spec_field: FieldSpec, column: pa.ChunkedArray) -> dict[str, int]:
+    """Rows per value (by value key) of ``column`` outside the field's declared domain.
+
+    Null is always inside. Values are judged as the scraper publishes them: numbers as numbers
+    (decimals through their exact text, times of day HHMM as minutes after midnight; unreadable
+    HHMM text is reported by the continuous check), date-typed dates as dates, the rest as text.
+    """
+    domain = spec_field.domain
+    if domain is None:
+        return {}
+    kind = spec_field.domain_kind
+    if spec_field.time_of_day:
+        minutes = numeric_values(column, True)
+        values, counts = np.unique(minutes[~np.isnan(minutes)], return_counts=True)
+        ok = domain.allows_numbers(values.tolist())
+        return {
+            f"{int(v) // 60:02d}{int(v) % 60:02d}": int(c)
+            for v, c, good in zip(values, counts, ok, strict=True)
+            if not good
+        }
+    if kind == "text" and not (
+        pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    ):
+        column = pc.cast(column, pa.string())
+    tally = column.value_counts()
+    values = tally.field("values").to_pylist()
+    counts = tally.field("counts").to_numpy(zero_copy_only=False)
+    if kind == "number":
+        values = [None if v is None else float(v) for v in values]
+        ok = domain.allows_numbers(values)
+    elif kind == "date":
+        ok = domain.allows_dates(values)
+    else:
+        ok = domain.allows_text(values)
+    return {value_key(v): int(c) for v, c, good in zip(values, counts, ok, strict=True) if not good}
+
+
 def _frequency_outcome(
     name,
     exp: FieldExpectation,
@@ -77,9 +119,11 @@ def _frequency_outcome(
     blocking: bool,
     note: str = "",
     shared_domain: frozenset[str] = frozenset(),
+    undeclared: frozenset[str] = frozenset(),
 ) -> FieldOutcome:
     """``shared_domain``: reviewed values of other fields that may legitimately land in this
-    one (the members of a date chain swap values when each row's dates are put in order)."""
+    one (the members of a date chain swap values when each row's dates are put in order).
+    ``undeclared``: keys outside the field's declared domain, out of domain even if released."""
     freq: FrequencyExpectation = exp.frequency
     total = float(counts.sum())
     shares = counts / total if total > 0 else counts
@@ -87,7 +131,8 @@ def _frequency_outcome(
     extra = [
         k
         for k in counts.index
-        if k != NULL_KEY and k not in freq.shares.index and k not in shared_domain
+        if k != NULL_KEY
+        and (k in undeclared or (k not in freq.shares.index and k not in shared_domain))
     ]
     present = set(counts.index[counts > 0])
     domain = freq.domain
@@ -102,6 +147,7 @@ def _frequency_outcome(
         n=n,
         out_of_domain=sorted(extra)[:5],
         out_of_domain_rows=int(counts[extra].sum()) if extra else 0,
+        undeclared=sorted(k for k in extra if k in undeclared)[:5],
         categories=len(domain),
         categories_present=len(domain & present),
         missing_expected=[k for k in common if k not in present][:5],
@@ -155,6 +201,7 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
             continue
         column = table.column(name)
         note = "reshaped by date ordering / durations: not blocking" if name in reshaped else ""
+        outliers = declared_outliers(exp.field, column)
         if exp.value_type in _FREQUENCY_TYPES:
             outcomes.append(
                 _frequency_outcome(
@@ -165,6 +212,7 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     not note,
                     note,
                     chain_domain.get(name, frozenset()),
+                    frozenset(outliers),
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_CATEGORICAL:
@@ -176,6 +224,7 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     n_clustered,
                     True,
                     "episode-level shares; noise limits use the effective number of patients",
+                    undeclared=frozenset(outliers),
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
@@ -187,12 +236,14 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                 True,
                 "each patient's modal value against the metadata's modal values",
             )
-            text = pc.cast(column, pa.string())
-            bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
-            bad_values = pc.filter(text, pc.fill_null(bad, False)).unique().to_pylist()
-            if bad_values:
-                outcome.out_of_domain = sorted(set(outcome.out_of_domain) | set(bad_values[:5]))
-                outcome.out_of_domain_rows += int(pc.sum(pc.fill_null(bad, False)).as_py() or 0)
+            if exp.field.domain is None:  # no declared domain: at least well-formed MMYYYY
+                text = pc.cast(column, pa.string())
+                bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
+                outliers = observed_counts(pc.filter(text, pc.fill_null(bad, False))).to_dict()
+            if outliers:  # rows (not patients) outside the declared domain
+                outcome.undeclared = sorted(outliers)[:5]
+                outcome.out_of_domain = sorted(set(outcome.out_of_domain) | set(outcome.undeclared))
+                outcome.out_of_domain_rows += sum(int(c) for c in outliers.values())
             outcome.observed_null = column.null_count / max(n, 1)
             outcomes.append(outcome)
         elif exp.value_type == contract.CONTINUOUS:
@@ -217,8 +268,9 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     expected_null=cont.null_share,
                     observed_null=column.null_count / max(n, 1),
                     n=n,
-                    out_of_domain=[str(e) for e in examples],
-                    out_of_domain_rows=unreadable,
+                    out_of_domain=[str(e) for e in examples] + sorted(outliers)[:5],
+                    out_of_domain_rows=unreadable + sum(outliers.values()),
+                    undeclared=sorted(outliers)[:5],
                     note=note or ("integer values: quantile-bracket test" if discretised else ""),
                 )
             )

@@ -21,7 +21,11 @@ from pyspark.sql import functions as F
 
 from artificial_data.common.dataset_spec import DisclosurePolicy
 from artificial_data.scraper.scrape.casts import FieldCast
-from artificial_data.scraper.scrape.errors import bad_value_error, invalid_utf8_error
+from artificial_data.scraper.scrape.errors import (
+    bad_value_error,
+    invalid_utf8_error,
+    outside_domain_error,
+)
 
 #: Grids tried from finest to coarsest, as numbers of quantiles (99 = percentiles 1..99).
 GRIDS = (99, 19, 9, 3, 1)
