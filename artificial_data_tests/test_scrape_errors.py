@@ -142,3 +142,17 @@ def test_a_dead_spark_session_is_reported_as_such(tmp_path):
             f"toy {YEAR}: Spark session is not running (its JVM has stopped): restart the code "
             "location"
         )
+
+
+@pytest.mark.parametrize("planted", [-3.0, 9_434_765_919.0])
+def test_a_continuous_value_outside_its_declared_range_fails_the_scrape(clean, planted):
+    """DUR's domain is duration_days (0 to 36525): a negative duration or an NHS number held
+    as a length of stay would shape the outer percentiles, so nothing is scraped."""
+    spec, df = clean
+    bad = plant(df, "DUR", F.lit(planted).cast("int" if planted < 0 else "long"))
+    with pytest.raises(ScrapeInputError) as raised:
+        scrape(bad, spec, YEAR)
+    message = str(raised.value)
+    assert message.startswith(f"toy {YEAR} DUR: 3 value(s) lie outside the declared domain")
+    assert "duration_days" in message and "Nothing was written" in message
+    assert "9434765919" not in everything_said(raised.value)
