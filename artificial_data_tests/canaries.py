@@ -85,7 +85,7 @@ def nhs_spellings(digits: str) -> tuple[str, ...]:
 
 def date_needles(day: date) -> tuple[bytes, ...]:
     # Not the int32 day number: four bytes are too short to search a binary file for.
-    return text_needles(day.isoformat(), day.strftime("%Y%m%d"))
+    return text_needles(day.isoformat(), f"{day.year:04d}{day.month:02d}{day.day:02d}")
 
 
 def _nhs(digits: str) -> str:

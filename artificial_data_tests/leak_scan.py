@@ -39,6 +39,7 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members, an empty zip
 GZIP_MAGIC = b"\x1f\x8b"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MAX_DEPTH = 8
+CONTEXT = 80  # bytes of context either side of a hit
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,10 @@ class Hit:
     location: str
     needle: bytes
     how: str  # raw, parquet, sqlite, ...
+    context: str = ""  # the text around the first occurrence, for the failure message
 
     def __str__(self) -> str:
-        return f"{self.location} [{self.how}]: {self.needle!r}"
+        return f"{self.location} [{self.how}]: {self.needle!r} in ...{self.context}..."
 
 
 @dataclass
@@ -83,12 +85,17 @@ class Matcher:
         self._regex = re.compile(b"(?=(" + _trie_regex(self.needles) + b"))")
 
     def find(self, data: bytes) -> set[bytes]:
-        found: set[bytes] = set()
+        return set(self.positions(data))
+
+    def positions(self, data: bytes) -> dict[bytes, int]:
+        """needle -> offset of its first occurrence in ``data``."""
+        found: dict[bytes, int] = {}
         for match in self._regex.finditer(data):
             needle = match.group(1)
             if needle not in found:
-                found.add(needle)
-                found.update(self._prefixes[needle])
+                found[needle] = match.start()
+                for prefix in self._prefixes[needle]:
+                    found.setdefault(prefix, match.start())
                 if len(found) == len(self.needles):
                     break
         return found
@@ -210,10 +217,10 @@ class Scanner:
         return report
 
     def _search(self, location: str, how: str, data: bytes, report: ScanReport) -> None:
-        for needle in sorted(self.matcher.find(data)):
-            hit = Hit(location, needle, how)
-            if hit not in report.hits:
-                report.hits.append(hit)
+        for needle, at in sorted(self.matcher.positions(data).items()):
+            around = data[max(0, at - CONTEXT) : at + len(needle) + CONTEXT]
+            context = around.decode("utf-8", "backslashreplace").replace("\n", " ")
+            report.hits.append(Hit(location, needle, how, context))
 
     def _content(
         self, location: str, data: bytes, report: ScanReport, depth: int, path: Path | None = None
