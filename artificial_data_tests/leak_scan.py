@@ -79,9 +79,8 @@ class Matcher:
             raise ValueError("needles must be non-empty byte strings")
         # A match at a position is the longest needle there; shorter needles that are prefixes
         # of it are reported along with it.
-        self._prefixes = {
-            n: [m for m in self.needles if m != n and n.startswith(m)] for n in self.needles
-        }
+        known = set(self.needles)
+        self._prefixes = {n: [n[:k] for k in range(1, len(n)) if n[:k] in known] for n in known}
         self._regex = re.compile(b"(?=(" + _trie_regex(self.needles) + b"))")
 
     def find(self, data: bytes) -> set[bytes]:
@@ -161,7 +160,8 @@ def parquet_text(data: bytes) -> Iterator[tuple[str, bytes]]:
         out: list[str] = [name]
         for value in values:
             _render(value, out)
-        yield name, "\n".join(out).encode("utf-8", "surrogatepass")
+        # One value per line, each line closed: a short value is then found as "\nVALUE\n".
+        yield name, ("\n".join(out) + "\n").encode("utf-8", "surrogatepass")
     yield "<schema>", str(table.schema).encode()
     metadata = table.schema.metadata or {}
     yield "<metadata>", b"\n".join(k + b"\n" + v for k, v in metadata.items())
@@ -191,7 +191,7 @@ def sqlite_cells(path: Path) -> Iterator[tuple[str, bytes]]:
                         out.append(repr(cell).encode())
                     else:
                         out.append(str(cell).encode())
-            yield table, b"\n".join(out)
+            yield table, b"\n" + b"\n".join(out) + b"\n"
     finally:
         connection.close()
 

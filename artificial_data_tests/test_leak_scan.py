@@ -140,7 +140,8 @@ def test_catalogue_needles_are_distinct_and_nhs_numbers_valid():
     needles = needles_of(ALL_CANARIES)
     assert len(needles) >= 600
     assert str(int(NHS_NUMERIC)).encode() in needles
-    assert all(len(n) >= 4 for n in needles)
+    assert all(len(n) >= 6 for n in needles)
+    assert b"Q871" not in needles and b",Q871," in needles  # short codes only when delimited
 
 
 def test_plant_appends_canary_rows_and_keeps_the_schema(tmp_path):

@@ -247,7 +247,8 @@ def leaked(stage: Stage, canaries, where: list[str] | None = None) -> str:
                 per_canary.setdefault(owner[hit.needle], []).append(hit)
         for name, hits in sorted(per_canary.items()):
             files = sorted({_short(h.location) for h in hits})
-            example = min(hits, key=lambda h: h.how != "sqlite")  # the most telling first
+            # The most telling context first: a decoded cell rather than compressed bytes.
+            example = min(hits, key=lambda h: ("sqlite", "parquet", "raw").index(h.how))
             lines.append(
                 f"{name} in {label}: {len(files)} place(s), e.g. {', '.join(files[:3])}; "
                 f"context: ...{example.context[:200]}..."
