@@ -187,3 +187,20 @@ def test_findings_carry_a_keyed_reference_and_reasons_never_hold_the_value():
         assert f.value == "Zebedee Quimby"
         assert "Zebedee" not in f.reason and "Zebedee" not in f.public_line()
         assert "value" not in f.public() and f.reference.startswith("ref-")
+
+
+@pytest.mark.parametrize("dataset", ["hes_apc", "hes_op", "hes_ae"])
+def test_every_field_rejects_canaries_nobody_planted_for_it(dataset):
+    """The allowlist, field by field: a name, free text, an e-mail or a 10-digit number is
+    outside the declared domain of every scraped field of every dataset, in whatever kind of
+    value the field publishes, so no field is a hiding place for an unanticipated canary."""
+    spec = load_spec(dataset)
+    texts = ["Zebedee Quimby", "fell at home", "jo@example.org", NHS_NUMBER, "SMITH"]
+    for f in spec.scraped_fields:
+        domain = f.domain
+        if f.domain_kind == "text":
+            assert not domain.allows_text(texts).any(), (f.name, domain.name)
+        elif f.domain_kind == "number":
+            assert not domain.allows_numbers([float(NHS_NUMBER), -1.0]).any(), f.name
+        else:
+            assert not domain.allows_dates([date(1, 1, 1), date(9999, 12, 31)]).any(), f.name
