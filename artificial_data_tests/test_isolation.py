@@ -201,6 +201,9 @@ def test_store_roots_are_owned_and_moded_per_the_grants(deployment):
         st = os.lstat(entry["root"])
         assert pwd.getpwuid(st.st_uid).pw_name == entry["owner"], store
         assert oct(st.st_mode & 0o7777) == entry["mode"], store
+    for sub in ("history", "schedules"):
+        for path in (layout.dagster_home / sub).iterdir():
+            assert path.stat().st_mode & 0o060 == 0o060, f"{path} is not group-writable"
     generator_groups = set(layout.groups_of("ad-generator"))
     assert layout.read_group("metadata_sensitive") not in generator_groups
     assert layout.read_group("metadata_released") in generator_groups

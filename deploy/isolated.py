@@ -329,7 +329,7 @@ def ensure_venv(layout: Layout) -> None:
     layout.venv.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(layout.venv.parent, 0o755)
     python = layout.venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check"]
     started = time.monotonic()
     if recorded.get("deps") == deps and python.exists():
         _say("dependencies unchanged: reinstalling the project only")
@@ -359,6 +359,13 @@ def init_instance(layout: Layout) -> None:
     python = str(layout.venv / "bin" / "python")
     cmd = as_user(layout.instance_user, layout.instance_env(), [python, "-c", code])
     subprocess.run(cmd, check=True, umask=INSTANCE_UMASK, cwd="/")
+    # SQLite creates its files 0644 whatever the umask, and gives a database's -wal and -shm
+    # files the database's mode: make every one group-writable, or the first location to open
+    # one would lock the others out.
+    for sub in INSTANCE_DIRS:
+        for path in (layout.dagster_home / sub).iterdir():
+            if path.is_file() and not path.is_symlink():
+                os.chmod(path, 0o660)
 
 
 def setup(layout: Layout, create_users: bool = True) -> None:
@@ -532,7 +539,7 @@ def run_as(layout: Layout, location: str, argv: list[str]) -> None:
 def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["setup", "up", "plan", "env", "run-as", "users-script"])
-    parser.add_argument("rest", nargs=argparse.REMAINDER)
+    parser.add_argument("location", nargs="?", help="for env and run-as")
     defaults = Layout()
     parser.add_argument("--stores", type=Path, default=defaults.stores)
     parser.add_argument("--state", type=Path, default=defaults.state)
@@ -542,7 +549,9 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
     parser.add_argument("--spark-master", default=os.environ.get(SPARK_MASTER_ENV, ""))
     parser.add_argument("--webserver-port", type=int, default=defaults.webserver_port)
     parser.add_argument("--no-create-users", action="store_true")
-    args = parser.parse_args(argv)
+    command = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.rest = command
     layout = Layout(
         stores=args.stores,
         state=args.state,
@@ -557,7 +566,6 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
 
 def main(argv: list[str] | None = None) -> None:
     args, layout = parse(sys.argv[1:] if argv is None else argv)
-    rest = args.rest[1:] if args.rest[:1] == ["--"] else args.rest
     if args.command == "setup":
         setup(layout, not args.no_create_users)
     elif args.command == "up":
@@ -573,16 +581,14 @@ def main(argv: list[str] | None = None) -> None:
         }
         print(json.dumps(plan, indent=2))
     elif args.command == "env":
-        location = rest[0] if rest else ""
-        if location not in LOCATIONS:
+        if args.location not in LOCATIONS:
             raise SystemExit(f"env needs a location: one of {', '.join(LOCATIONS)}")
-        for key, value in sorted(layout.location_env(location).items()):
+        for key, value in sorted(layout.location_env(args.location).items()):
             print(f"{key}={value}")
     elif args.command == "run-as":
-        if not rest or rest[0] not in LOCATIONS:
+        if args.location not in LOCATIONS:
             raise SystemExit(f"run-as needs a location: one of {', '.join(LOCATIONS)}")
-        command = rest[1:]
-        run_as(layout, rest[0], command[1:] if command[:1] == ["--"] else command)
+        run_as(layout, args.location, args.rest)
     elif args.command == "users-script":
         for command in users_script(layout):
             print(" ".join(command))
