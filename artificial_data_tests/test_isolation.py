@@ -148,7 +148,7 @@ def _as(layout, location, code, *args):
     )
     return subprocess.run(
         command,
-        umask=deploy.LOCATION_UMASK,
+        umask=layout.umask(location),
         cwd=layout.home(layout.user(location)),
         capture_output=True,
         text=True,
@@ -223,7 +223,9 @@ def test_generator_server_runs_as_the_generator_user(deployment):
     assert 0 not in groups
     assert grp.getgrnam(layout.read_group("metadata_sensitive")).gr_gid not in groups
     assert grp.getgrnam(layout.read_group("metadata_released")).gr_gid in groups
-    assert status["Umask"] == ["0027"]
+    # No group write into any store; the generator writes open stores only, so others may read.
+    assert status["Umask"] == ["0022"]
+    assert layout.umask("scraper") == layout.umask("review") == 0o027
     assert status["NoNewPrivs"] == ["1"]
     assert "dagster" in Path(f"/proc/{server.pid}/cmdline").read_bytes().decode()
 

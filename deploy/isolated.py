@@ -59,8 +59,10 @@ from artificial_data.common.stores import (  # noqa: E402
 
 #: Stores whose content is open: anyone on the machine may read them.
 OPEN_STORES = frozenset({ARTIFICIAL, PUBLISHED})
-#: The umask of the code servers (and so of their runs): stores never get group write.
+#: The umask of the code servers (and so of their runs): stores never get group write, and
+#: what a location writes is readable by others only where all it writes is open.
 LOCATION_UMASK = 0o027
+OPEN_LOCATION_UMASK = 0o022
 #: The umask of the webserver and daemon: the instance's SQLite files stay group-writable.
 INSTANCE_UMASK = 0o007
 DEFAULT_PORTS = {"scraper": 4100, "review": 4101, "generator": 4102}
@@ -186,6 +188,10 @@ class Layout:
         for store in self.granted(location):
             env[store_root_env(store)] = str(self.root(store))
         return env
+
+    def umask(self, location: str) -> int:
+        writes = maximum_grants(location, self.simulated).write
+        return OPEN_LOCATION_UMASK if writes <= OPEN_STORES else LOCATION_UMASK
 
     def instance_env(self) -> dict[str, str]:
         """The webserver's and daemon's environment: no store at all."""
@@ -423,7 +429,7 @@ def code_server_command(layout: Layout, location: str) -> list[str]:
 def start_code_server(layout: Layout, location: str, log) -> subprocess.Popen:
     return subprocess.Popen(
         code_server_command(layout, location),
-        umask=LOCATION_UMASK,
+        umask=layout.umask(location),
         cwd=layout.home(layout.user(location)),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -527,7 +533,7 @@ def run_as(layout: Layout, location: str, argv: list[str]) -> None:
     local = layout.venv / "bin" / argv[0]
     if "/" not in argv[0] and local.exists():
         argv = [str(local), *argv[1:]]
-    os.umask(LOCATION_UMASK)
+    os.umask(layout.umask(location))
     os.chdir(layout.home(layout.user(location)))
     cmd = as_user(layout.user(location), layout.location_env(location), argv)
     os.execvp(cmd[0], cmd)
