@@ -230,14 +230,14 @@ class ScopedStores:
         ``extra`` are further components this class names itself (``.versions/...``).
         """
         root = self._root(store, obj, action)
+        parts = [*obj.split("/"), *extra]
         path, st = root, _lstat(root)
         if st is None:
-            return root / obj, None
+            return root.joinpath(*parts), None
         if stat.S_ISLNK(st.st_mode):
             raise self._refuse(store, obj, action, "the store root is a symbolic link")
         if not stat.S_ISDIR(st.st_mode):
             raise self._refuse(store, obj, action, "the store root is not a folder")
-        parts = [*obj.split("/"), *extra]
         for i, part in enumerate(parts):
             path = path / part
             st = _lstat(path)
@@ -374,7 +374,7 @@ class ScopedStores:
         """
         name = f"{obj}/{partition}"
         self._locate(store, name, "write", link_ok=True)  # grants, names, no links on the way
-        previous = self._version_of(store, obj, partition, "write")  # refuses a forged link
+        self._version_of(store, obj, partition, "write")  # refuse a forged link before writing
         folder = self._make_folders(store, obj)
         self._make_folders(store, obj, extra=(VERSIONS,))
         target = folder / partition
@@ -386,6 +386,7 @@ class ScopedStores:
         except BaseException:
             shutil.rmtree(version, ignore_errors=True)
             raise
+        previous = self._version_of(store, obj, partition, "write")  # as it is now
         if previous is not None and previous == target:
             # A plain folder from an older layout: move it aside so the swap stays atomic.
             previous = folder / VERSIONS / f"{partition}-legacy-{uuid.uuid4().hex}"
