@@ -323,6 +323,28 @@ def _source_digest() -> tuple[str, str]:
     return deps, source.hexdigest()
 
 
+def ensure_system_python(python: str) -> None:
+    """Debian's interpreter with venv support (runs for every user, unlike one under /root)."""
+    has_venv = [python, "-c", "import ensurepip, venv"]
+    if Path(python).exists() and subprocess.run(has_venv, capture_output=True).returncode == 0:
+        return
+    name = Path(python).name
+    if not shutil.which("apt-get") or not name.startswith("python3"):
+        raise SystemExit(f"{python} with venv support is needed (Debian: {name} {name}-venv)")
+    _say(f"installing {name} and {name}-venv with apt-get")
+    _run("apt-get", "update", "-qq")
+    _run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        name,
+        f"{name}-venv",
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    _run(*has_venv)
+
+
 def ensure_venv(layout: Layout) -> None:
     """A venv every user can execute, with this project installed (not linked: the checkout
     may sit where other users cannot go). Reused when it already holds this exact source."""
@@ -342,8 +364,7 @@ def ensure_venv(layout: Layout) -> None:
         _run(*pip, "--no-deps", "--force-reinstall", str(SOURCE))
     else:
         _say(f"creating venv {layout.venv} with {layout.python} and installing the project")
-        if subprocess.run([layout.python, "-c", "import ensurepip"]).returncode != 0:
-            raise SystemExit(f"{layout.python} has no venv support (apt-get install python3-venv)")
+        ensure_system_python(layout.python)
         shutil.rmtree(layout.venv, ignore_errors=True)
         _run(layout.python, "-m", "venv", str(layout.venv))
         _run(*pip, str(SOURCE))
