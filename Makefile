@@ -1,7 +1,10 @@
 # Two commands matter on a fresh machine (Python 3.11 + Java 17): `make demo` and `make test`.
-# Both install into .venv if it is missing or out of date.
+# Both install into .venv if it is missing or out of date. `make dev` is the single-user UI;
+# `make isolated` is the deployment separated by the operating system (deploy/isolated.py).
 
 PYTHON ?= python3.11
+# Runs deploy/isolated.py (standard library only); the servers' venv uses Debian's python3.11.
+SYSTEM_PYTHON ?= /usr/bin/python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,7 +12,7 @@ export ARTIFICIAL_DATA_HOME ?= $(CURDIR)/.artificial_data
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
 
-.PHONY: install demo test lint dev bench clean
+.PHONY: install demo test lint dev isolated bench clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -33,12 +36,21 @@ test: install
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check artificial_data artificial_data_tests benchmarks
-	$(BIN)/ruff format --check artificial_data artificial_data_tests benchmarks
+	$(BIN)/ruff check artificial_data artificial_data_tests benchmarks deploy
+	$(BIN)/ruff format --check artificial_data artificial_data_tests benchmarks deploy
 	$(BIN)/lint-imports
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
+	@echo "make dev is SINGLE-USER: all three code locations run as $$(id -un) over one folder tree ($(ARTIFICIAL_DATA_HOME)); use 'make isolated' for separation by Unix user"
 	$(BIN)/dagster dev -w workspace.yaml
+
+# Users, groups, store roots under /srv/artificial_data, a venv in /opt/artificial_data/venv,
+# then three code servers (each its own Unix user) + webserver + daemon; Ctrl-C stops them.
+# Needs root: as another user it runs the same script with sudo. Options: ISOLATED_ARGS.
+isolated:
+	@echo "make isolated: each code location is its own gRPC code server under its own Unix user (deploy/isolated.py)"
+	@if [ "$$(id -u)" -eq 0 ]; then $(SYSTEM_PYTHON) deploy/isolated.py up $(ISOLATED_ARGS); \
+	else sudo $(SYSTEM_PYTHON) deploy/isolated.py up $(ISOLATED_ARGS); fi
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py

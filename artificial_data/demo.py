@@ -64,7 +64,7 @@ def demo_sign_off(spec: DatasetSpec, year: str) -> str:
     settings = load_settings()
     if not settings.uses_simulated_raw:
         raise RuntimeError("demo sign-offs are only allowed on simulated data")
-    stores = ScopedStores.for_location(REVIEW, settings.home)
+    stores = ScopedStores.for_location(REVIEW, settings.store_roots)
     current = read_metadata(stores, METADATA_SENSITIVE, spec.dataset, year)
     signed = record_sign_off(
         stores,
@@ -128,8 +128,8 @@ def run_demo(
                 instance,
                 {"ops": {f"artificial__{ds}": {"config": {"rows": artificial_rows}}}},
             )
-            path = settings.home / ARTIFICIAL / ds / year
-            zips = sorted((settings.home / PUBLISHED / ds).glob("*/*.zip"))
+            path = settings.store_roots[ARTIFICIAL] / ds / year
+            zips = sorted((settings.store_roots[PUBLISHED] / ds).glob("*/*.zip"))
             outputs.append(DemoOutput(ds, year, path, artificial_rows, len(spec.fields), zips))
             print(
                 f"[demo] {ds} {year}: done in {time.monotonic() - started:.0f}s "
@@ -146,5 +146,6 @@ def print_summary(outputs: list[DemoOutput]) -> None:
         print(f"  {o.dataset:8s} {o.financial_year}  {shape}  {o.path}")
         for z in o.published:
             print(f"  {'':8s} {'':4s}  published (QA passed): {z}")
-    print(f"\nAll stores are under {settings.home}")
+    roots = sorted({str(root.parent) for root in settings.store_roots.values()})
+    print(f"\nAll stores are under {', '.join(roots)}")
     print("Open the Dagster UI with `make dev` to see the runs and the lineage.")

@@ -5,7 +5,7 @@ overrides resource fields, so a default alone isolates nothing. Each location ha
 resource class whose location is a class constant; the only config it accepts (``read`` and
 ``write``) can *narrow* its grants, and a validator refuses anything wider at construction,
 before any step runs. Where the stores live comes from the process environment, never from
-run config.
+run config: only the roots of this location's stores, in the isolated deployment.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class ScopedStoreResource(ConfigurableResource):
         settings = load_settings()
         return ScopedStores.for_location(
             self.LOCATION,
-            settings.home,
+            settings.store_roots,
             simulated_raw=settings.uses_simulated_raw,
             read=self.read,
             write=self.write,

@@ -57,7 +57,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    stores = ScopedStores.for_location(SCRAPER, settings.home, simulated_raw=True)
+    stores = ScopedStores.for_location(SCRAPER, settings.store_roots, simulated_raw=True)
     for dataset in _datasets(args.dataset):
         spec = load_spec(dataset)
         years = args.years or list(spec.financial_years)
