@@ -337,3 +337,16 @@ def test_statements_are_canonical_and_parse_back():
         Statement.from_bytes(data[:-1] + b',"notes":"x"}')
     with pytest.raises(StatementInvalid, match="signer"):
         Statement(**{**s.__dict__, "signer": "*"})
+
+
+def test_a_pack_built_for_other_metadata_cannot_be_signed_with_new_content(review, signers):
+    # A new scrape lands, the old pack is still on file: signing (new content, old pack) would
+    # bind content to a pack that does not describe it.
+    from artificial_data.common.stores import ScopedStores
+
+    rows = small_metadata(SPEC)
+    rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] += 5
+    scraper = ScopedStores.for_location("scraper", review.home)
+    write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, rows, header(SPEC))
+    with pytest.raises(SignOffRefused, match="rebuild review/report/hes_op"):
+        _submit(review, _signed(review, signers, "reviewer", ADA))

@@ -26,8 +26,8 @@ from artificial_data.common.signoff_statement import DEMO_IDENTITIES, Statement
 from artificial_data.common.stores import ADMIN, ScopedStores
 from artificial_data.review.signoff import (
     SignOffRefused,
+    current_hashes,
     current_metadata,
-    current_review_pack,
     submit_statement,
 )
 
@@ -75,7 +75,7 @@ def demo_sign_off(stores: ScopedStores, dataset: str, financial_year: str) -> li
             f"{dataset} {financial_year}: DEMO sign-offs are only for metadata whose header says "
             "simulated_source: true"
         )
-    pack = current_review_pack(stores, dataset, financial_year)
+    _, pack = current_hashes(stores, dataset, financial_year)
     signers = load_allowed_signers(ensure_demo_signers(stores))
     digests = []
     with tempfile.TemporaryDirectory(prefix="artificial-data-demo-sign-") as folder:

@@ -19,7 +19,6 @@ from dagster import (
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import load_all_specs, load_spec
-from artificial_data.common.metadata_store import read_metadata
 from artificial_data.common.signing import SigningError, load_allowed_signers
 from artificial_data.common.stores import METADATA_SENSITIVE
 from artificial_data.orchestration.keys import review_report_key
@@ -27,7 +26,7 @@ from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.assets import status_metadata
 from artificial_data.review.signoff import (
     SignOffRefused,
-    current_review_pack,
+    current_hashes,
     find_pair,
     release_records,
     statuses,
@@ -116,8 +115,7 @@ def build_release_sensor(datasets: list[str], release_jobs: dict[str, JobDefinit
                 if not scoped.has_partition(METADATA_SENSITIVE, dataset, year):
                     continue
                 try:
-                    current = read_metadata(scoped, METADATA_SENSITIVE, dataset, year)
-                    pack = current_review_pack(scoped, dataset, year)
+                    current, pack = current_hashes(scoped, dataset, year)
                 except (SignOffRefused, ValueError) as exc:
                     context.log.debug(f"{dataset} {year}: {exc}")
                     continue

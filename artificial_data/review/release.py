@@ -119,10 +119,15 @@ def release(
         raise ReleaseRefused(f"refusing to release: {exc}") from exc
 
     search = find_pair(stores, spec, financial_year, current, pack.review_pack_hash, signers)
-    if search.pair is None:
-        raise ReleaseRefused(
-            _no_pair(stores, spec, financial_year, current, pack.review_pack_hash, search)
-        )
+    stale_pack = bool(pack.content_hash) and pack.content_hash != current.content_hash
+    if search.pair is None or stale_pack:
+        why = _no_pair(stores, spec, financial_year, current, pack.review_pack_hash, search)
+        if stale_pack:
+            why += (
+                f" The review pack on file describes metadata {pack.content_hash[:12]}, not the "
+                f"current {current.content_hash[:12]}: rebuild review/report/{dataset}."
+            )
+        raise ReleaseRefused(why)
     pair = search.pair
 
     records = release_records(stores, dataset)

@@ -104,6 +104,22 @@ def current_metadata(stores: ScopedStores, dataset: str, financial_year: str) ->
         raise SignOffRefused(" ".join(f"{dataset} {financial_year}: {exc}".split())) from None
 
 
+def current_hashes(
+    stores: ScopedStores, dataset: str, financial_year: str
+) -> tuple[StoredMetadata, ReviewPackInfo]:
+    """The current metadata and its review pack; refused if the pack was built for other
+    metadata (a sign-off must bind the content to the pack that describes it)."""
+    current = current_metadata(stores, dataset, financial_year)
+    pack = current_review_pack(stores, dataset, financial_year)
+    if pack.content_hash and pack.content_hash != current.content_hash:
+        raise SignOffRefused(
+            f"{dataset} {financial_year}: the review pack on file describes metadata "
+            f"{pack.content_hash[:12]}, not the current {current.content_hash[:12]}; rebuild "
+            f"review/report/{dataset} for {financial_year} and read it"
+        )
+    return current, pack
+
+
 def allowed_signers() -> AllowedSigners:
     try:
         return load_allowed_signers()
@@ -220,8 +236,7 @@ def submit_statement(
     except StatementInvalid as exc:
         raise SignOffRefused(f"{where}: {exc}") from None
 
-    current = current_metadata(stores, s.dataset, s.financial_year)
-    pack = current_review_pack(stores, s.dataset, s.financial_year)
+    current, pack = current_hashes(stores, s.dataset, s.financial_year)
     if s.content_hash != current.content_hash:
         raise SignOffRefused(
             f"{where}: the statement signs metadata hash {s.content_hash[:12]}, but the current "

@@ -34,6 +34,7 @@ from artificial_data.common.stores import ADMIN, METADATA_SENSITIVE, REVIEW, Sco
 from artificial_data.review.review_pack import REVIEWER_CHECKLIST
 from artificial_data.review.signoff import (
     SignOffRefused,
+    current_hashes,
     current_metadata,
     current_review_pack,
     review_pack_object,
@@ -139,8 +140,7 @@ def _sign(args: argparse.Namespace) -> int:
     checklist = args.checklist_version
     scraped = stores.has_partition(METADATA_SENSITIVE, spec.dataset, args.year)
     if scraped:
-        current = current_metadata(stores, spec.dataset, args.year)
-        pack = current_review_pack(stores, spec.dataset, args.year)
+        current, pack = current_hashes(stores, spec.dataset, args.year)
         for name, given, actual in (
             ("content hash", content_hash, current.content_hash),
             ("review pack hash", pack_hash, pack.review_pack_hash),
