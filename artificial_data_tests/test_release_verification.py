@@ -185,3 +185,20 @@ def test_policy_rows_are_checked_not_only_the_header(released, signers):
     rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] = 12.0  # not a multiple of 5
     _plant(released["review"], signers, rows, header(SPEC))
     _refused(released["generator"], "first in field ADMINCAT")
+
+
+def test_the_scraper_records_fully_suppressed_fields_in_the_header():
+    from artificial_data.scraper.scrape.api import _fully_suppressed
+
+    rows = small_metadata(SPEC)
+    assert _fully_suppressed(SPEC, rows) == ()
+    rows = rows[~rows["FIELD_NAME"].isin(["ADMINCAT", SPEC.patient_key])]
+    assert _fully_suppressed(SPEC, rows) == tuple(
+        f.name for f in SPEC.fields if f.name in ("ADMINCAT", SPEC.patient_key)
+    )
+    # An empty list leaves the content hash as it was before the list existed.
+    hdr = header(SPEC)
+    assert "suppressed_fields" not in hdr.hashed_part()
+    listed = type(hdr)(**{**hdr.__dict__, "suppressed_fields": ("ADMINCAT",)})
+    assert contract.content_hash(rows, listed) != contract.content_hash(rows, hdr)
+    assert contract.MetadataHeader.from_dict(listed.as_dict()) == listed
