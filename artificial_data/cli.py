@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
 
@@ -21,37 +20,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_sign_off(args: argparse.Namespace) -> int:
-    from artificial_data.common.dataset_spec import load_spec
-    from artificial_data.common.settings import load_settings
-    from artificial_data.common.stores import REVIEW, ScopedStores
-    from artificial_data.review.signoff import SignOff, SignOffRefused, record_sign_off
+    from artificial_data.review.signoff_cli import run
 
-    load_spec(args.dataset)
-    stores = ScopedStores.for_location(REVIEW, load_settings().home)
-    try:
-        recorded = record_sign_off(
-            stores,
-            SignOff(
-                dataset=args.dataset,
-                financial_year=args.year,
-                content_hash=args.content_hash,
-                review_pack_hash=args.review_pack_hash,
-                reviewer=args.reviewer,
-                reviewer_role=args.reviewer_role,
-                approver=args.approver,
-                approver_role=args.approver_role,
-                decision=args.decision,
-                notes=args.notes,
-            ),
-        )
-    except SignOffRefused as exc:
-        print(f"sign-off refused: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"recorded sign-off {recorded.sign_off_id} ({recorded.decision}) for "
-        f"{recorded.dataset} {recorded.financial_year}, hash {recorded.content_hash[:12]}"
-    )
-    return 0
+    return run(args)
 
 
 def _cmd_spec_import(args: argparse.Namespace) -> int:
@@ -81,17 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_arguments(sim)
     sim.set_defaults(func=run_simulate)
 
-    so = sub.add_parser("sign-off", help="record a hash-bound sign-off of one dataset-year")
-    so.add_argument("--dataset", required=True)
-    so.add_argument("--year", required=True)
-    so.add_argument("--content-hash", required=True)
-    so.add_argument("--review-pack-hash", required=True)
-    so.add_argument("--reviewer", required=True)
-    so.add_argument("--reviewer-role", default="Disclosure reviewer")
-    so.add_argument("--approver", required=True)
-    so.add_argument("--approver-role", default="Information asset owner")
-    so.add_argument("--decision", choices=["approved", "rejected"], default="approved")
-    so.add_argument("--notes", default="")
+    so = sub.add_parser(
+        "sign-off", help="show, sign and submit signed sign-off statements (see admin guide)"
+    )
+    from artificial_data.review.signoff_cli import add_arguments
+
+    add_arguments(so)
     so.set_defaults(func=_cmd_sign_off)
 
     spec = sub.add_parser("spec-import", help="draft a dataset spec from a HES field list CSV")

@@ -2,8 +2,9 @@
 
 Local Spark, simulated stand-in raw data, stores under ``$ARTIFICIAL_DATA_HOME``. It runs each
 code location's own jobs with that location's own resources (so every scope check applies),
-records a sign-off by an explicitly labelled *demo* reviewer in between, and records every run
-in the Dagster instance so that ``make dev`` shows the history and the lineage afterwards.
+signs off in between with the demo's own DEMO keys (accepted only because the metadata header
+says it came from simulated data), and records every run in the Dagster instance so that
+``make dev`` shows the history and the lineage afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dagster import DagsterInstance, Definitions
 
 from artificial_data.common.dataset_spec import DatasetSpec, load_all_specs
 from artificial_data.common.settings import ENVIRONMENT_ENV, load_settings
+from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
 from artificial_data.common.stores import ARTIFICIAL, PUBLISHED, REVIEW, ScopedStores
 
 DEMO_YEARS = ("2223",)
@@ -49,40 +51,26 @@ def _run(defs: Definitions, job_name: str, year: str, instance, run_config=None)
         raise RuntimeError(f"{job_name} {year} failed")
 
 
-def demo_sign_off(spec: DatasetSpec, year: str) -> str:
-    """Sign off the current metadata as the labelled demo reviewer (never for real data)."""
-    from artificial_data.common.metadata_store import read_metadata
-    from artificial_data.common.stores import METADATA_SENSITIVE
-    from artificial_data.review.signoff import (
-        DEMO_APPROVER,
-        DEMO_REVIEWER,
-        SignOff,
-        current_review_pack_hash,
-        record_sign_off,
-    )
+def demo_sign_off(spec: DatasetSpec, year: str) -> list[str]:
+    """Sign off the current metadata with the demo's own DEMO keys (simulated data only: the
+    metadata header is checked, not the environment). Returns the two statement digests."""
+    from artificial_data.review.demo_signers import demo_sign_off as sign
 
-    settings = load_settings()
-    if not settings.uses_simulated_raw:
-        raise RuntimeError("demo sign-offs are only allowed on simulated data")
-    stores = ScopedStores.for_location(REVIEW, settings.store_roots)
-    current = read_metadata(stores, METADATA_SENSITIVE, spec.dataset, year)
-    signed = record_sign_off(
-        stores,
-        SignOff(
-            dataset=spec.dataset,
-            financial_year=year,
-            content_hash=current.content_hash,
-            review_pack_hash=current_review_pack_hash(stores, spec.dataset, year),
-            reviewer=DEMO_REVIEWER,
-            reviewer_role="demo",
-            approver=DEMO_APPROVER,
-            approver_role="demo",
-            decision="approved",
-            notes="Automatic demo sign-off of simulated data. Not a disclosure review.",
-            demo=True,
-        ),
-    )
-    return signed.sign_off_id
+    stores = ScopedStores.for_location(REVIEW, load_settings().store_roots)
+    return sign(stores, spec.dataset, year)
+
+
+def use_demo_signers() -> Path:
+    """Make the demo's allowed-signers list the one this process verifies against."""
+    from artificial_data.review.demo_signers import ensure_demo_signers
+
+    stores = ScopedStores.for_location(REVIEW, load_settings().store_roots)
+    path = ensure_demo_signers(stores)
+    previous = os.environ.get(ALLOWED_SIGNERS_ENV)
+    if previous and Path(previous).expanduser().resolve() != path.resolve():
+        print(f"[demo] {ALLOWED_SIGNERS_ENV} is set to {previous}; the demo uses its own {path}")
+    os.environ[ALLOWED_SIGNERS_ENV] = str(path)
+    return path
 
 
 def run_demo(
@@ -101,6 +89,7 @@ def run_demo(
     from artificial_data.review.definitions import defs as review_defs
     from artificial_data.scraper.definitions import defs as scraper_defs
 
+    use_demo_signers()
     instance = _instance()
     specs = [s for s in load_all_specs() if datasets is None or s.dataset in datasets]
     outputs = []
@@ -118,7 +107,7 @@ def run_demo(
             )
             print(f"[demo] {ds} {year}: review pack, DEMO sign-off, release")
             _run(review_defs, f"review_pack_{ds}", year, instance)
-            sign_off_id = demo_sign_off(spec, year)
+            statements = demo_sign_off(spec, year)
             _run(review_defs, f"release_{ds}", year, instance)
             print(f"[demo] {ds} {year}: generate {artificial_rows:,} artificial rows, QA, publish")
             _run(
@@ -133,7 +122,7 @@ def run_demo(
             outputs.append(DemoOutput(ds, year, path, artificial_rows, len(spec.fields), zips))
             print(
                 f"[demo] {ds} {year}: done in {time.monotonic() - started:.0f}s "
-                f"(sign-off {sign_off_id[:8]})"
+                f"(DEMO statements {', '.join(d[:8] for d in statements)})"
             )
     return outputs
 

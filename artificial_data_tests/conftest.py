@@ -31,3 +31,16 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(HOME_ENV, str(root))
     monkeypatch.setenv(ENVIRONMENT_ENV, "test")
     return root
+
+
+@pytest.fixture
+def signers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Real ssh-keygen keys and the operator's allowed-signers list (ARTIFICIAL_DATA_ALLOWED_SIGNERS
+    points at it): ada may review, grace may approve, alan may do either."""
+    from artificial_data_tests.signers import DEFAULT_GRANTS, Signers
+
+    folder = tmp_path / "signing"
+    folder.mkdir()
+    signers = Signers(folder, monkeypatch)
+    signers.write(DEFAULT_GRANTS)
+    return signers

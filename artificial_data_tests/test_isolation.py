@@ -69,6 +69,9 @@ def test_each_location_is_told_only_its_own_store_roots():
     }
     prefix = "ARTIFICIAL_DATA_STORE_"
     assert told["scraper"] == {prefix + "RAW", prefix + "METADATA_SENSITIVE"}
+    # Only the locations that verify sign-offs are told where the operator's keys are.
+    signers = {loc for loc in told if "ARTIFICIAL_DATA_ALLOWED_SIGNERS" in layout.location_env(loc)}
+    assert signers == {"review", "generator"}
     assert told["review"] == {
         prefix + "METADATA_SENSITIVE",
         prefix + "ADMIN",
@@ -163,7 +166,12 @@ def deployment():
     venv = Path(os.environ.get("ARTIFICIAL_DATA_TEST_VENV", "/opt/artificial_data/test-venv"))
     ports = {loc: _free_port() for loc in ("scraper", "review", "generator")}
     layout = deploy.Layout(
-        stores=base / "srv", state=base / "state", venv=venv, environment="test", ports=ports
+        stores=base / "srv",
+        state=base / "state",
+        venv=venv,
+        environment="test",
+        ports=ports,
+        allowed_signers=base / "etc" / "allowed_signers",
     )
     timings = {}
     started = time.monotonic()

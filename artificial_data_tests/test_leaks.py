@@ -284,6 +284,9 @@ def _require(outcome: Outcome) -> None:
 def leaks(spark, tmp_path_factory) -> LeakRun:
     from dagster import DagsterInstance
 
+    from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
+    from artificial_data.review.demo_signers import demo_allowed_signers_path
+
     root = tmp_path_factory.mktemp("leaks")
     home, dagster_home = root / "artificial_data_home", root / "dagster_home"
     home.mkdir()
@@ -293,6 +296,8 @@ def leaks(spark, tmp_path_factory) -> LeakRun:
         mp.setenv(HOME_ENV, str(home))
         mp.setenv(ENVIRONMENT_ENV, "test")
         mp.setenv("DAGSTER_HOME", str(dagster_home))
+        # Releases verify the demo's signatures against the demo's own allowed signers.
+        mp.setenv(ALLOWED_SIGNERS_ENV, str(demo_allowed_signers_path(home)))
         instance = DagsterInstance.get()
         try:
             yield _run_stages(Pipeline(home, dagster_home, instance))

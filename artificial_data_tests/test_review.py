@@ -18,10 +18,9 @@ from artificial_data.common.stores import (
 from artificial_data.review.release import ReleaseRefused, release
 from artificial_data.review.review_pack import build_review_pack
 from artificial_data.review.signoff import (
-    SignOff,
-    SignOffRefused,
-    record_sign_off,
+    current_review_pack_hash,
     review_pack_object,
+    submit_statement,
 )
 from artificial_data_tests.metadata_factory import header, row, small_metadata
 
@@ -30,7 +29,7 @@ YEAR = "2122"
 
 
 @pytest.fixture
-def stores(tmp_path):
+def stores(tmp_path, signers):
     scraper = ScopedStores.for_location("scraper", tmp_path)
     write_metadata(
         scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
@@ -48,31 +47,46 @@ def _write_pack(review):
     return current.content_hash, pack.review_pack_hash
 
 
-def _sign_off(review, content_hash=None, pack_hash=None, **kw):
+def _signed(review, signers, role, identity, content_hash=None, pack_hash=None, **kw):
     current = read_metadata(review, METADATA_SENSITIVE, SPEC.dataset, YEAR)
-    from artificial_data.review.signoff import current_review_pack_hash
-
-    values = dict(
+    return signers.sign(
+        role,
+        identity,
         dataset=SPEC.dataset,
-        financial_year=YEAR,
+        year=YEAR,
         content_hash=content_hash or current.content_hash,
         review_pack_hash=pack_hash or current_review_pack_hash(review, SPEC.dataset, YEAR),
-        reviewer="Ada Reviewer",
-        reviewer_role="Disclosure reviewer",
-        approver="Grace Approver",
-        approver_role="IAO",
-        decision="approved",
+        **kw,
     )
-    values.update(kw)
-    return SignOff(**values)
 
 
-def test_sign_off_then_release_copies_exactly_the_signed_content(stores):
-    signed = record_sign_off(stores["review"], _sign_off(stores["review"]))
+def _submit(review, signed):
+    return submit_statement(review, signed.statement.to_bytes(), signed.signature)
+
+
+def _sign_off(review, signers, decision="approved"):
+    """Ada reviews, Grace approves: both sign the current hashes and submit."""
+    for role, who in (("reviewer", "ada@example.org"), ("approver", "grace@example.org")):
+        _submit(review, _signed(review, signers, role, who, decision=decision))
+
+
+def test_signed_pair_then_release_copies_exactly_the_signed_content(stores, signers):
+    _sign_off(stores["review"], signers)
     result = release(stores["review"], SPEC, YEAR)
-    assert result.content_hash == signed.content_hash
     released = read_metadata(stores["review"], METADATA_RELEASED, SPEC.dataset, YEAR)
-    assert released.content_hash == signed.content_hash
+    current = read_metadata(stores["review"], METADATA_SENSITIVE, SPEC.dataset, YEAR)
+    assert result.content_hash == released.content_hash == current.content_hash
+    assert not result.already_released
+    # The signed statements travel with the released metadata.
+    assert sorted(p.name for p in (result.path / "signoff").iterdir()) == [
+        "approver.json",
+        "approver.json.sig",
+        "reviewer.json",
+        "reviewer.json.sig",
+    ]
+    record = stores["review"].read_records(ADMIN, "releases/hes_op")[-1]
+    assert record["reviewer"] == "ada@example.org" and record["approver"] == "grace@example.org"
+    assert record["demo"] is False and record["pair_digest"] == result.pair.digest
 
 
 def test_release_without_sign_off_is_refused(stores):
@@ -80,29 +94,14 @@ def test_release_without_sign_off_is_refused(stores):
         release(stores["review"], SPEC, YEAR)
 
 
-def test_sign_off_for_a_stale_hash_is_refused(stores):
-    with pytest.raises(SignOffRefused, match="current suppressed metadata has hash"):
-        record_sign_off(stores["review"], _sign_off(stores["review"], content_hash="0" * 64))
+def test_release_with_only_the_reviewer_waits_for_the_approver(stores, signers):
+    _submit(stores["review"], _signed(stores["review"], signers, "reviewer", "ada@example.org"))
+    with pytest.raises(ReleaseRefused, match="of the approver"):
+        release(stores["review"], SPEC, YEAR)
 
 
-def test_sign_off_for_a_stale_review_pack_is_refused(stores):
-    with pytest.raises(SignOffRefused, match="current pack"):
-        record_sign_off(stores["review"], _sign_off(stores["review"], pack_hash="f" * 64))
-
-
-def test_same_person_cannot_review_and_approve(stores):
-    with pytest.raises(SignOffRefused, match="two different people"):
-        record_sign_off(stores["review"], _sign_off(stores["review"], approver="ada reviewer"))
-
-
-def test_replayed_sign_off_is_refused(stores):
-    first = record_sign_off(stores["review"], _sign_off(stores["review"]))
-    with pytest.raises(SignOffRefused, match="replay"):
-        record_sign_off(stores["review"], first)
-
-
-def test_new_scrape_after_sign_off_blocks_release_and_says_what_changed(stores):
-    record_sign_off(stores["review"], _sign_off(stores["review"]))
+def test_new_scrape_after_sign_off_blocks_release_and_says_what_changed(stores, signers):
+    _sign_off(stores["review"], signers)
     rows = small_metadata(SPEC)
     rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] += 5
     extra = contract.normalise(
@@ -124,8 +123,8 @@ def test_new_scrape_after_sign_off_blocks_release_and_says_what_changed(stores):
     assert "REFSOURC: 1 values added" in message
 
 
-def test_edit_on_disk_after_sign_off_is_refused(stores):
-    record_sign_off(stores["review"], _sign_off(stores["review"]))
+def test_edit_on_disk_after_sign_off_is_refused(stores, signers):
+    _sign_off(stores["review"], signers)
     path = stores["review"].partition_path(METADATA_SENSITIVE, SPEC.dataset, YEAR)
     table = pq.read_table(path / "metadata.parquet").to_pandas()
     table.loc[0, "WEIGHT"] = 1000.0
@@ -136,20 +135,22 @@ def test_edit_on_disk_after_sign_off_is_refused(stores):
     assert not stores["review"].has_partition(METADATA_RELEASED, SPEC.dataset, YEAR)
 
 
-def test_rejected_sign_off_does_not_release(stores):
-    record_sign_off(stores["review"], _sign_off(stores["review"], decision="rejected"))
+def test_rejected_sign_off_does_not_release(stores, signers):
+    _sign_off(stores["review"], signers, decision="rejected")
     with pytest.raises(ReleaseRefused, match="decided 'rejected'"):
         release(stores["review"], SPEC, YEAR)
 
 
-def test_blocking_finding_stops_release_keeps_the_previous_one_and_names_no_value(tmp_path):
+def test_blocking_finding_stops_release_keeps_the_previous_one_and_names_no_value(
+    tmp_path, signers
+):
     scraper = ScopedStores.for_location("scraper", tmp_path)
     review = ScopedStores.for_location("review", tmp_path)
     write_metadata(
         scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
     )
     _write_pack(review)
-    record_sign_off(review, _sign_off(review))
+    _sign_off(review, signers)
     good = release(review, SPEC, YEAR).content_hash
 
     planted = row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING="LS1 4AP", WEIGHT=10.0)
@@ -158,7 +159,7 @@ def test_blocking_finding_stops_release_keeps_the_previous_one_and_names_no_valu
     )
     write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, bad, header(SPEC))
     _write_pack(review)
-    record_sign_off(review, _sign_off(review))
+    _sign_off(review, signers)
     with pytest.raises(ReleaseRefused, match="blocking disclosure finding") as refused:
         release(review, SPEC, YEAR)
     message = str(refused.value)
@@ -207,7 +208,7 @@ def test_review_pack_lists_fields_findings_and_changes(stores):
     assert len(pack.review_pack_hash) == 64
 
 
-def test_cli_sign_off_records_and_refuses_stale_hashes(home, capsys):
+def test_cli_show_sign_submit(home, signers, capsys, tmp_path):
     from artificial_data.cli import main
 
     review = ScopedStores.for_location("review", home)
@@ -216,22 +217,64 @@ def test_cli_sign_off_records_and_refuses_stale_hashes(home, capsys):
         scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
     )
     content_hash, pack_hash = _write_pack(review)
-    args = [
-        "sign-off",
-        "--dataset",
-        "hes_op",
-        "--year",
-        YEAR,
-        "--review-pack-hash",
-        pack_hash,
-        "--reviewer",
-        "Ada Reviewer",
-        "--approver",
-        "Grace Approver",
-    ]
-    assert main([*args, "--content-hash", "0" * 64]) == 2
-    assert "sign-off refused" in capsys.readouterr().err
-    assert main([*args, "--content-hash", content_hash]) == 0
-    assert "recorded sign-off" in capsys.readouterr().out
-    records = review.read_records(ADMIN, "signoffs/hes_op")
-    assert [r["content_hash"] for r in records] == [content_hash]
+    where = ["--dataset", "hes_op", "--year", YEAR]
+
+    assert main(["sign-off", "show", *where]) == 0
+    shown = capsys.readouterr().out
+    assert "waiting for sign-off" in shown
+    assert content_hash in shown and pack_hash in shown
+    assert "min_count 8, rounding_base 5" in shown and "source rows         1,000" in shown
+    assert "--role reviewer" in shown and "--role approver" in shown
+
+    out = tmp_path / "statements"
+    for role, who in (("reviewer", "ada@example.org"), ("approver", "grace@example.org")):
+        sign = ["sign-off", "sign", *where, "--role", role, "--identity", who]
+        assert main([*sign, "--key", str(signers.key(who)), "--out", str(out)]) == 0
+        printed = capsys.readouterr().out
+        statement = out / f"hes_op_{YEAR}_{role}_{who}.json"
+        assert statement.read_text() in printed and "BEGIN SSH SIGNATURE" in printed
+        submit = ["sign-off", "submit", "--statement", str(statement)]
+        assert main([*submit, "--signature", f"{statement}.sig"]) == 0
+        assert f"recorded {role} {who}" in capsys.readouterr().out
+    # Submitting the same statement again is a no-op, said so.
+    assert main([*submit, "--signature", f"{statement}.sig"]) == 0
+    assert "already recorded" in capsys.readouterr().out
+
+    assert main(["sign-off", "show", *where]) == 0
+    assert "signed (reviewer ada@example.org, approver grace@example.org" in (
+        capsys.readouterr().out
+    )
+    records = review.read_records(ADMIN, "statements/hes_op")
+    assert len(records) == 2
+
+
+def test_cli_refusals_are_one_line_with_exit_code_2(home, signers, capsys, tmp_path):
+    from artificial_data.cli import main
+
+    review = ScopedStores.for_location("review", home)
+    scraper = ScopedStores.for_location("scraper", home)
+    write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC)
+    )
+    _write_pack(review)
+    where = ["--dataset", "hes_op", "--year", YEAR]
+    key = str(signers.key("ada@example.org"))
+    out = str(tmp_path / "s")
+    cases = [
+        # a stale content hash
+        ["sign-off", "sign", *where, "--role", "reviewer", "--identity", "ada@example.org",
+         "--key", key, "--content-hash", "0" * 64, "--out", out],
+        # ada may not approve: signed, but refused straight away
+        ["sign-off", "sign", *where, "--role", "approver", "--identity", "ada@example.org",
+         "--key", key, "--out", out],
+        # no such file
+        ["sign-off", "submit", "--statement", "nope.json", "--signature", "nope.json.sig"],
+        # a year that was never scraped
+        ["sign-off", "sign", "--dataset", "hes_op", "--year", "1920", "--role", "reviewer",
+         "--identity", "ada@example.org", "--key", key, "--out", out],
+    ]  # fmt: skip
+    for argv in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("sign-off refused: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err

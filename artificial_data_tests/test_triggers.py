@@ -24,8 +24,26 @@ def _tick(defs, sensor_name, instance, cursor, resources=None):
     return data.run_requests, data.cursor
 
 
+def _launch_sign_off(review_defs, instance, signed):
+    """Sign off through the UI path: `sign_off_job` with the statement pasted as config."""
+    return review_defs.resolve_job_def("sign_off_job").execute_in_process(
+        instance=instance,
+        run_config={
+            "ops": {
+                "record_signed_statement_op": {
+                    "config": {
+                        "statement": signed.statement.to_bytes().decode() + "\n",
+                        "signature": signed.signature,
+                    }
+                }
+            }
+        },
+        raise_on_error=False,
+    )
+
+
 @pytest.mark.spark
-def test_one_release_and_one_generation_per_sign_off(home, spark):
+def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
     from artificial_data.generator.definitions import build_definitions as generator_definitions
     from artificial_data.review.definitions import build_definitions as review_definitions
 
@@ -35,8 +53,13 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
         scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC, YEAR)
     )
     review_defs, generator_defs = review_definitions(), generator_definitions()
-    review_defs.resolve_job_def("review_pack_hes_op").execute_in_process(
+    packed = review_defs.resolve_job_def("review_pack_hes_op").execute_in_process(
         partition_key=YEAR, instance=instance
+    )
+    shown = packed.get_asset_materialization_events()[0].materialization.metadata
+    assert shown["sign_off_status"].value == "waiting for sign-off"
+    assert "artificial-data sign-off sign --dataset hes_op --year 2122 --role reviewer" in (
+        shown["sign_off_commands"].value
     )
     review = ScopedStores.for_location("review", home)
     pack = (review.partition_path(ADMIN, "review_packs/hes_op", YEAR) / "pack.json").read_text()
@@ -51,24 +74,32 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     requests, review_cursor = _tick(*release_sensor, instance, None, resources)
     assert requests == []
 
-    # Sign off through the UI path: the sign-off job with config.
-    review_defs.resolve_job_def("sign_off_job").execute_in_process(
-        instance=instance,
-        run_config={
-            "ops": {
-                "record_sign_off_op": {
-                    "config": {
-                        "dataset": "hes_op",
-                        "financial_year": YEAR,
-                        "content_hash": stored.content_hash,
-                        "review_pack_hash": pack_hash,
-                        "reviewer": "Ada Reviewer",
-                        "approver": "Grace Approver",
-                    }
-                }
-            }
-        },
+    sign = dict(
+        dataset="hes_op", year=YEAR, content_hash=stored.content_hash, review_pack_hash=pack_hash
     )
+    # One person typing both names is not possible any more: alan may hold either role, but
+    # the approver statement he signs after his reviewer statement is refused.
+    assert _launch_sign_off(
+        review_defs, instance, signers.sign("reviewer", "alan@example.org", **sign)
+    ).success
+    refused = _launch_sign_off(
+        review_defs, instance, signers.sign("approver", "alan@example.org", **sign)
+    )
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "two different people" in failure.step_failure_data.user_failure_data.description
+    requests, review_cursor = _tick(*release_sensor, instance, review_cursor, resources)
+    assert requests == []  # waiting for the approver
+
+    approved = _launch_sign_off(
+        review_defs, instance, signers.sign("approver", "grace@example.org", **sign)
+    )
+    assert approved.success
+    # The status is shown on the review report asset.
+    observation = next(
+        e for e in approved.all_events if e.event_type_value == "ASSET_OBSERVATION"
+    ).event_specific_data.asset_observation
+    assert observation.metadata["sign_off_status"].value == "signed"
     requests, review_cursor = _tick(*release_sensor, instance, review_cursor, resources)
     assert len(requests) == 1
     assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
@@ -78,6 +109,11 @@ def test_one_release_and_one_generation_per_sign_off(home, spark):
     review_defs.resolve_job_def("release_hes_op").execute_in_process(
         partition_key=YEAR, instance=instance, tags=requests[0].tags
     )
+    # Launching the same release again is a no-op: no second materialisation.
+    again = review_defs.resolve_job_def("release_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance, tags=requests[0].tags
+    )
+    assert again.success and again.get_asset_materialization_events() == []
     requests, generator_cursor = _tick(
         *regenerate_sensor, instance, generator_cursor, gen_resources
     )

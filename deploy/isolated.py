@@ -49,14 +49,19 @@ from artificial_data.common.settings import (  # noqa: E402
     SPARK_MASTER_ENV,
     store_root_env,
 )
+from artificial_data.common.signing import ALLOWED_SIGNERS_ENV  # noqa: E402
 from artificial_data.common.stores import (  # noqa: E402
     ARTIFICIAL,
+    GENERATOR,
     LOCATIONS,
     PUBLISHED,
+    REVIEW,
     STORE_NAMES,
     maximum_grants,
 )
 
+#: Locations that verify sign-off signatures (review at release, the generator before use).
+SIGNER_READERS = frozenset({REVIEW, GENERATOR})
 #: Stores whose content is open: anyone on the machine may read them.
 OPEN_STORES = frozenset({ARTIFICIAL, PUBLISHED})
 #: The umask of the code servers (and so of their runs): stores never get group write, and
@@ -84,6 +89,10 @@ class Layout:
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     webserver_port: int = 3000
+    #: The operator's list of sign-off keys (identity, role namespace, public key). Owned by
+    #: root and not writable by any location's user: the review location verifies sign-offs
+    #: against it and the generator re-verifies released metadata against it.
+    allowed_signers: Path = Path("/etc/artificial_data/allowed_signers")
 
     # -------------------------------------------------------------------------------- names
 
@@ -187,6 +196,8 @@ class Layout:
             env[SPARK_MASTER_ENV] = self.spark_master
         for store in self.granted(location):
             env[store_root_env(store)] = str(self.root(store))
+        if location in SIGNER_READERS:
+            env[ALLOWED_SIGNERS_ENV] = str(self.allowed_signers)
         return env
 
     def umask(self, location: str) -> int:
@@ -395,10 +406,28 @@ def init_instance(layout: Layout) -> None:
                 os.chmod(path, 0o660)
 
 
+def ensure_allowed_signers(layout: Layout) -> None:
+    """An operator-owned allowed-signers list: root's, mode 0644, in a root-owned folder. It
+    starts empty (no sign-off verifies until the operator adds the reviewers' and approvers'
+    keys, see docs/admin_guide.md); an existing list is never touched."""
+    path = layout.allowed_signers
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chown(path.parent, 0, 0)
+    path.parent.chmod(0o755)
+    if not path.exists():
+        path.write_text(
+            '# identity namespaces="artificial-data-signoff-<role>" ssh-ed25519 AAAA...\n'
+            "# One line per person and role; see docs/admin_guide.md (Signing off).\n"
+        )
+    os.chown(path, 0, 0)
+    path.chmod(0o644)
+
+
 def setup(layout: Layout, create_users: bool = True) -> None:
     require_root()
     ensure_users(layout, create_users)
     ensure_folders(layout)
+    ensure_allowed_signers(layout)
     ensure_venv(layout)
     init_instance(layout)
     _say(f"store roots under {layout.stores}; instance {layout.dagster_home}")
@@ -576,6 +605,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
     parser.add_argument("--spark-master", default=os.environ.get(SPARK_MASTER_ENV, ""))
     parser.add_argument("--webserver-port", type=int, default=defaults.webserver_port)
     parser.add_argument("--no-create-users", action="store_true")
+    parser.add_argument("--allowed-signers", type=Path, default=defaults.allowed_signers)
     command = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.rest = command
@@ -587,6 +617,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
         environment=args.environment,
         spark_master=args.spark_master,
         webserver_port=args.webserver_port,
+        allowed_signers=args.allowed_signers,
     )
     return args, layout
 

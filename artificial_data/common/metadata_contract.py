@@ -128,18 +128,31 @@ class MetadataHeader:
     scraped_at: str = field(default_factory=lambda: datetime.now().astimezone().isoformat())
     schema_version: int = SCHEMA_VERSION
     simulated_source: bool = False
+    #: Scraped fields (and the patient key) with no row left after suppression, in schema
+    #: order: the reader can tell "fully suppressed" from "missing".
+    suppressed_fields: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["suppressed_fields"] = list(self.suppressed_fields)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MetadataHeader:
+        data = dict(data)
+        data["suppressed_fields"] = tuple(data.get("suppressed_fields") or ())
         return cls(**data)
 
     def hashed_part(self) -> dict[str, Any]:
-        """The header content the hash covers: everything but the time of the scrape."""
+        """The header content the hash covers: everything but the time of the scrape.
+
+        An empty ``suppressed_fields`` is left out, so metadata written before the list existed
+        keeps its hash.
+        """
         data = self.as_dict()
         data.pop("scraped_at")
+        if not data["suppressed_fields"]:
+            data.pop("suppressed_fields")
         return data
 
 

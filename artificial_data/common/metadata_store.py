@@ -41,8 +41,13 @@ def write_metadata(
     financial_year: str,
     rows: pd.DataFrame,
     header: contract.MetadataHeader,
+    extra_files: dict[str, bytes] | None = None,
 ) -> StoredMetadata:
-    """Validate, hash and atomically write one metadata partition."""
+    """Validate, hash and atomically write one metadata partition.
+
+    ``extra_files`` (relative path -> bytes) are written into the same partition, so they are
+    swapped in together with the metadata (the release puts the signed statements there).
+    """
     rows = contract.validate(rows, table_name=header.table_name)
     digest = contract.content_hash(rows, header)
     table = contract.to_arrow(rows)
@@ -53,6 +58,12 @@ def write_metadata(
         (folder / HEADER_FILE).write_text(
             json.dumps({**header.as_dict(), "content_hash": digest}, indent=2, sort_keys=True)
         )
+        for name, content in (extra_files or {}).items():
+            target = folder / name
+            if folder.resolve() not in target.resolve().parents:
+                raise ValueError(f"extra file {name!r} leaves the partition")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
 
     path = stores.write_partition(store, dataset, financial_year, writer)
     if store == METADATA_SENSITIVE:

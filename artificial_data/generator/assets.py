@@ -8,6 +8,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -16,9 +17,9 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
-from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.released import ReleaseUnverified, VerifiedRelease, verify_release
 from artificial_data.common.spark import explain_dead_spark
-from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED
+from artificial_data.common.stores import ARTIFICIAL, ScopedStores
 from artificial_data.generator.engine import (
     FULL_ROWS,
     SAMPLE_ROWS,
@@ -33,9 +34,22 @@ GROUP = "open"
 #: Provenance of an artificial partition (seed, metadata hash), read by publication.
 GENERATION_FILE = "_generation.json"
 NOT_RELEASED_HINT = (
-    "Metadata reaches the released store only after a named reviewer and approver sign it "
-    "off and the review location releases it (see docs/admin_guide.md)."
+    "Metadata reaches the released store only after a reviewer and an approver sign it off "
+    "with their own keys and the review location releases it (see docs/admin_guide.md)."
 )
+
+
+def read_verified_release(scoped: ScopedStores, spec: DatasetSpec, year: str) -> VerifiedRelease:
+    """The released metadata of one partition, re-verified (signatures, content hash,
+    disclosure policy, fields) before anything uses it; a refusal is a one-line Failure."""
+    try:
+        return verify_release(scoped, spec, year, hint=NOT_RELEASED_HINT)
+    except ReleaseUnverified as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+
+
+def sign_off_provenance(verified: VerifiedRelease) -> dict:
+    return {"label": verified.pair.label(), **verified.pair.summary()}
 
 
 class GenerateConfig(Config):
@@ -74,9 +88,8 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
     ) -> MaterializeResult:
         year = context.partition_key
         scoped = stores.stores()
-        released = read_metadata(
-            scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT
-        )
+        verified = read_verified_release(scoped, spec, year)
+        released = verified.metadata
         rows = config.row_count()
         seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
         with explain_dead_spark(spec.dataset, year):
@@ -90,6 +103,8 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
             "metadata_content_hash": released.content_hash,
             "policy": released.header.policy,
             "spec_version": spec.spec_version,
+            "simulated_source": released.header.simulated_source,
+            "sign_off": sign_off_provenance(verified),
         }
 
         def write(folder: Path) -> None:
@@ -105,6 +120,8 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
                 "columns": len(spec.fields),
                 "seed": seed,
                 "metadata_content_hash": released.content_hash,
+                "sign_off": verified.pair.label(),
+                "demo_sign_off": verified.pair.demo,
                 "path": MetadataValue.path(str(path)),
             }
         )

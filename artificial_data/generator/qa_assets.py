@@ -27,9 +27,8 @@ from dagster import (
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
-from artificial_data.common.metadata_store import read_metadata
-from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISHED
-from artificial_data.generator.assets import GENERATION_FILE, GROUP, NOT_RELEASED_HINT
+from artificial_data.common.stores import ARTIFICIAL, PUBLISHED
+from artificial_data.generator.assets import GENERATION_FILE, GROUP, read_verified_release
 from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
@@ -72,9 +71,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
     def _qa(context: AssetExecutionContext, stores: GeneratorStores) -> MaterializeResult:
         year = context.partition_key
         scoped = stores.stores()
-        released = read_metadata(
-            scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT
-        )
+        released = read_verified_release(scoped, spec, year).metadata
         table = pq.read_table(scoped.partition_path(ARTIFICIAL, spec.dataset, year))
         result = run_qa(table, released.rows, spec, year)
         summary = {
@@ -127,6 +124,9 @@ def _release_info(spec: DatasetSpec, provenance: dict[str, dict]) -> dict:
         "spec_version": spec.spec_version,
         "disclosure_policy": spec.disclosure.as_dict(),
         "years": provenance,
+        "demo_sign_off": any(
+            (info.get("sign_off") or {}).get("demo", False) for info in provenance.values()
+        ),
         "versions": {p: package_version(p) for p in packages},
         "published_at": datetime.now(UTC).isoformat(),
     }

@@ -20,7 +20,7 @@ from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.changes import describe_changes
 from artificial_data.review.release import ReleaseRefused, release
 from artificial_data.review.review_pack import build_review_pack
-from artificial_data.review.signoff import review_pack_object
+from artificial_data.review.signoff import review_pack_object, sign_off_status
 
 GROUP = "review"
 
@@ -52,16 +52,13 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
             ADMIN, review_pack_object(spec.dataset), year, pack.files()
         )
         blocking = blocking_findings(findings)
+        status = sign_off_status(scoped, spec, year)
         return MaterializeResult(
             metadata={
                 "content_hash": current.content_hash,
                 "review_pack_hash": pack.review_pack_hash,
                 "blocking_findings": len(blocking),
-                "sign_off_command": (
-                    f"artificial-data sign-off --dataset {spec.dataset} --year {year} "
-                    f"--content-hash {current.content_hash} "
-                    f"--review-pack-hash {pack.review_pack_hash} --reviewer ... --approver ..."
-                ),
+                **status_metadata(status),
                 # Values stay in the admin store: the UI gets the pack without them.
                 "review_pack": MetadataValue.md(pack.public_markdown[:60_000]),
                 "html": MetadataValue.path(str(path / "review_pack.html")),
@@ -71,33 +68,61 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
     return _report
 
 
+def status_metadata(status) -> dict:
+    """How a dataset-year stands, with the exact commands that sign it (asset metadata)."""
+    commands = status.sign_commands()
+    show = (
+        f"artificial-data sign-off show --dataset {status.dataset} --year {status.financial_year}"
+    )
+    steps = [f"    {show}", *(f"    {c}" for c in commands)]
+    if commands:
+        steps.append(
+            "    artificial-data sign-off submit --statement FILE.json --signature FILE.json.sig"
+        )
+    return {
+        "sign_off_status": status.state,
+        "sign_off_detail": status.detail or "-",
+        "sign_off_commands": MetadataValue.md(
+            f"**{status.line()}**\n\n" + "\n".join(steps) + "\n\n"
+            "Or paste a signed statement and its signature into `sign_off_job`."
+        ),
+    }
+
+
 def build_reviewed_asset(spec: DatasetSpec) -> AssetsDefinition:
     @asset(
         key=reviewed_key(spec.dataset),
         deps=[suppressed_key(spec.dataset), review_report_key(spec.dataset)],
         description=(
-            f"Released metadata of {spec.dataset}: exactly the content a named reviewer and "
-            "approver signed off (hash-bound). The only input the generator may read."
+            f"Released metadata of {spec.dataset}: exactly the content a reviewer and an "
+            "approver signed with their own keys (hash-bound), with their signed statements. "
+            "The only input the generator may read."
         ),
         group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         metadata={"scope": "released"},
         kinds={"parquet"},
+        output_required=False,
     )
-    def _reviewed(context: AssetExecutionContext, stores: ReviewStores) -> MaterializeResult:
+    def _reviewed(context: AssetExecutionContext, stores: ReviewStores):
         try:
             result = release(stores.stores(), spec, context.partition_key)
         except ReleaseRefused as exc:
             raise Failure(description=str(exc), allow_retries=False) from exc
-        so = result.sign_off
-        return MaterializeResult(
+        if result.already_released:
+            # A replayed pair is a no-op: no second materialisation, no second generation.
+            context.log.info(result.message())
+            return
+        pair = result.pair
+        yield MaterializeResult(
             metadata={
                 "content_hash": result.content_hash,
-                "sign_off_id": so.sign_off_id,
-                "reviewer": f"{so.reviewer} ({so.reviewer_role})",
-                "approver": f"{so.approver} ({so.approver_role})",
-                "demo_sign_off": so.demo,
-                "checklist_version": so.checklist_version,
+                "sign_off": pair.label(),
+                "sign_off_pair": pair.digest,
+                "reviewer": f"{pair.reviewer.statement.signer} ({pair.reviewer.fingerprint})",
+                "approver": f"{pair.approver.statement.signer} ({pair.approver.fingerprint})",
+                "demo_sign_off": pair.demo,
+                "checklist_version": pair.reviewer.statement.checklist_version,
                 "path": MetadataValue.path(str(result.path)),
             }
         )

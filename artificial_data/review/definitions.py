@@ -11,12 +11,12 @@ from artificial_data.common.dataset_spec import load_all_specs
 from artificial_data.orchestration.keys import review_report_key, reviewed_key
 from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.assets import build_review_report_asset, build_reviewed_asset
-from artificial_data.review.jobs import build_release_sensor, sign_off_job
+from artificial_data.review.jobs import build_release_sensor, sign_off_job, sign_off_status_job
 
 
 def build_definitions() -> Definitions:
     specs = load_all_specs()
-    assets, jobs, release_jobs = [], [sign_off_job], {}
+    assets, jobs, release_jobs = [], [sign_off_job, sign_off_status_job], {}
     for spec in specs:
         assets += [build_review_report_asset(spec), build_reviewed_asset(spec)]
         jobs.append(

@@ -1,8 +1,15 @@
 """Release: copy exactly the signed-off metadata into the released store (DESIGN §7).
 
-Release refuses unless the latest sign-off for the partition approves the *current* content
-hash and the automated checks find nothing blocking. When it refuses it says what changed
-since the sign-off, using the snapshot saved when the sign-off was recorded.
+Release looks for the latest reviewer's and approver's signed statements that name the
+*current* content hash and review-pack hash, verifies the pair (``verify_pair``: signatures
+against the operator's allowed signers, roles, two distinct people and keys, agreement,
+decision, demo only for simulated data), runs the automated disclosure checks again, then
+writes the metadata *and* the two signed statements into one released partition, so the
+generator can verify them again before it reads a row.
+
+A pair already released is a no-op with an "already released" result; a statement already
+used by another release is refused (each release needs two fresh signatures). When it refuses
+because the metadata changed, it says what changed, from the snapshot kept at signing time.
 """
 
 from __future__ import annotations
@@ -13,21 +20,23 @@ from pathlib import Path
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.disclosure_checks import blocking_findings, review_metadata
-from artificial_data.common.metadata_store import (
-    MetadataTampered,
-    StoredMetadata,
-    read_metadata,
-    write_metadata,
-)
+from artificial_data.common.metadata_store import StoredMetadata, read_metadata, write_metadata
 from artificial_data.common.references import reference_key
-from artificial_data.common.stores import (
-    ADMIN,
-    METADATA_RELEASED,
-    METADATA_SENSITIVE,
-    ScopedStores,
-)
+from artificial_data.common.released import statement_files
+from artificial_data.common.signing import AllowedSigners
+from artificial_data.common.signoff_statement import VerifiedPair
+from artificial_data.common.stores import ADMIN, METADATA_RELEASED, ScopedStores
 from artificial_data.review.changes import describe_changes
-from artificial_data.review.signoff import SignOff, latest_sign_off, signed_snapshot_object
+from artificial_data.review.signoff import (
+    SignOffRefused,
+    allowed_signers,
+    current_metadata,
+    current_review_pack,
+    find_pair,
+    release_log,
+    release_records,
+    signed_snapshot_object,
+)
 
 
 class ReleaseRefused(RuntimeError):
@@ -39,56 +48,106 @@ class ReleaseResult:
     dataset: str
     financial_year: str
     content_hash: str
-    sign_off: SignOff
+    pair: VerifiedPair
     path: Path
+    already_released: bool = False
+
+    def message(self) -> str:
+        if self.already_released:
+            return (
+                f"{self.dataset} {self.financial_year}: already released (sign-off pair "
+                f"{self.pair.digest[:12]}, content {self.content_hash[:12]}); nothing done"
+            )
+        return (
+            f"{self.dataset} {self.financial_year}: released content {self.content_hash[:12]} "
+            f"signed off by {self.pair.label()}"
+        )
 
 
-def release_log(dataset: str) -> str:
-    return f"releases/{dataset}"
-
-
-def released_sign_off_ids(stores: ScopedStores, dataset: str) -> set[str]:
-    """The sign-offs that have already been carried through to a release."""
-    return {r["sign_off_id"] for r in stores.read_records(ADMIN, release_log(dataset))}
-
-
-def _what_changed(stores: ScopedStores, sign_off: SignOff, current: StoredMetadata) -> str:
-    snapshot = signed_snapshot_object(sign_off.dataset)
-    partition = sign_off.sign_off_id
-    if not stores.has_partition(ADMIN, snapshot, partition):
+def _what_changed(stores: ScopedStores, dataset: str, signed_hash: str, current) -> str:
+    snapshot = signed_snapshot_object(dataset)
+    if not stores.has_partition(ADMIN, snapshot, signed_hash):
         return "no snapshot of the signed metadata is on file"
-    signed = read_metadata(stores, ADMIN, snapshot, partition)
+    signed = read_metadata(stores, ADMIN, snapshot, signed_hash)
     lines = describe_changes(signed.rows, current.rows)
     if signed.header.hashed_part() != current.header.hashed_part():
         lines.insert(0, "header (policy, spec version or source row count) changed")
     return "; ".join(lines) or "the rows are equal but the header differs"
 
 
-def release(stores: ScopedStores, spec: DatasetSpec, financial_year: str) -> ReleaseResult:
-    """Release the current suppressed metadata of one partition, if its sign-off allows."""
+def _no_pair(stores, spec, year, current: StoredMetadata, pack_hash: str, search) -> str:
+    dataset = spec.dataset
+    where = f"{dataset} {year}"
+    latest = search.latest
+    if search.reviewer is None and search.approver is None and latest is not None:
+        s = latest.statement
+        if s.content_hash != current.content_hash:
+            return (
+                f"{where}: the metadata changed after sign-off (signed "
+                f"{s.content_hash[:12]}, current {current.content_hash[:12]}): "
+                f"{_what_changed(stores, dataset, s.content_hash, current)}. A new review and "
+                "sign-off is needed."
+            )
+        return (
+            f"{where}: the review pack changed after sign-off (signed "
+            f"{s.review_pack_hash[:12]}, current {pack_hash[:12]}): read the current pack "
+            "and sign its hashes."
+        )
+    if search.reviewer is None and search.approver is None:
+        broken = f" ({'; '.join(search.broken[:3])})" if search.broken else ""
+        return (
+            f"{where} has no sign-off: a reviewer and an approver must each sign the current "
+            f"hashes with their own key (`artificial-data sign-off show --dataset {dataset} "
+            f"--year {year}`){broken}"
+        )
+    return f"{where}: {search.reason}"
+
+
+def release(
+    stores: ScopedStores,
+    spec: DatasetSpec,
+    financial_year: str,
+    signers: AllowedSigners | None = None,
+) -> ReleaseResult:
+    """Release the current suppressed metadata of one partition, if a signed pair allows."""
     dataset = spec.dataset
     try:
-        current = read_metadata(stores, METADATA_SENSITIVE, dataset, financial_year)
-    except MetadataTampered as exc:
-        raise ReleaseRefused(f"refusing to release {dataset} {financial_year}: {exc}") from exc
+        current = current_metadata(stores, dataset, financial_year)
+        pack = current_review_pack(stores, dataset, financial_year)
+        signers = signers or allowed_signers()
+    except SignOffRefused as exc:
+        raise ReleaseRefused(f"refusing to release: {exc}") from exc
 
-    sign_off = latest_sign_off(stores, dataset, financial_year)
-    if sign_off is None:
-        raise ReleaseRefused(
-            f"{dataset} {financial_year} has no sign-off: a named reviewer and approver must "
-            "sign off the current content hash first (`artificial-data sign-off ...`)"
+    search = find_pair(stores, spec, financial_year, current, pack.review_pack_hash, signers)
+    stale_pack = bool(pack.content_hash) and pack.content_hash != current.content_hash
+    if search.pair is None or stale_pack:
+        why = _no_pair(stores, spec, financial_year, current, pack.review_pack_hash, search)
+        if stale_pack:
+            why += (
+                f" The review pack on file describes metadata {pack.content_hash[:12]}, not the "
+                f"current {current.content_hash[:12]}: rebuild review/report/{dataset}."
+            )
+        raise ReleaseRefused(why)
+    pair = search.pair
+
+    records = release_records(stores, dataset)
+    if any(r["pair_digest"] == pair.digest for r in records):
+        path = stores.partition_path(METADATA_RELEASED, dataset, financial_year)
+        return ReleaseResult(
+            dataset, financial_year, current.content_hash, pair, path, already_released=True
         )
-    if sign_off.decision != "approved":
-        raise ReleaseRefused(
-            f"{dataset} {financial_year}: the latest sign-off ({sign_off.sign_off_id}, by "
-            f"{sign_off.reviewer}) decided '{sign_off.decision}'"
-        )
-    if sign_off.content_hash != current.content_hash:
-        raise ReleaseRefused(
-            f"{dataset} {financial_year}: the metadata changed after sign-off "
-            f"(signed {sign_off.content_hash[:12]}, current {current.content_hash[:12]}): "
-            f"{_what_changed(stores, sign_off, current)}. A new review and sign-off is needed."
-        )
+    used = {r["reviewer_statement"]: r for r in records} | {
+        r["approver_statement"]: r for r in records
+    }
+    for verified in (pair.reviewer, pair.approver):
+        earlier = used.get(verified.statement.digest)
+        if earlier is not None:
+            raise ReleaseRefused(
+                f"{dataset} {financial_year}: the {verified.statement.describe()} statement "
+                f"was already used by the release of {earlier['released_at']}; each release "
+                "needs fresh statements from both people"
+            )
+
     blocking = blocking_findings(review_metadata(current.rows, spec, reference_key(stores)))
     if blocking:
         # The refusal reaches Dagster's shared run history: references, never values.
@@ -98,9 +157,15 @@ def release(stores: ScopedStores, spec: DatasetSpec, financial_year: str) -> Rel
             f"listed with their values in the review pack: {listed}"
         )
     released = write_metadata(
-        stores, METADATA_RELEASED, dataset, financial_year, current.rows, current.header
+        stores,
+        METADATA_RELEASED,
+        dataset,
+        financial_year,
+        current.rows,
+        current.header,
+        extra_files=statement_files(pair.reviewer.signed, pair.approver.signed),
     )
-    if released.content_hash != sign_off.content_hash:  # pragma: no cover - defensive
+    if released.content_hash != pair.content_hash:  # pragma: no cover - defensive
         raise ReleaseRefused("released content does not hash to the signed hash")
     stores.append_record(
         ADMIN,
@@ -108,9 +173,8 @@ def release(stores: ScopedStores, spec: DatasetSpec, financial_year: str) -> Rel
         {
             "dataset": dataset,
             "financial_year": financial_year,
-            "content_hash": released.content_hash,
-            "sign_off_id": sign_off.sign_off_id,
+            **pair.summary(),
             "released_at": datetime.now(UTC).isoformat(),
         },
     )
-    return ReleaseResult(dataset, financial_year, released.content_hash, sign_off, released.path)
+    return ReleaseResult(dataset, financial_year, released.content_hash, pair, released.path)

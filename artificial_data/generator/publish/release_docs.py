@@ -40,7 +40,7 @@ to real data.
 1. Aggregate statistics were taken from HES for each field on its own: the frequency of each
    value, percentiles of continuous fields, per-patient patterns of sex and ethnicity, and the
    number of episodes per patient. Small numbers were suppressed ({_policy_text(info)}).
-2. A named reviewer and approver checked and signed off those statistics before release.
+2. {_sign_off_text(info)}
 3. The generator read only the signed-off statistics and drew each field independently from its
    own distribution, then made derived fields, date order, durations and identifiers
    consistent.
@@ -68,6 +68,18 @@ such as `01` lose their leading zero. Empty fields are nulls; dates are `YYYY-MM
 - Spark: `spark.read.csv(path, header=True, schema=...)` with the Spark types of `schema.json`.
 The Parquet files next to the zip carry the exact types and need no schema.
 """
+
+
+def _sign_off_text(info: dict[str, Any]) -> str:
+    if info.get("demo_sign_off"):
+        return (
+            "**DEMO sign-off:** the statistics come from simulated stand-in data and were "
+            "signed off\n   by the demo's own keys, not by a disclosure review."
+        )
+    return (
+        "A reviewer and an approver checked those statistics and each signed them off with "
+        "their\n   own key before release."
+    )
 
 
 def _policy_text(info: dict[str, Any]) -> str:

@@ -264,6 +264,7 @@ def _scrape(
         policy=spec.disclosure.as_dict(),
         source_rows_rounded=rounded_count(total, spec.disclosure),
         simulated_source=simulated_source,
+        suppressed_fields=_fully_suppressed(spec, rows),
     )
     report = {
         "dataset": spec.dataset,
@@ -272,6 +273,7 @@ def _scrape(
         "source_rows_rounded": header.source_rows_rounded,
         "simulated_source": simulated_source,
         "metadata_rows": len(rows),
+        "fully_suppressed": list(header.suppressed_fields),
         "fields": {name: fields_report[name] for name in _report_order(spec, fields_report)},
         "not_scraped": {
             "identifier": [f.name for f in spec.fields_with_role("identifier")],
@@ -281,6 +283,16 @@ def _scrape(
     return ScrapeResult(
         rows=rows, header=header, content_hash=mc.content_hash(rows, header), report=report
     )
+
+
+def _fully_suppressed(spec: DatasetSpec, rows: pd.DataFrame) -> tuple[str, ...]:
+    """Scraped fields (and the patient key) of which suppression left no row, schema order."""
+    present = set(rows["FIELD_NAME"])
+    names = [f.name for f in spec.scraped_fields]
+    if spec.patient_key not in names:
+        names.append(spec.patient_key)
+    position = {f.name: f.position for f in spec.fields}
+    return tuple(sorted((n for n in names if n not in present), key=lambda n: position[n]))
 
 
 def _report_order(spec: DatasetSpec, fields_report: dict) -> list[str]:
