@@ -164,7 +164,7 @@ def test_the_generator_asset_fails_with_one_line(released, monkeypatch):
 
     statement = released["path"] / "signoff" / "reviewer.json"
     _writable(statement).write_text(statement.read_text().replace("approved", "rejected"))
-    monkeypatch.setenv("ARTIFICIAL_DATA_HOME", str(released["review"].home))
+    monkeypatch.setenv("ARTIFICIAL_DATA_HOME", str(released["review"].roots["admin"].parent))
     monkeypatch.setenv("ARTIFICIAL_DATA_ENV", "test")
     result = materialize(
         [build_artificial_asset(SPEC)],

@@ -19,7 +19,12 @@ from artificial_data.common.signing import (
 )
 from artificial_data.common.signoff_statement import Statement, StatementInvalid
 from artificial_data.common.stores import ADMIN, METADATA_RELEASED, METADATA_SENSITIVE
-from artificial_data.review.demo_signers import demo_sign_off, ensure_demo_signers
+from artificial_data.review.demo_signers import (
+    _demo_key,
+    demo_home,
+    demo_sign_off,
+    ensure_demo_signers,
+)
 from artificial_data.review.release import ReleaseRefused, release
 from artificial_data.review.signoff import SignOffRefused, statement_log, submit_statement
 from artificial_data_tests.metadata_factory import header, small_metadata
@@ -234,7 +239,7 @@ def test_demo_keys_cannot_sign_off_metadata_that_is_not_simulated(tmp_path, monk
     )
     path = tmp_path / "demo.json"
     path.write_bytes(statement.to_bytes())
-    key = review.partition_path(ADMIN, "demo_keys", "reviewer")
+    key = _demo_key(review, "reviewer", tmp_path)
     signature = sign_file(path, key, statement.namespace)
     with pytest.raises(SignOffRefused, match="simulated_source: true"):
         submit_statement(review, statement.to_bytes(), signature)
@@ -249,9 +254,9 @@ def test_demo_keys_cannot_sign_off_metadata_that_is_not_simulated(tmp_path, monk
 def test_demo_sign_off_of_simulated_metadata_is_released_as_demo(review, monkeypatch):
     digests = demo_sign_off(review, SPEC.dataset, YEAR)
     assert len(digests) == 2
-    from artificial_data.review.demo_signers import demo_allowed_signers_path
+    from artificial_data.review.demo_signers import demo_allowed_signers_path, demo_home
 
-    monkeypatch.setenv(ALLOWED_SIGNERS_ENV, str(demo_allowed_signers_path(review.home)))
+    monkeypatch.setenv(ALLOWED_SIGNERS_ENV, str(demo_allowed_signers_path(demo_home(review))))
     result = release(review, SPEC, YEAR)
     assert result.pair.demo and "DEMO" in result.pair.label()
     assert _releases(review)[-1]["demo"] is True
@@ -346,7 +351,7 @@ def test_a_pack_built_for_other_metadata_cannot_be_signed_with_new_content(revie
 
     rows = small_metadata(SPEC)
     rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] += 5
-    scraper = ScopedStores.for_location("scraper", review.home)
+    scraper = ScopedStores.for_location("scraper", demo_home(review))
     write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, rows, header(SPEC))
     with pytest.raises(SignOffRefused, match="rebuild review/report/hes_op"):
         _submit(review, _signed(review, signers, "reviewer", ADA))

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 from artificial_data.common.disclosure_checks import CHECKLIST_VERSION
-from artificial_data.common.settings import load_settings
 from artificial_data.common.signing import (
     ROLES,
     generate_key,
@@ -35,31 +34,41 @@ from artificial_data.review.signoff import (
 DEMO_SIGNERS_FOLDER = "demo_signers"
 
 
+def demo_home(stores: ScopedStores) -> Path:
+    """The single-user home the demo runs in: the folder holding the admin store."""
+    return stores.roots[ADMIN].parent
+
+
 def demo_allowed_signers_path(home: Path) -> Path:
     return Path(home) / DEMO_SIGNERS_FOLDER / "allowed_signers"
 
 
-def _demo_key(stores: ScopedStores, role: str) -> Path:
+def _demo_key(stores: ScopedStores, role: str, folder: Path) -> Path:
+    """The DEMO private key of ``role`` (kept in the admin store, created once), copied into
+    ``folder`` with mode 0600 for ssh-keygen, which refuses a key others could read."""
+
     def create() -> bytes:
-        with tempfile.TemporaryDirectory() as folder:
-            key = generate_key(Path(folder) / role, f"artificial-data DEMO {role}")
+        with tempfile.TemporaryDirectory() as scratch:
+            key = generate_key(Path(scratch) / role, f"artificial-data DEMO {role}")
             return key.read_bytes()
 
-    stores.secret(ADMIN, f"demo_keys/{role}", create)
-    return stores.partition_path(ADMIN, "demo_keys", role)
+    key = stores.secret(ADMIN, f"demo_keys/{role}", create)
+    path = Path(folder) / f"demo_{role}_key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return path
 
 
 def ensure_demo_signers(stores: ScopedStores) -> Path:
     """The demo keys (created once) and the demo's allowed-signers list; returns its path."""
     lines = ["# Written by `artificial-data demo`: DEMO keys, demo namespaces only."]
     for role in ROLES:
-        public = public_key_of(_demo_key(stores, role))
+        with tempfile.TemporaryDirectory(prefix="artificial-data-demo-key-") as folder:
+            public = public_key_of(_demo_key(stores, role, Path(folder)))
         ns = namespace(role, demo=True)
         lines.append(f'{DEMO_IDENTITIES[role]} namespaces="{ns}" {public}')
-    home = load_settings().home
-    if home is None:
-        raise SignOffRefused("the demo signs in a single-user deployment (ARTIFICIAL_DATA_HOME)")
-    path = demo_allowed_signers_path(home)
+    path = demo_allowed_signers_path(demo_home(stores))
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines) + "\n"
     if not path.exists() or path.read_text() != text:
@@ -96,7 +105,8 @@ def demo_sign_off(stores: ScopedStores, dataset: str, financial_year: str) -> li
             )
             path = Path(folder) / f"{role}.json"
             path.write_bytes(statement.to_bytes())
-            signature = sign_file(path, _demo_key(stores, role), statement.namespace)
+            key = _demo_key(stores, role, Path(folder))
+            signature = sign_file(path, key, statement.namespace)
             submit_statement(stores, statement.to_bytes(), signature, signers=signers)
             digests.append(statement.digest)
     return digests
