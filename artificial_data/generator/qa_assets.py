@@ -27,8 +27,14 @@ from dagster import (
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
-from artificial_data.common.stores import ARTIFICIAL, PUBLISHED
-from artificial_data.generator.assets import GENERATION_FILE, GROUP, read_verified_release
+from artificial_data.common.metadata_store import read_metadata
+from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISHED
+from artificial_data.generator.assets import (
+    GENERATION_FILE,
+    GROUP,
+    NOT_RELEASED_HINT,
+    read_verified_release,
+)
 from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
 from artificial_data.generator.publish.release_docs import release_month_of, release_time
@@ -141,6 +147,8 @@ def release_info(spec: DatasetSpec, provenance: dict[str, dict], recorded_at: st
 
 def _recorded_time(scoped, spec: DatasetSpec, year: str, info: dict) -> str:
     """The scrape time of the released metadata the year's table was generated from."""
+    # The table and its QA were made from verified metadata (generation and QA re-verify the
+    # signatures); here only the recorded scrape time and the hash it was made from are read.
     released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT)
     if released.content_hash != info.get("metadata_content_hash"):
         raise Failure(
