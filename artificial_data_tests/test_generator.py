@@ -321,17 +321,46 @@ def test_continuous_fields_are_uniform_within_percentile_bins_with_their_null_ra
         amount.isna().map({True: "null", False: "value"}), {"null": 0.2, "value": 0.8}, 8000
     )
     values = amount.dropna()
-    assert values.between(10.0, 60.0).all()
-    # Bins [10,20] and [20,60] carry 0.4 and 0.4 of the mass: half each after renormalising.
-    within_noise(
-        (values < 20.0).map({True: "low", False: "high"}), {"low": 1, "high": 1}, len(values)
-    )
+    # Quantiles 10, 20, 60 at 0.1, 0.5, 0.9: every published cumulative probability holds,
+    # the tails (beyond the outer points: no min or max is published) included.
+    bands = pd.cut(values, [-np.inf, 10.0, 20.0, 60.0, np.inf], labels=["t0", "b1", "b2", "t3"])
+    within_noise(bands.astype(str), {"t0": 0.1, "b1": 0.4, "b2": 0.4, "t3": 0.1}, len(values))
     # Inside a bin the density is flat: [20,40] and [40,60] hold equal shares.
-    high = values[values >= 20.0]
+    high = values[(values >= 20.0) & (values <= 60.0)]
     within_noise((high < 40.0).map({True: "a", False: "b"}), {"a": 1, "b": 1}, len(high))
+    # The upper tail is exponential with the last bin's density: mean excess 0.1 * 40 / 0.4.
+    excess = values[values > 60.0] - 60.0
+    assert excess.mean() == pytest.approx(10.0, rel=0.15)
     wait = df["WAIT"]
-    assert wait.notna().all() and wait.between(0, 9).all()
-    assert (wait == wait.round()).all()
+    assert wait.notna().all() and (wait == wait.round()).all()
+    assert wait.min() >= 0  # the declared range bounds the lower tail
+    within_noise((wait > 9).map({True: "tail", False: "grid"}), {"tail": 0.25, "grid": 0.75}, 8000)
+
+
+def test_continuous_tails_respect_the_declared_range_and_extra_outer_points():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    grid = [0.0, 0.0, 1.0, 3.0, 8.0, 20.0, 45.0, 90.0]
+    probs = [0.0001, 0.01, 0.25, 0.5, 0.75, 0.99, 0.999, 0.9999]
+    md = md[md["FIELD_NAME"] != "ELECDUR"]
+    extra = row(
+        "ELECDUR",
+        mc.CONTINUOUS,
+        900.0,
+        VALUE_NUMERIC=0.0,
+        VALUE_NUMERIC_ARRAY=grid,
+        WEIGHT_ARRAY=probs,
+    )
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*md.to_dict("records"), extra])
+    sampler = build_plan(md, spec, "2122").row_samplers["ELECDUR"]
+    u = np.linspace(0.0, 1.0, 200_001)[:-1]
+    x = sampler.quantile_function(u)
+    assert x.min() >= 0.0  # duration_days: [0, 36525]
+    for q, p in zip(grid, probs, strict=True):
+        at_q = max(c for v, c in zip(grid, probs, strict=True) if v == q)  # tied points
+        assert np.mean(x <= q) == pytest.approx(at_q, abs=2e-5), (q, p)
+    assert x.max() > 90.0  # beyond the outermost point: the tail model
 
 
 def test_time_of_day_fields_come_back_as_hhmm_text():
@@ -341,7 +370,7 @@ def test_time_of_day_fields_come_back_as_hhmm_text():
     assert text.str.fullmatch(r"\d{4}").all()
     minutes = text.str[:2].astype(int) * 60 + text.str[2:].astype(int)
     assert text.str[2:].astype(int).lt(60).all()
-    assert minutes.between(60, 1430).all()
+    assert minutes.between(0, 1439).all()  # tails beyond 60..1430, clipped to a day
 
 
 def test_a_fully_suppressed_field_comes_out_null():
@@ -632,3 +661,33 @@ def test_tiny_chunks_keep_the_schema(rows):
     spec = load_spec("hes_apc")
     table = generate_chunk(plausible_metadata(spec), spec, "2122", 0, rows, SEED, 0)
     assert table.num_rows == rows and table.schema == arrow_schema(spec)
+
+
+# --------------------------------------------------------------------------------------------
+# Positional code groups
+# --------------------------------------------------------------------------------------------
+
+
+def test_positional_code_groups_are_filled_in_order_with_each_positions_fill_rate():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    group = spec.code_groups[0]
+    assert group[0] == "DIAG_4_01" and len(group) == 20
+    # Fewer codes the further the position, as in HES.
+    for k, name in enumerate(group):
+        mine = md["FIELD_NAME"] == name
+        is_null = mine & md["VALUE_STRING"].isna()
+        share = 0.04 * (k + 1)
+        md.loc[is_null, "WEIGHT"] = md.loc[mine & ~is_null, "WEIGHT"].sum() * share / (1 - share)
+    df = chunk(md, spec=spec, rows=6000)
+    filled = df[list(group)].notna().to_numpy()
+    assert (filled[:, 1:] <= filled[:, :-1]).all()  # never empty before filled
+    for name in group:
+        rows = md[md["FIELD_NAME"] == name]
+        expected = {None: rows.loc[rows["VALUE_STRING"].isna(), "WEIGHT"].sum()}
+        expected["filled"] = rows["WEIGHT"].sum() - expected[None]
+        within_noise(df[name].where(df[name].isna(), "filled"), expected, 6000)
+    # Values given a filled position follow that position's released shares.
+    first = md[(md["FIELD_NAME"] == group[0]) & md["VALUE_STRING"].notna()]
+    codes = df[group[0]].dropna()
+    within_noise(codes, dict(zip(first["VALUE_STRING"], first["WEIGHT"], strict=True)), len(codes))

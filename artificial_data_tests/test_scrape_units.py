@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 
@@ -10,7 +12,13 @@ from artificial_data.common.dataset_spec import DisclosurePolicy, parse_spec
 from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.scraper.scrape import ScrapeInputError
 from artificial_data.scraper.scrape.checks import check_columns
-from artificial_data.scraper.scrape.continuous import choose_grid, coarsen, grid_probabilities
+from artificial_data.scraper.scrape.continuous import (
+    choose_grid,
+    choose_tails,
+    coarsen,
+    grid_probabilities,
+    with_tails,
+)
 from artificial_data.scraper.scrape.suppression import rounded_count, suppress, top_code_episodes
 
 POLICY = DisclosurePolicy()
@@ -135,6 +143,42 @@ def test_grids_are_subsets_of_the_percentiles():
     values, probs = coarsen(tuple(float(i) for i in range(1, 100)), 9)
     assert values == [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0]
     assert probs == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("non_null", "outermost"),
+    [
+        (799, None),
+        (1_600, 0.005),
+        (3_999, 0.005),
+        (4_000, 0.002),
+        (8_000, 0.001),
+        (16_000, 0.0005),
+        (39_999, 0.0005),
+        (40_000, 0.0002),
+        (80_000, 0.0001),
+        (10_000_000, 0.0001),
+    ],
+)
+def test_tail_points_go_out_only_while_every_bin_rests_on_min_count_records(non_null, outermost):
+    tails = choose_tails(non_null, POLICY)
+    low = [p for p in tails if p < 0.5]
+    assert (min(low) if low else None) == outermost
+    assert [round(1 - p, 6) for p in tails if p > 0.5] == low[::-1]
+    edges = [0.0, *low, 0.01] if low else []
+    assert all(
+        round(non_null * (b - a), 6) >= POLICY.min_count for a, b in itertools.pairwise(edges)
+    )
+
+
+def test_tail_points_extend_the_finest_grid_on_both_sides():
+    values, probs = with_tails(
+        [1.0, 2.0],
+        [0.01, 0.99],
+        ((0.005, 0.5), (0.002, 0.2), (0.995, 3.0), (0.998, 4.0)),
+        (0.005, 0.995),
+    )
+    assert (values, probs) == ([0.5, 1.0, 2.0, 3.0], [0.005, 0.01, 0.99, 0.995])
 
 
 def test_check_columns_accepts_the_spec_columns_in_any_case():

@@ -27,7 +27,8 @@ from artificial_data.generator.engine.identifiers import (
 )
 from artificial_data.generator.engine.patients import layout_patients
 from artificial_data.generator.engine.postprocess import post_process
-from artificial_data.generator.engine.seeding import PATIENT_STREAM, chunk_rng
+from artificial_data.generator.engine.sampling import CategoricalSampler
+from artificial_data.generator.engine.seeding import GROUP_STREAM, PATIENT_STREAM, chunk_rng
 
 #: Default rows per table-year of the two published sizes (as the NHS artificial HES files).
 SAMPLE_ROWS = 10_000
@@ -103,9 +104,12 @@ def generate_chunk_from_plan(
     row_index = np.uint64(first_row_index) + np.arange(n, dtype=np.uint64)
 
     cols: dict[str, pa.Array] = {}
+    grouped = _code_groups(plan, chunk_index, n, seed)
     for f in spec.fields:
         rng = chunk_rng(seed, chunk_index, f.position)
-        if f.role == "identifier":
+        if f.name in grouped:
+            cols[f.name] = plan.row_samplers[f.name].sample_filled(rng, grouped[f.name])
+        elif f.role == "identifier":
             cols[f.name] = _identifier(plan, f, rng, layout, patient_slot, row_index, seed)
         elif f.name in plan.row_samplers:
             cols[f.name] = plan.row_samplers[f.name].sample(rng, n)
@@ -116,6 +120,29 @@ def generate_chunk_from_plan(
 
     post_process(spec, cols, n)
     return coerce_to_schema(spec, cols, n)
+
+
+def _code_groups(plan: GenerationPlan, chunk_index: int, n: int, seed: int) -> dict:
+    """Which rows get a value in each position of each positional code group.
+
+    One uniform per row and group is compared with every position's released fill share
+    (a monotone coupling): position k is filled where the uniform is below its share, so each
+    position keeps its own fill rate exactly and, as HES fill rates never increase with the
+    position, the filled positions of a row are always 1..m, with no gap.
+    """
+    filled: dict[str, np.ndarray] = {}
+    for g, members in enumerate(plan.spec.code_groups):
+        samplers = {
+            m: plan.row_samplers[m]
+            for m in members
+            if isinstance(plan.row_samplers.get(m), CategoricalSampler)
+        }
+        if not samplers:
+            continue
+        u = chunk_rng(seed, chunk_index, GROUP_STREAM + g).random(n)
+        for name, sampler in samplers.items():
+            filled[name] = u < sampler.filled_share
+    return filled
 
 
 def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array:

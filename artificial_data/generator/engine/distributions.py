@@ -217,6 +217,7 @@ def _continuous_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> 
         raise GenerationError(
             spec.dataset, f.name, f.spark_type, "CONTINUOUS metadata for a non-numeric field"
         )
+    lower, upper = _declared_range(f)
     return ContinuousSampler(
         quantiles=q,
         probs=p,
@@ -224,7 +225,17 @@ def _continuous_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> 
         arrow_type=target,
         integer=pa.types.is_integer(target),
         time_of_day=f.time_of_day,
+        lower=lower,
+        upper=upper,
     )
+
+
+def _declared_range(f: FieldSpec) -> tuple[float | None, float | None]:
+    """The field's declared numeric range (the spec's domain), which the tails respect."""
+    domain = f.domain
+    if domain is None or domain.kind != "range":
+        return None, None
+    return domain.minimum, domain.maximum
 
 
 def _pattern_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> PatternSampler | None:

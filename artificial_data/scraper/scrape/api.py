@@ -27,9 +27,12 @@ from artificial_data.common.spark import explain_dead_spark
 from artificial_data.scraper.scrape.casts import FieldCast, plan_casts
 from artificial_data.scraper.scrape.checks import check_schema
 from artificial_data.scraper.scrape.continuous import (
+    FINEST,
     choose_grid,
+    choose_tails,
     coarsen,
     summarise_continuous,
+    with_tails,
 )
 from artificial_data.scraper.scrape.errors import ScrapeInputError, where
 from artificial_data.scraper.scrape.frequencies import (
@@ -123,6 +126,10 @@ def _continuous_rows(spec: DatasetSpec, summaries: list, report: dict) -> list[d
         if grid is None:
             continue
         values, probs = coarsen(s.percentiles, grid)
+        if grid == len(FINEST) and s.tails:
+            keep = choose_tails(s.non_null, policy)
+            values, probs = with_tails(values, probs, s.tails, keep)
+            entry["tail_points"] = len(keep)
         weight = rounded_count(s.non_null, policy)
         nulls = rounded_count(s.nulls, policy)
         null_share = nulls / (nulls + weight)
