@@ -691,3 +691,87 @@ def test_positional_code_groups_are_filled_in_order_with_each_positions_fill_rat
     first = md[(md["FIELD_NAME"] == group[0]) & md["VALUE_STRING"].notna()]
     codes = df[group[0]].dropna()
     within_noise(codes, dict(zip(first["VALUE_STRING"], first["WEIGHT"], strict=True)), len(codes))
+
+
+# --------------------------------------------------------------------------------------------
+# Date chains from one anchor and released durations
+# --------------------------------------------------------------------------------------------
+
+
+def _op_chain_metadata():
+    """OP metadata whose APPTDATE covers the year, REQDATE the year before too, and WAITING
+    a released grid with 5% nulls (REQDATE: 4% null, 1% placeholder)."""
+    spec = load_spec("hes_op")
+    md = plausible_metadata(spec)
+    md = md[~md["FIELD_NAME"].isin(["APPTDATE", "REQDATE", "WAITING"])]
+    start = date(2021, 4, 1)
+    rows = []
+    for k in range(365):
+        d = start + pd.Timedelta(days=k)
+        rows.append(row("APPTDATE", mc.DATE, 100.0, VALUE_DATE=d))
+    for k in range(-300, 365):
+        d = start + pd.Timedelta(days=k)
+        rows.append(row("REQDATE", mc.DATE, 50.0, VALUE_DATE=d))
+    total = 50.0 * 665
+    rows.append(row("REQDATE", mc.DATE, total * 0.04 / 0.95, VALUE_DATE=None))
+    rows.append(row("REQDATE", mc.DATE, total * 0.01 / 0.95, VALUE_DATE=date(1800, 1, 1)))
+    rows.append(
+        row(
+            "WAITING",
+            mc.CONTINUOUS,
+            9000.0,
+            VALUE_NUMERIC=0.05,
+            VALUE_NUMERIC_ARRAY=[0.0, 5.0, 30.0, 80.0, 200.0],
+            WEIGHT_ARRAY=[0.01, 0.25, 0.5, 0.75, 0.99],
+        )
+    )
+    for r in rows:
+        r["TABLE_NAME"] = spec.dataset
+    return spec, frame([*md.to_dict("records"), *rows])
+
+
+def test_date_chain_is_placed_from_its_anchor_by_released_durations():
+    spec, md = _op_chain_metadata()
+    plan = build_plan(md, spec, "2122")
+    assert [c.members[c.anchor] for c in plan.chains] == ["APPTDATE"]
+    n = 20_000
+    df = chunk(md, spec=spec, rows=n)
+    appt = pd.to_datetime(df["APPTDATE"])
+    req = df["REQDATE"]
+    # The anchor follows its own distribution (uniform over the year: a quarter per quarter).
+    quarter = appt.dt.month.isin([1, 2, 3]).map({True: "q4", False: "rest"})
+    within_noise(quarter, {"q4": 90.0, "rest": 275.0}, n)
+    # The duration follows its own grid and null share exactly.
+    waiting = df["WAITING"]
+    within_noise(waiting.isna().map({True: "null", False: "v"}), {"null": 5, "v": 95}, n)
+    present = waiting.dropna()
+    for q, p in [(5.0, 0.25), (30.0, 0.5), (80.0, 0.75)]:
+        share = (present <= q).mean()
+        assert abs(share - p) < 4.5 * np.sqrt(p * (1 - p) / len(present)) + 0.01, (q, share)
+    # REQDATE is not a real date exactly where WAITING is null, null / 1800 as released.
+    not_real = ~req.map(real)
+    assert (not_real == waiting.isna()).all()
+    within_noise(
+        req[not_real].map({None: "null"}).fillna("1800"),
+        {"null": 4, "1800": 1},
+        int(not_real.sum()),
+    )
+    ok = ~not_real
+    days = (appt[ok] - pd.to_datetime(req[ok])).dt.days
+    assert (days == waiting[ok]).all() and (days >= 0).all()
+
+
+def test_nested_durations_keep_their_spell_structure():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    (chain,) = build_plan(md, spec, "2122").chains
+    df = chunk(md, spec=spec, rows=4000)
+    both = df["EPIDUR"].notna() & df["SPELDUR"].notna()
+    assert both.sum() > 1000
+    assert (df.loc[both, "EPIDUR"] <= df.loc[both, "SPELDUR"]).all()
+    # No discharge without the episode's end: nulls are nested (where the anchor is real).
+    anchored = df[chain.members[chain.anchor]].map(real)
+    assert anchored.mean() > 0.7
+    assert not (anchored & df["EPIDUR"].isna() & df["SPELDUR"].notna()).any()
+    # SPELDUR and SPELDUR_CALC (same dates) agree.
+    assert df["SPELDUR"].equals(df["SPELDUR_CALC"])

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import arrow_schema, arrow_type
+from artificial_data.generator.engine.chains import place_chain
 from artificial_data.generator.engine.distributions import GenerationPlan, build_plan
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.identifiers import (
@@ -28,7 +29,12 @@ from artificial_data.generator.engine.identifiers import (
 from artificial_data.generator.engine.patients import layout_patients
 from artificial_data.generator.engine.postprocess import post_process
 from artificial_data.generator.engine.sampling import CategoricalSampler
-from artificial_data.generator.engine.seeding import GROUP_STREAM, PATIENT_STREAM, chunk_rng
+from artificial_data.generator.engine.seeding import (
+    CHAIN_STREAM,
+    GROUP_STREAM,
+    PATIENT_STREAM,
+    chunk_rng,
+)
 
 #: Default rows per table-year of the two published sizes (as the NHS artificial HES files).
 SAMPLE_ROWS = 10_000
@@ -105,8 +111,15 @@ def generate_chunk_from_plan(
 
     cols: dict[str, pa.Array] = {}
     grouped = _code_groups(plan, chunk_index, n, seed)
+    for c, chain in enumerate(plan.chains):
+        member_rngs = [chunk_rng(seed, chunk_index, spec.field(m).position) for m in chain.members]
+        cols.update(
+            place_chain(chain, chunk_rng(seed, chunk_index, CHAIN_STREAM + c), member_rngs, n)
+        )
     for f in spec.fields:
         rng = chunk_rng(seed, chunk_index, f.position)
+        if f.name in cols:
+            continue
         if f.name in grouped:
             cols[f.name] = plan.row_samplers[f.name].sample_filled(rng, grouped[f.name])
         elif f.role == "identifier":

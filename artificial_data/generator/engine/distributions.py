@@ -23,6 +23,7 @@ import pyarrow as pa
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.common.schema import arrow_type
+from artificial_data.generator.engine.chains import ChainPlan, plan_chains
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.patients import (
     EpisodesPerPatient,
@@ -50,6 +51,7 @@ class GenerationPlan:
     episodes: EpisodesPerPatient
     row_samplers: dict[str, RowSampler] = field(default_factory=dict)
     patient_samplers: dict[str, PatientSampler] = field(default_factory=dict)
+    chains: tuple[ChainPlan, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -398,4 +400,5 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
         episodes=episodes,
         row_samplers=row_samplers,
         patient_samplers=patient_samplers,
+        chains=plan_chains(spec, row_samplers, financial_year),
     )

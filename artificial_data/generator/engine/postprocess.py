@@ -4,8 +4,9 @@
    (APC: ELECDATE <= ADMIDATE <= EPISTART <= EPIEND <= DISDATE); nulls and HES placeholder
    dates (1800-01-01, 1801-01-01: anything before 1900) stay where they are and do not take
    part in the ordering;
-2. durations: ``end - start`` in days wherever both dates are real (the sampled value is kept
-   elsewhere);
+2. durations: ``end - start`` in days wherever both dates are real, null wherever one of them
+   is null or a placeholder (date chains are placed from released durations, ``chains``, so
+   this gives back the drawn values);
 3. derived fields in dependency order (``truncate``, ``concat``, ``count``, ``age_years``,
    ``age_fraction``, ``age_fraction_from_code``) from the final dates and codes.
 
@@ -69,16 +70,14 @@ def order_date_chain(cols: Columns, chain: tuple[str, ...]) -> None:
 
 
 def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
-    """Make every spec duration equal ``end - start`` in days where both dates are real."""
+    """Make every spec duration ``end - start`` in days where both dates are real, and null
+    where either is null or a placeholder."""
     for duration in spec.durations:
         start, bad_start = date_days(cols[duration.start])
         end, bad_end = date_days(cols[duration.end])
         both = ~(bad_start | bad_end)
         target = arrow_type(spec.field(duration.field).spark_type)
-        sampled = cols[duration.field]
-        cols[duration.field] = pc.if_else(
-            pa.array(both), pa.array(end - start).cast(target), sampled.cast(target)
-        )
+        cols[duration.field] = pa.array(end - start, mask=~both).cast(target)
 
 
 def mydob_days(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
