@@ -775,3 +775,93 @@ def test_nested_durations_keep_their_spell_structure():
     assert not (anchored & df["EPIDUR"].isna() & df["SPELDUR"].notna()).any()
     # SPELDUR and SPELDUR_CALC (same dates) agree.
     assert df["SPELDUR"].equals(df["SPELDUR_CALC"])
+
+
+# --------------------------------------------------------------------------------------------
+# Linked identifiers keep their released null share
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_linked_key_is_filled_on_its_released_share_of_records_only():
+    spec = load_spec("hes_ae")
+    extra = row("EPIKEY", mc.IDENTIFIER_NULLS, 250.0, VALUE_NUMERIC=750.0)
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*plausible_metadata(spec).to_dict("records"), extra])
+    df = chunk(md, spec=spec, rows=8000)
+    within_noise(df["EPIKEY"].isna().map({True: "null", False: "key"}), {"null": 3, "key": 1}, 8000)
+    keys = df["EPIKEY"].dropna()
+    assert keys.is_unique and keys.between(10**11, 10**12 - 1).all()
+    assert df["AEKEY"].notna().all()  # the record key is never null
+    # Without the row, the linked key is filled everywhere, as before.
+    assert chunk(plausible_metadata(spec), spec=spec, rows=500)["EPIKEY"].notna().all()
+
+
+def test_null_counts_for_the_record_key_are_refused():
+    spec = load_spec("hes_ae")
+    extra = row("AEKEY", mc.IDENTIFIER_NULLS, 250.0, VALUE_NUMERIC=750.0)
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*plausible_metadata(spec).to_dict("records"), extra])
+    with pytest.raises(GenerationError, match=r"hes_ae\.AEKEY"):
+        generate_chunk(md, spec, "2122", 0, 10, SEED, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Patients that hold together
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_share_of_patients_with_mixed_values_is_the_metadatas():
+    # Half the patients have one episode: mixed patterns must all go to the other half.
+    md = mini_metadata(
+        episodes=[(1, 50.0), (2, 30.0), (4, 20.0)],
+        sex=[(["1"], [1.0], 45.0), (["2"], [1.0], 40.0), (["1", "2"], [0.9, 0.1], 15.0)],
+    )
+    df = chunk(md, rows=20_000)
+    per_patient = df.groupby("PID")["SEX"].agg(lambda s: len(set(s)))
+    within_noise(
+        (per_patient > 1).map({True: "mixed", False: "one"}),
+        {"mixed": 15, "one": 85},
+        len(per_patient),
+    )
+    sizes = df.groupby("PID").size()
+    assert (per_patient[sizes == 1] == 1).all()
+
+
+def test_a_birth_month_is_never_after_the_date_ages_are_computed_at():
+    # Born in June 2021; D1 (the age date) is often April 2021.
+    md = mini_metadata(mydob=[("062021", 1.0, 10.0), ("011980", 1.0, 90.0)])
+    df = chunk(md, rows=4000)
+    births = df["MYDOB"].map(lambda t: date(int(t[2:]), int(t[:2]), 1))
+    at = df["D1"].map(lambda d: d if real(d) else None)
+    known = at.notna()
+    assert (births[known] <= at[known]).all()
+    assert df.loc[known, "AGE"].notna().all()  # so the age is never missing for that reason
+    # Birth months are swapped between patients, never invented: the modal values keep their
+    # released distribution.
+    assert set(df["MYDOB"]) <= {"062021", "011980"}
+    modal = df.groupby("PID")["MYDOB"].agg(lambda s: s.value_counts().index[0])
+    within_noise(modal, {"062021": 10.0, "011980": 90.0}, len(modal))
+    # Patient-level: one modal birth month per patient is kept.
+    first = df.groupby("PID")["MYDOB"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert (first >= 0.5).all()
+
+
+def test_ae_times_are_the_arrival_time_plus_their_durations():
+    spec = load_spec("hes_ae")
+    assert [d.field for d in spec.clock_durations] == ["INITDUR", "TRETDUR", "CONCLDUR", "DEPDUR"]
+    df = chunk(plausible_metadata(spec), spec=spec, rows=6000)
+
+    def minutes(col):
+        return col.map(lambda t: None if t is None else int(t[:2]) * 60 + int(t[2:]))
+
+    arrival = minutes(df["ARRIVALTIME"])
+    for d in spec.clock_durations:
+        end, dur = minutes(df[d.end]), df[d.field]
+        known = arrival.notna() & dur.notna()
+        assert ((arrival[known] + dur[known]) % 1440 == end[known]).all(), d.field
+        assert end[~known].isna().all()
+        # The duration keeps its own null share (0.1 in the made-up metadata).
+        within_noise(dur.isna().map({True: "null", False: "v"}), {"null": 1, "v": 9}, 6000)
+    # One value uniform for the durations of one arrival: they keep their order.
+    durs = df[[d.field for d in spec.clock_durations]].dropna()
+    assert (durs.diff(axis=1).iloc[:, 1:] >= 0).all().all()

@@ -200,6 +200,20 @@ def _duration_consistency(table: pa.Table, spec: DatasetSpec) -> float:
     return float(ok.mean())
 
 
+def _minutes(table: pa.Table, name: str) -> np.ndarray:
+    text = pc.cast(table.column(name), pa.string()).to_numpy(zero_copy_only=False)
+    return np.array([int(t[:2]) * 60 + int(t[2:]) if isinstance(t, str) else np.nan for t in text])
+
+
+def _clock_consistency(table: pa.Table, spec: DatasetSpec) -> float:
+    ok = np.ones(table.num_rows, dtype=bool)
+    for d in spec.clock_durations:
+        start, end, dur = _minutes(table, d.start), _minutes(table, d.end), _numbers(table, d.field)
+        known = ~np.isnan(start) & ~np.isnan(dur)
+        ok &= np.where(known, (start + dur) % 1440 == end, np.isnan(end))
+    return float(ok.mean())
+
+
 def _fields_over_threshold(table: pa.Table, spec: DatasetSpec, metadata: pd.DataFrame):
     from artificial_data.generator.qa.expected import build_expectations
     from artificial_data.generator.qa.fields import analyse_fields
@@ -250,6 +264,15 @@ def measures(table: pa.Table, spec: DatasetSpec) -> dict[str, float]:
         out["STARTAGE null"] = float(1 - _filled(table, "STARTAGE").mean())
     for k, share in heavy_user_shares(table, spec).items():
         out[f"episodes of patients with > {k} episodes"] = share
+    if spec.clock_durations:
+        out["AE times = start + duration (null where either is)"] = _clock_consistency(table, spec)
+        durs = [d.field for d in spec.clock_durations]
+        values = np.stack([_numbers(table, d) for d in durs], axis=1)
+        both = ~np.isnan(values).any(axis=1)
+        ordered = (np.diff(values[both], axis=1) >= 0).all(axis=1)
+        out[f"AE {' <= '.join(durs)} (where all filled)"] = float(ordered.mean())
+    if "INITDUR" in names:
+        out["median INITDUR (minutes)"] = _median(_numbers(table, "INITDUR"))
     if spec.date_chains:
         out["date chains consistent"] = _chain_consistency(table, spec)
     if spec.durations:

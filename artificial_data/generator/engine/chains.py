@@ -23,8 +23,10 @@ duration a wrong distribution. Instead, per row:
 4. where a duration is null, its date away from the anchor is **not a real date**: null or
    a HES placeholder (1800-01-01, 1801-01-01) in that date's released proportions;
 5. a row whose placed dates are not all among the released dates of the chain (a date beyond
-   the released range, or a rare day that suppression removed) is drawn again, up to
-   ``REDRAWS`` times; the few rows left get every real date on the anchor.
+   the released range, or a rare day that suppression removed) gets a new anchor, up to
+   ``REDRAWS`` times (its durations are kept: they follow their distributions exactly, while
+   the anchor, a date with hundreds of values, barely moves); the few rows left get every
+   real date on the anchor.
 
 Durations are then recomputed from the dates by the post-processing (``end - start`` where
 both are real, null elsewhere), which by construction gives back the drawn values. Rows whose
@@ -51,7 +53,7 @@ from artificial_data.generator.engine.sampling import (
 _EPOCH = date(1970, 1, 1)
 #: Dates before this are HES placeholders, not dates (as in ``postprocess``).
 _REAL_FLOOR = (date(1900, 1, 1) - _EPOCH).days
-#: Times a row is drawn again when one of its placed dates was never released.
+#: Times a row's anchor is drawn again when one of its placed dates was never released.
 REDRAWS = 12
 
 
@@ -144,7 +146,12 @@ def plan_chains(
 
 
 def _draw_durations(plan: ChainPlan, rng: np.random.Generator, n: int):
-    """(values, is_null) per duration, coupled along nesting (see the module docstring)."""
+    """(values, is_null) per duration, coupled along nesting (see the module docstring).
+
+    Where released quantile functions cross (an inner duration's quantile above the outer
+    one's at the same level, e.g. at the step from 0 to 1 day), half of the few conflicting
+    rows lower the inner value and half raise the outer one, which splits the unavoidable
+    change between the two distributions."""
     roots = sorted({d.root for d in plan.durations})
     u = {r: rng.random(n) for r in roots}
     v = {r: rng.random(n) for r in roots}
@@ -154,7 +161,14 @@ def _draw_durations(plan: ChainPlan, rng: np.random.Generator, n: int):
         x = np.maximum(x, 0)
         is_null = v[d.root] < d.sampler.null_share
         if d.parent is not None:
-            x = np.minimum(x, np.where(nulls[d.parent], x, values[d.parent]))
+            outer = values[d.parent]
+            conflict = ~is_null & ~nulls[d.parent] & (x > outer)
+            share = plan.durations[d.parent].sampler.null_share
+            w = (v[d.root] - share) / max(1.0 - share, 1e-12)  # uniform where not null
+            lower = conflict & (w < 0.5)
+            raise_ = conflict & ~lower
+            x = np.where(lower, outer, x)
+            values[d.parent] = np.where(raise_, x, outer)
         values.append(x)
         nulls.append(is_null)
     return values, nulls
@@ -265,41 +279,34 @@ def place_chain(
     n: int,
 ) -> dict[str, pa.Array]:
     """The chain's date columns for ``n`` rows (see the module docstring)."""
-    k = len(plan.members)
     anchor_sampler = plan.samplers[plan.anchor]
     independent = [
         s.sample(r, n) if s is not None else pa.nulls(n, type=pa.date32())
         for s, r in zip(plan.samplers, member_rngs, strict=True)
     ]
     not_real = [_not_real_values(s, r, n) for s, r in zip(plan.samplers, member_rngs, strict=True)]
+    values, nulls = _draw_durations(plan, chain_rng, n)
+    pos, known, _off = _place(plan, values, nulls, n)
     anchor_days = np.zeros(n, dtype=np.int64)
     anchor_real = np.zeros(n, dtype=bool)
-    pos = np.zeros((n, k), dtype=np.int64)
-    real = np.zeros((n, k), dtype=bool)
     todo = np.arange(n)
     for attempt in range(REDRAWS + 1):
-        m = len(todo)
-        a = anchor_sampler.sample(chain_rng, m).cast(pa.date32())
+        a = anchor_sampler.sample(chain_rng, len(todo)).cast(pa.date32())
         a_null = a.is_null().to_numpy(zero_copy_only=False)
         a_days = a.cast(pa.int32()).fill_null(0).to_numpy().astype(np.int64)
         a_real = ~a_null & (a_days >= _REAL_FLOOR)
-        values, nulls = _draw_durations(plan, chain_rng, m)
-        p, known, _off = _place(plan, values, nulls, m)
-        r = known & a_real[:, None]
-        dates = a_days[:, None] + p
-        allowed = np.isin(dates, plan.allowed) | ~r
-        good = allowed.all(axis=1) | ~a_real
+        placed = known[todo]
+        dates = a_days[:, None] + pos[todo]
+        good = (np.isin(dates, plan.allowed) | ~placed).all(axis=1) | ~a_real
         if attempt == REDRAWS:  # the last few rows: every real date on the anchor
-            p = np.where(good[:, None], p, 0)
+            pos[todo[~good]] = 0
             good[:] = True
-        keep = todo[good]
-        anchor_days[keep] = a_days[good]
-        anchor_real[keep] = a_real[good]
-        pos[keep] = p[good]
-        real[keep] = r[good]
+        anchor_days[todo[good]] = a_days[good]
+        anchor_real[todo[good]] = a_real[good]
         todo = todo[~good]
         if len(todo) == 0:
             break
+    real = known & anchor_real[:, None]
     out: dict[str, pa.Array] = {}
     for j, name in enumerate(plan.members):
         placed = pa.array((anchor_days + pos[:, j]).astype(np.int32)).cast(pa.date32())
@@ -312,3 +319,48 @@ def place_chain(
 
 def _where(mask: np.ndarray, yes: pa.Array, no: pa.Array) -> pa.Array:
     return pc.if_else(pa.array(mask), yes, no)
+
+
+# --------------------------------------------------------------------------------------------
+# Times of day placed from a start time by durations in minutes (AE)
+# --------------------------------------------------------------------------------------------
+
+
+def place_clock(
+    spec: DatasetSpec,
+    row_samplers: dict,
+    clock_rng: np.random.Generator,
+    field_rng,
+    n: int,
+) -> dict[str, pa.Array]:
+    """Start times, durations and end times of ``spec.clock_durations`` for ``n`` rows.
+
+    The start time (ARRIVALTIME) is drawn from its own distribution; each duration from its own
+    (null share included); the end time is the start plus the duration, modulo a day, and is
+    null exactly where the start or the duration is. Durations from one start share their value
+    uniform (a monotone coupling), so they keep their order (initial assessment, treatment,
+    conclusion, departure) while each follows its own distribution.
+    """
+    out: dict[str, pa.Array] = {}
+    starts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    shared: dict[str, np.ndarray] = {}
+    for d in spec.clock_durations:
+        start_s, dur_s = row_samplers.get(d.start), row_samplers.get(d.field)
+        if not (isinstance(start_s, ContinuousSampler) and isinstance(dur_s, ContinuousSampler)):
+            continue
+        if d.start not in starts:
+            rng = field_rng(d.start)
+            x = np.clip(np.rint(start_s.sample_numbers(rng, n)), 0, 24 * 60 - 1)
+            is_null = rng.random(n) < start_s.null_share
+            starts[d.start] = (x, is_null)
+            out[d.start] = start_s.to_arrow(x, is_null)
+            shared[d.start] = clock_rng.random(n)
+        x, start_null = starts[d.start]
+        rng = field_rng(d.field)
+        minutes = np.maximum(np.rint(dur_s.quantile_function(shared[d.start])), 0)
+        dur_null = rng.random(n) < dur_s.null_share
+        out[d.field] = dur_s.to_arrow(minutes, dur_null)
+        end_s = row_samplers.get(d.end)
+        if isinstance(end_s, ContinuousSampler):
+            out[d.end] = end_s.to_arrow((x + minutes) % (24 * 60), dur_null | start_null)
+    return out

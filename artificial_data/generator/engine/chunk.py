@@ -15,10 +15,11 @@ import weakref
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import arrow_schema, arrow_type
-from artificial_data.generator.engine.chains import place_chain
+from artificial_data.generator.engine.chains import place_chain, place_clock
 from artificial_data.generator.engine.distributions import GenerationPlan, build_plan
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.identifiers import (
@@ -30,7 +31,9 @@ from artificial_data.generator.engine.patients import layout_patients
 from artificial_data.generator.engine.postprocess import post_process
 from artificial_data.generator.engine.sampling import CategoricalSampler
 from artificial_data.generator.engine.seeding import (
+    BIRTH_STREAM,
     CHAIN_STREAM,
+    CLOCK_STREAM,
     GROUP_STREAM,
     PATIENT_STREAM,
     chunk_rng,
@@ -116,6 +119,16 @@ def generate_chunk_from_plan(
         cols.update(
             place_chain(chain, chunk_rng(seed, chunk_index, CHAIN_STREAM + c), member_rngs, n)
         )
+    if spec.clock_durations:
+        cols.update(
+            place_clock(
+                spec,
+                plan.row_samplers,
+                chunk_rng(seed, chunk_index, CLOCK_STREAM),
+                lambda name: chunk_rng(seed, chunk_index, spec.field(name).position),
+                n,
+            )
+        )
     for f in spec.fields:
         rng = chunk_rng(seed, chunk_index, f.position)
         if f.name in cols:
@@ -131,7 +144,8 @@ def generate_chunk_from_plan(
         elif f.role != "derived":  # fully suppressed: null
             cols[f.name] = pa.nulls(n, type=arrow_type(f.spark_type))
 
-    post_process(spec, cols, n)
+    births = chunk_rng(seed, chunk_index, BIRTH_STREAM)
+    post_process(spec, cols, n, layout.patient, layout.position, births)
     return coerce_to_schema(spec, cols, n)
 
 
@@ -164,8 +178,14 @@ def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array
         per_patient = patient_identifier(f, rng, patient_slot, seed, spec.dataset)
         return per_patient.take(pa.array(layout.patient))
     if f.identifier.format == "digits":
-        return digit_identifier(f, row_index, seed, spec.dataset)
-    return random_identifier(f, rng, len(row_index))
+        values = digit_identifier(f, row_index, seed, spec.dataset)
+    else:
+        values = random_identifier(f, rng, len(row_index))
+    share = plan.identifier_nulls.get(f.name, 0.0)
+    if share > 0:  # a linked key filled on its released share of records only
+        is_null = pa.array(rng.random(len(row_index)) < share)
+        values = pc.if_else(is_null, pa.scalar(None, values.type), values)
+    return values
 
 
 def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa.Table:

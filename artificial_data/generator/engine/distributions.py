@@ -52,6 +52,8 @@ class GenerationPlan:
     row_samplers: dict[str, RowSampler] = field(default_factory=dict)
     patient_samplers: dict[str, PatientSampler] = field(default_factory=dict)
     chains: tuple[ChainPlan, ...] = ()
+    #: Released null share of linked identifier fields (IDENTIFIER_NULLS), e.g. AE EPIKEY.
+    identifier_nulls: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,6 +357,7 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
     episodes = EpisodesPerPatient.one_each()
     row_samplers: dict[str, RowSampler] = {}
     patient_samplers: dict[str, PatientSampler] = {}
+    identifier_nulls: dict[str, float] = {}
     for name, rows in metadata.groupby("FIELD_NAME", sort=True):
         if name not in names:
             raise GenerationError(
@@ -369,11 +372,16 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
             if name == spec.patient_key and types == [mc.RELATIONSHIP]:
                 episodes = _episodes(spec, rows)
                 continue
+            keys = (spec.primary_key, spec.patient_key)
+            if f.role == "identifier" and name not in keys and types == [mc.IDENTIFIER_NULLS]:
+                identifier_nulls[name] = _null_share(spec, f, rows)
+                continue
             raise GenerationError(
                 spec.dataset,
                 name,
                 types,
-                f"{f.role} fields are never sampled: only RELATIONSHIP rows of the patient key",
+                f"{f.role} fields are never sampled: only RELATIONSHIP rows of the patient key "
+                f"and {mc.IDENTIFIER_NULLS} rows of other identifiers",
             )
         expected = mc.value_type_of(f)
         if types != [expected]:
@@ -401,4 +409,15 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
         row_samplers=row_samplers,
         patient_samplers=patient_samplers,
         chains=plan_chains(spec, row_samplers, financial_year),
+        identifier_nulls=identifier_nulls,
     )
+
+
+def _null_share(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> float:
+    """The null share of an IDENTIFIER_NULLS row: null / (null + filled) records."""
+    if len(rows) != 1:
+        raise GenerationError(spec.dataset, f.name, len(rows), "expected one null-count row")
+    nulls, filled = float(rows["VALUE_NUMERIC"].iloc[0]), float(rows["WEIGHT"].iloc[0])
+    if not (math.isfinite(nulls) and nulls >= 0 and math.isfinite(filled) and filled >= 0):
+        raise GenerationError(spec.dataset, f.name, nulls, "null counts must be >= 0")
+    return nulls / (nulls + filled) if nulls + filled > 0 else 0.0

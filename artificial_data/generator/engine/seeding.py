@@ -19,6 +19,8 @@ PATIENT_STREAM = 0
 #: positional code group (``GROUP_STREAM + g``), date chain, patient-level fix-up.
 GROUP_STREAM = 10_000
 CHAIN_STREAM = 20_000
+BIRTH_STREAM = 30_000
+CLOCK_STREAM = 40_000
 #: Offset of the per-table (not per-chunk) streams that pick identifier scrambles.
 _TABLE_STREAM_OFFSET = 1_000_000
 

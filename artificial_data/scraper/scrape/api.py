@@ -2,8 +2,10 @@
 
 ``scrape`` runs three aggregations over the source, each reading only the columns it needs:
 frequencies of all categorical/discrete/date fields (one ``mapInArrow`` + one ``groupBy``),
-percentiles of all continuous fields (one ``agg``), and patient-level patterns (one
-``groupBy`` on the patient key). The passes read disjoint columns, so on a columnar source
+percentiles of all continuous fields (one ``agg``), patient-level patterns (one
+``groupBy`` on the patient key) and, for identifier fields other than the record and patient
+keys (linked keys such as AE's EPIKEY), how many records hold one (one small ``agg``: counts,
+never a value). The passes read disjoint columns, so on a columnar source
 (Parquet, Delta) they do not re-read each other's data and the source is not cached. Only
 aggregate counts reach the driver, where the disclosure policy is applied and the result is
 validated against the metadata contract before it is returned.
@@ -20,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec
@@ -193,6 +196,40 @@ def _patient_rows(
     return frames
 
 
+def _linked_identifiers(spec: DatasetSpec) -> list[str]:
+    """Identifier fields whose null share is released: all but the record and patient keys."""
+    keys = (spec.primary_key, spec.patient_key)
+    return [f.name for f in spec.fields_with_role("identifier") if f.name not in keys]
+
+
+def _identifier_null_rows(
+    spec: DatasetSpec, df: DataFrame, total: int, report: dict
+) -> list[dict[str, list]]:
+    """One IDENTIFIER_NULLS row per linked identifier: rounded null and filled counts."""
+    names = _linked_identifiers(spec)
+    if not names:
+        return []
+    counts = df.agg(*[F.count(F.col(n)).alias(f"i{k}") for k, n in enumerate(names)]).collect()[0]
+    frames = []
+    policy = spec.disclosure
+    for k, name in enumerate(names):
+        filled = int(counts[f"i{k}"])
+        nulls, weight = rounded_count(total - filled, policy), rounded_count(filled, policy)
+        report[name] = {"value_type": mc.IDENTIFIER_NULLS, "null_records": nulls}
+        if nulls + weight == 0:
+            continue
+        frames.append(
+            _frame(
+                spec,
+                name,
+                mc.IDENTIFIER_NULLS,
+                VALUE_NUMERIC=[float(nulls)],
+                WEIGHT=[float(weight)],
+            )
+        )
+    return frames
+
+
 def _sort_key(value: Any) -> tuple:
     """Nulls first, then by value; lists compare element-wise as text."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -260,6 +297,7 @@ def _scrape(
         _frequency_rows(spec, frequency, counts, fields_report)
         + _continuous_rows(spec, summaries, fields_report)
         + _patient_rows(spec, patient, patterns, fields_report)
+        + _identifier_null_rows(spec, df, total, fields_report)
     )
     rows = mc.validate(_canonical_order(spec, mc.normalise(_combine(frames))), spec.dataset)
 
@@ -281,7 +319,11 @@ def _scrape(
         "metadata_rows": len(rows),
         "fields": {name: fields_report[name] for name in _report_order(spec, fields_report)},
         "not_scraped": {
-            "identifier": [f.name for f in spec.fields_with_role("identifier")],
+            "identifier": [
+                f.name
+                for f in spec.fields_with_role("identifier")
+                if f.name not in _linked_identifiers(spec)
+            ],
             "derived": [f.name for f in spec.fields_with_role("derived")],
         },
     }
