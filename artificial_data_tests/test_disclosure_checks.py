@@ -204,3 +204,38 @@ def test_every_field_rejects_canaries_nobody_planted_for_it(dataset):
             assert not domain.allows_numbers([float(NHS_NUMBER), -1.0]).any(), f.name
         else:
             assert not domain.allows_dates([date(1, 1, 1), date(9999, 12, 31)]).any(), f.name
+
+
+def _null_counts(**values):
+    base = {"VALUE_NUMERIC": 60.0, "WEIGHT": 940.0}
+    return row("hes_apc", "AEKEY", contract.IDENTIFIER_NULLS, **(base | values))
+
+
+def test_a_linked_identifier_may_release_its_null_and_filled_counts():
+    assert _checks_hit(_null_counts()) == set()
+    assert _checks_hit(_null_counts(VALUE_NUMERIC=0.0)) == set()
+
+
+@pytest.mark.parametrize(
+    ("values", "check"),
+    [
+        ({"VALUE_STRING": "123456789012"}, "domain"),  # a key value in a null-count row
+        ({"VALUE_NUMERIC_ARRAY": [123456789012.0]}, "domain"),
+        ({"VALUE_DATE": date(2021, 5, 1)}, "domain"),
+        ({"VALUE_NUMERIC": float(NHS_NUMBER)}, "nhs_number"),  # a value posing as a count
+        ({"VALUE_NUMERIC": 12.5}, "domain"),
+        ({"VALUE_NUMERIC": 6.0}, "weights"),  # a null count below the threshold
+        ({"VALUE_NUMERIC": 12.0}, "weights"),  # not rounded
+        ({"WEIGHT": 12.0}, "weights"),
+    ],
+)
+def test_a_value_in_an_identifier_null_count_row_is_refused(values, check):
+    assert check in _checks_hit(_null_counts(**values))
+
+
+def test_null_counts_only_for_identifier_fields_and_identifiers_never_as_values():
+    assert "domain" in _checks_hit(
+        row("hes_apc", "ADMISORC", contract.IDENTIFIER_NULLS, VALUE_NUMERIC=10.0, WEIGHT=20.0)
+    )
+    hit = _checks_hit(row("hes_apc", "AEKEY", contract.CATEGORICAL, VALUE_STRING="1"))
+    assert "identifier_values" in hit

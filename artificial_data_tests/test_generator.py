@@ -321,17 +321,46 @@ def test_continuous_fields_are_uniform_within_percentile_bins_with_their_null_ra
         amount.isna().map({True: "null", False: "value"}), {"null": 0.2, "value": 0.8}, 8000
     )
     values = amount.dropna()
-    assert values.between(10.0, 60.0).all()
-    # Bins [10,20] and [20,60] carry 0.4 and 0.4 of the mass: half each after renormalising.
-    within_noise(
-        (values < 20.0).map({True: "low", False: "high"}), {"low": 1, "high": 1}, len(values)
-    )
+    # Quantiles 10, 20, 60 at 0.1, 0.5, 0.9: every published cumulative probability holds,
+    # the tails (beyond the outer points: no min or max is published) included.
+    bands = pd.cut(values, [-np.inf, 10.0, 20.0, 60.0, np.inf], labels=["t0", "b1", "b2", "t3"])
+    within_noise(bands.astype(str), {"t0": 0.1, "b1": 0.4, "b2": 0.4, "t3": 0.1}, len(values))
     # Inside a bin the density is flat: [20,40] and [40,60] hold equal shares.
-    high = values[values >= 20.0]
+    high = values[(values >= 20.0) & (values <= 60.0)]
     within_noise((high < 40.0).map({True: "a", False: "b"}), {"a": 1, "b": 1}, len(high))
+    # The upper tail is exponential with the last bin's density: mean excess 0.1 * 40 / 0.4.
+    excess = values[values > 60.0] - 60.0
+    assert excess.mean() == pytest.approx(10.0, rel=0.15)
     wait = df["WAIT"]
-    assert wait.notna().all() and wait.between(0, 9).all()
-    assert (wait == wait.round()).all()
+    assert wait.notna().all() and (wait == wait.round()).all()
+    assert wait.min() >= 0  # the declared range bounds the lower tail
+    within_noise((wait > 9).map({True: "tail", False: "grid"}), {"tail": 0.25, "grid": 0.75}, 8000)
+
+
+def test_continuous_tails_respect_the_declared_range_and_extra_outer_points():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    grid = [0.0, 0.0, 1.0, 3.0, 8.0, 20.0, 45.0, 90.0]
+    probs = [0.0001, 0.01, 0.25, 0.5, 0.75, 0.99, 0.999, 0.9999]
+    md = md[md["FIELD_NAME"] != "ELECDUR"]
+    extra = row(
+        "ELECDUR",
+        mc.CONTINUOUS,
+        900.0,
+        VALUE_NUMERIC=0.0,
+        VALUE_NUMERIC_ARRAY=grid,
+        WEIGHT_ARRAY=probs,
+    )
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*md.to_dict("records"), extra])
+    sampler = build_plan(md, spec, "2122").row_samplers["ELECDUR"]
+    u = np.linspace(0.0, 1.0, 200_001)[:-1]
+    x = sampler.quantile_function(u)
+    assert x.min() >= 0.0  # duration_days: [0, 36525]
+    for q, p in zip(grid, probs, strict=True):
+        at_q = max(c for v, c in zip(grid, probs, strict=True) if v == q)  # tied points
+        assert np.mean(x <= q) == pytest.approx(at_q, abs=2e-5), (q, p)
+    assert x.max() > 90.0  # beyond the outermost point: the tail model
 
 
 def test_time_of_day_fields_come_back_as_hhmm_text():
@@ -341,7 +370,7 @@ def test_time_of_day_fields_come_back_as_hhmm_text():
     assert text.str.fullmatch(r"\d{4}").all()
     minutes = text.str[:2].astype(int) * 60 + text.str[2:].astype(int)
     assert text.str[2:].astype(int).lt(60).all()
-    assert minutes.between(60, 1430).all()
+    assert minutes.between(0, 1439).all()  # tails beyond 60..1430, clipped to a day
 
 
 def test_a_fully_suppressed_field_comes_out_null():
@@ -632,3 +661,207 @@ def test_tiny_chunks_keep_the_schema(rows):
     spec = load_spec("hes_apc")
     table = generate_chunk(plausible_metadata(spec), spec, "2122", 0, rows, SEED, 0)
     assert table.num_rows == rows and table.schema == arrow_schema(spec)
+
+
+# --------------------------------------------------------------------------------------------
+# Positional code groups
+# --------------------------------------------------------------------------------------------
+
+
+def test_positional_code_groups_are_filled_in_order_with_each_positions_fill_rate():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    group = spec.code_groups[0]
+    assert group[0] == "DIAG_4_01" and len(group) == 20
+    # Fewer codes the further the position, as in HES.
+    for k, name in enumerate(group):
+        mine = md["FIELD_NAME"] == name
+        is_null = mine & md["VALUE_STRING"].isna()
+        share = 0.04 * (k + 1)
+        md.loc[is_null, "WEIGHT"] = md.loc[mine & ~is_null, "WEIGHT"].sum() * share / (1 - share)
+    df = chunk(md, spec=spec, rows=6000)
+    filled = df[list(group)].notna().to_numpy()
+    assert (filled[:, 1:] <= filled[:, :-1]).all()  # never empty before filled
+    for name in group:
+        rows = md[md["FIELD_NAME"] == name]
+        expected = {None: rows.loc[rows["VALUE_STRING"].isna(), "WEIGHT"].sum()}
+        expected["filled"] = rows["WEIGHT"].sum() - expected[None]
+        within_noise(df[name].where(df[name].isna(), "filled"), expected, 6000)
+    # Values given a filled position follow that position's released shares.
+    first = md[(md["FIELD_NAME"] == group[0]) & md["VALUE_STRING"].notna()]
+    codes = df[group[0]].dropna()
+    within_noise(codes, dict(zip(first["VALUE_STRING"], first["WEIGHT"], strict=True)), len(codes))
+
+
+# --------------------------------------------------------------------------------------------
+# Date chains from one anchor and released durations
+# --------------------------------------------------------------------------------------------
+
+
+def _op_chain_metadata():
+    """OP metadata whose APPTDATE covers the year, REQDATE the year before too, and WAITING
+    a released grid with 5% nulls (REQDATE: 4% null, 1% placeholder)."""
+    spec = load_spec("hes_op")
+    md = plausible_metadata(spec)
+    md = md[~md["FIELD_NAME"].isin(["APPTDATE", "REQDATE", "WAITING"])]
+    start = date(2021, 4, 1)
+    rows = []
+    for k in range(365):
+        d = start + pd.Timedelta(days=k)
+        rows.append(row("APPTDATE", mc.DATE, 100.0, VALUE_DATE=d))
+    for k in range(-300, 365):
+        d = start + pd.Timedelta(days=k)
+        rows.append(row("REQDATE", mc.DATE, 50.0, VALUE_DATE=d))
+    total = 50.0 * 665
+    rows.append(row("REQDATE", mc.DATE, total * 0.04 / 0.95, VALUE_DATE=None))
+    rows.append(row("REQDATE", mc.DATE, total * 0.01 / 0.95, VALUE_DATE=date(1800, 1, 1)))
+    rows.append(
+        row(
+            "WAITING",
+            mc.CONTINUOUS,
+            9000.0,
+            VALUE_NUMERIC=0.05,
+            VALUE_NUMERIC_ARRAY=[0.0, 5.0, 30.0, 80.0, 200.0],
+            WEIGHT_ARRAY=[0.01, 0.25, 0.5, 0.75, 0.99],
+        )
+    )
+    for r in rows:
+        r["TABLE_NAME"] = spec.dataset
+    return spec, frame([*md.to_dict("records"), *rows])
+
+
+def test_date_chain_is_placed_from_its_anchor_by_released_durations():
+    spec, md = _op_chain_metadata()
+    plan = build_plan(md, spec, "2122")
+    assert [c.members[c.anchor] for c in plan.chains] == ["APPTDATE"]
+    n = 20_000
+    df = chunk(md, spec=spec, rows=n)
+    appt = pd.to_datetime(df["APPTDATE"])
+    req = df["REQDATE"]
+    # The anchor follows its own distribution (uniform over the year: a quarter per quarter).
+    quarter = appt.dt.month.isin([1, 2, 3]).map({True: "q4", False: "rest"})
+    within_noise(quarter, {"q4": 90.0, "rest": 275.0}, n)
+    # The duration follows its own grid and null share exactly.
+    waiting = df["WAITING"]
+    within_noise(waiting.isna().map({True: "null", False: "v"}), {"null": 5, "v": 95}, n)
+    present = waiting.dropna()
+    for q, p in [(5.0, 0.25), (30.0, 0.5), (80.0, 0.75)]:
+        share = (present <= q).mean()
+        assert abs(share - p) < 4.5 * np.sqrt(p * (1 - p) / len(present)) + 0.01, (q, share)
+    # REQDATE is not a real date exactly where WAITING is null, null / 1800 as released.
+    not_real = ~req.map(real)
+    assert (not_real == waiting.isna()).all()
+    within_noise(
+        req[not_real].map({None: "null"}).fillna("1800"),
+        {"null": 4, "1800": 1},
+        int(not_real.sum()),
+    )
+    ok = ~not_real
+    days = (appt[ok] - pd.to_datetime(req[ok])).dt.days
+    assert (days == waiting[ok]).all() and (days >= 0).all()
+
+
+def test_nested_durations_keep_their_spell_structure():
+    spec = load_spec("hes_apc")
+    md = plausible_metadata(spec)
+    (chain,) = build_plan(md, spec, "2122").chains
+    df = chunk(md, spec=spec, rows=4000)
+    both = df["EPIDUR"].notna() & df["SPELDUR"].notna()
+    assert both.sum() > 1000
+    assert (df.loc[both, "EPIDUR"] <= df.loc[both, "SPELDUR"]).all()
+    # No discharge without the episode's end: nulls are nested (where the anchor is real).
+    anchored = df[chain.members[chain.anchor]].map(real)
+    assert anchored.mean() > 0.7
+    assert not (anchored & df["EPIDUR"].isna() & df["SPELDUR"].notna()).any()
+    # SPELDUR and SPELDUR_CALC (same dates) agree.
+    assert df["SPELDUR"].equals(df["SPELDUR_CALC"])
+
+
+# --------------------------------------------------------------------------------------------
+# Linked identifiers keep their released null share
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_linked_key_is_filled_on_its_released_share_of_records_only():
+    spec = load_spec("hes_ae")
+    extra = row("EPIKEY", mc.IDENTIFIER_NULLS, 250.0, VALUE_NUMERIC=750.0)
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*plausible_metadata(spec).to_dict("records"), extra])
+    df = chunk(md, spec=spec, rows=8000)
+    within_noise(df["EPIKEY"].isna().map({True: "null", False: "key"}), {"null": 3, "key": 1}, 8000)
+    keys = df["EPIKEY"].dropna()
+    assert keys.is_unique and keys.between(10**11, 10**12 - 1).all()
+    assert df["AEKEY"].notna().all()  # the record key is never null
+    # Without the row, the linked key is filled everywhere, as before.
+    assert chunk(plausible_metadata(spec), spec=spec, rows=500)["EPIKEY"].notna().all()
+
+
+def test_null_counts_for_the_record_key_are_refused():
+    spec = load_spec("hes_ae")
+    extra = row("AEKEY", mc.IDENTIFIER_NULLS, 250.0, VALUE_NUMERIC=750.0)
+    extra["TABLE_NAME"] = spec.dataset
+    md = frame([*plausible_metadata(spec).to_dict("records"), extra])
+    with pytest.raises(GenerationError, match=r"hes_ae\.AEKEY"):
+        generate_chunk(md, spec, "2122", 0, 10, SEED, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Patients that hold together
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_share_of_patients_with_mixed_values_is_the_metadatas():
+    # Half the patients have one episode: mixed patterns must all go to the other half.
+    md = mini_metadata(
+        episodes=[(1, 50.0), (2, 30.0), (4, 20.0)],
+        sex=[(["1"], [1.0], 45.0), (["2"], [1.0], 40.0), (["1", "2"], [0.9, 0.1], 15.0)],
+    )
+    df = chunk(md, rows=20_000)
+    per_patient = df.groupby("PID")["SEX"].agg(lambda s: len(set(s)))
+    within_noise(
+        (per_patient > 1).map({True: "mixed", False: "one"}),
+        {"mixed": 15, "one": 85},
+        len(per_patient),
+    )
+    sizes = df.groupby("PID").size()
+    assert (per_patient[sizes == 1] == 1).all()
+
+
+def test_a_birth_month_is_never_after_the_date_ages_are_computed_at():
+    # Born in June 2021; D1 (the age date) is often April 2021.
+    md = mini_metadata(mydob=[("062021", 1.0, 10.0), ("011980", 1.0, 90.0)])
+    df = chunk(md, rows=4000)
+    births = df["MYDOB"].map(lambda t: date(int(t[2:]), int(t[:2]), 1))
+    at = df["D1"].map(lambda d: d if real(d) else None)
+    known = at.notna()
+    assert (births[known] <= at[known]).all()
+    assert df.loc[known, "AGE"].notna().all()  # so the age is never missing for that reason
+    # Birth months are swapped between patients, never invented: the modal values keep their
+    # released distribution.
+    assert set(df["MYDOB"]) <= {"062021", "011980"}
+    modal = df.groupby("PID")["MYDOB"].agg(lambda s: s.value_counts().index[0])
+    within_noise(modal, {"062021": 10.0, "011980": 90.0}, len(modal))
+    # Patient-level: one modal birth month per patient is kept.
+    first = df.groupby("PID")["MYDOB"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert (first >= 0.5).all()
+
+
+def test_ae_times_are_the_arrival_time_plus_their_durations():
+    spec = load_spec("hes_ae")
+    assert [d.field for d in spec.clock_durations] == ["INITDUR", "TRETDUR", "CONCLDUR", "DEPDUR"]
+    df = chunk(plausible_metadata(spec), spec=spec, rows=6000)
+
+    def minutes(col):
+        return col.map(lambda t: None if t is None else int(t[:2]) * 60 + int(t[2:]))
+
+    arrival = minutes(df["ARRIVALTIME"])
+    for d in spec.clock_durations:
+        end, dur = minutes(df[d.end]), df[d.field]
+        known = arrival.notna() & dur.notna()
+        assert ((arrival[known] + dur[known]) % 1440 == end[known]).all(), d.field
+        assert end[~known].isna().all()
+        # The duration keeps its own null share (0.1 in the made-up metadata).
+        within_noise(dur.isna().map({True: "null", False: "v"}), {"null": 1, "v": 9}, 6000)
+    # One value uniform for the durations of one arrival: they keep their order.
+    durs = df[[d.field for d in spec.clock_durations]].dropna()
+    assert (durs.diff(axis=1).iloc[:, 1:] >= 0).all().all()

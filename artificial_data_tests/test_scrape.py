@@ -401,14 +401,23 @@ def test_real_spec_end_to_end(spark, dataset):
     rows = mc.validate(result.rows, table_name=dataset)
     assert result.header.table_name == dataset
     scraped = {f.name for f in spec.scraped_fields}
-    assert set(rows["FIELD_NAME"]) <= scraped | {spec.patient_key}
-    never = {f.name for f in spec.fields if not f.is_scraped} - {spec.patient_key}
+    # Linked identifiers (not the record or patient key) release only their null counts.
+    linked = {
+        f.name
+        for f in spec.fields_with_role("identifier")
+        if f.name not in (spec.primary_key, spec.patient_key)
+    }
+    assert set(rows["FIELD_NAME"]) <= scraped | {spec.patient_key} | linked
+    never = {f.name for f in spec.fields if not f.is_scraped} - {spec.patient_key} - linked
     assert not set(rows["FIELD_NAME"]) & never
+    counts = rows[rows["FIELD_NAME"].isin(linked)]
+    assert set(counts["VALUE_TYPE"]) <= {mc.IDENTIFIER_NULLS}
+    assert counts[["VALUE_STRING", "VALUE_DATE", "VALUE_NUMERIC_ARRAY"]].isna().all().all()
     kinds = dict(zip(rows["FIELD_NAME"], rows["VALUE_TYPE"], strict=False))
     assert kinds["SEX"] == mc.DEMOGRAPHIC_CATEGORICAL and kinds["MYDOB"] == mc.DEMOGRAPHIC_DATE
     assert kinds["EPIDUR"] == mc.CONTINUOUS and kinds["ADMIDATE"] == mc.DATE
     assert kinds[spec.patient_key] == mc.RELATIONSHIP
-    assert set(result.report["fields"]) == scraped | {spec.patient_key}
+    assert set(result.report["fields"]) == scraped | {spec.patient_key} | linked
 
 
 def test_every_hes_table_is_read_with_sparks_columnar_parquet_reader(spark, tmp_path):

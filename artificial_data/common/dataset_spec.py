@@ -189,6 +189,12 @@ class DatasetSpec:
     durations: tuple[Duration, ...] = ()
     disclosure: DisclosurePolicy = field(default_factory=DisclosurePolicy)
     path: str = ""
+    #: Durations in minutes between two times of day (AE: INITDUR from ARRIVALTIME to
+    #: INITTIME, ...): the end time is the start time plus the duration, modulo a day.
+    clock_durations: tuple[Duration, ...] = ()
+    #: Positional code groups (DIAG_4_01..20, ...): each filled in position order, so a row
+    #: never has an empty position before a filled one. Declared by prefix in the spec.
+    code_groups: tuple[tuple[str, ...], ...] = ()
 
     @property
     def field_names(self) -> list[str]:
@@ -349,6 +355,8 @@ _TOP_LEVEL_KEYS = {
     "excluded_source_columns",
     "date_chains",
     "durations",
+    "code_groups",
+    "clock_durations",
     "disclosure",
     "domains",
     "fields",
@@ -430,6 +438,34 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
             )
         )
 
+    clock = []
+    for d in document.get("clock_durations") or ():
+        _check_keys(d, {"field", "start", "end"}, f"{where} clock_durations")
+        entry = Duration(
+            field=known(str(d["field"]), "clock_durations"),
+            start=known(str(d["start"]), "clock_durations"),
+            end=known(str(d["end"]), "clock_durations"),
+        )
+        if not (by_name[entry.start].time_of_day and by_name[entry.end].time_of_day):
+            raise SpecError(f"{where}: clock duration {entry.field} needs two time_of_day fields")
+        if by_name[entry.field].role != "continuous" or by_name[entry.field].time_of_day:
+            raise SpecError(f"{where}: clock duration {entry.field} must be a continuous count")
+        clock.append(entry)
+
+    groups = []
+    for prefix in document.get("code_groups") or ():
+        pattern = re.compile(re.escape(str(prefix)) + r"\d{2}")
+        members = tuple(n for n in names if pattern.fullmatch(n))
+        if len(members) < 2:
+            raise SpecError(f"{where}: code group {prefix!r} needs at least two fields NN")
+        numbers = [int(n[len(str(prefix)) :]) for n in members]
+        if numbers != list(range(1, len(members) + 1)):
+            raise SpecError(f"{where}: code group {prefix!r} must number its fields 01, 02, ...")
+        for n in members:
+            if by_name[n].role != "categorical":
+                raise SpecError(f"{where}: code group member {n} must have role 'categorical'")
+        groups.append(members)
+
     policy_doc = document.get("disclosure") or {}
     _check_keys(policy_doc, {"name", "min_count", "rounding_base"}, f"{where} disclosure")
     policy = DisclosurePolicy(**policy_doc)
@@ -462,6 +498,8 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
         ),
         date_chains=chains,
         durations=tuple(durations),
+        code_groups=tuple(groups),
+        clock_durations=tuple(clock),
         disclosure=policy,
         path=path,
     )

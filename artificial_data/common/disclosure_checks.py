@@ -109,9 +109,28 @@ def _published_values(rows: pd.DataFrame) -> Iterator[tuple[str, str, str, Any]]
 
 
 def check_weights(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
-    """Every weight meets the threshold and is a multiple of the rounding base."""
+    """Every weight meets the threshold and is a multiple of the rounding base; so does the
+    null count of an IDENTIFIER_NULLS row (or it is 0)."""
     ok = meets_policy(rows["WEIGHT"].to_numpy(), spec.disclosure)
-    return [
+    nulls = rows[rows["VALUE_TYPE"] == contract.IDENTIFIER_NULLS]
+    counts = nulls["VALUE_NUMERIC"].to_numpy(dtype=float)
+    counted = np.isfinite(counts) & (counts >= 0)
+    bad_nulls = ~(
+        counted & ((counts == 0) | meets_policy(np.where(counted, counts, 0), spec.disclosure))
+    )
+    findings = [
+        Finding(
+            "weights",
+            r.TABLE_NAME,
+            r.FIELD_NAME,
+            "*",
+            f"null count {r.VALUE_NUMERIC:g} breaks the policy (min {spec.disclosure.min_count}, "
+            f"rounded to {spec.disclosure.rounding_base})",
+        )
+        for r, bad in zip(nulls.itertuples(), bad_nulls, strict=True)
+        if bad
+    ]
+    return findings + [
         Finding(
             "weights",
             r.TABLE_NAME,
@@ -125,8 +144,8 @@ def check_weights(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
 
 
 def check_fields(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
-    """No forbidden identifier; identifier fields only as RELATIONSHIP rows; no derived or
-    unknown fields."""
+    """No forbidden identifier; identifier fields only as RELATIONSHIP rows (the patient key)
+    or IDENTIFIER_NULLS rows (two counts, never a value); no derived or unknown fields."""
     findings = []
     forbidden = set(spec.forbidden_identifiers)
     roles = {f.name: f.role for f in spec.fields}
@@ -139,14 +158,18 @@ def check_fields(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
             )
         elif name not in roles:
             findings.append(Finding("unknown_field", table, name, "*", "field not in the spec"))
-        elif roles[name] == "identifier" and value_type != contract.RELATIONSHIP:
+        elif roles[name] == "identifier" and value_type not in (
+            contract.RELATIONSHIP,
+            contract.IDENTIFIER_NULLS,
+        ):
             findings.append(
                 Finding(
                     "identifier_values",
                     table,
                     name,
                     "*",
-                    f"identifier field published as {value_type}; only RELATIONSHIP is allowed",
+                    f"identifier field published as {value_type}; only RELATIONSHIP or "
+                    f"{contract.IDENTIFIER_NULLS} is allowed",
                 )
             )
         elif value_type == contract.RELATIONSHIP and name != spec.patient_key:
@@ -265,6 +288,7 @@ _COLUMNS_USED = {
     contract.DEMOGRAPHIC_CATEGORICAL: {"VALUE_STRING_ARRAY", "WEIGHT_ARRAY"},
     contract.DEMOGRAPHIC_DATE: {"VALUE_STRING", "VALUE_NUMERIC"},
     contract.RELATIONSHIP: {"VALUE_STRING", "VALUE_NUMERIC", "VALUE_NUMERIC_ARRAY"},
+    contract.IDENTIFIER_NULLS: {"VALUE_NUMERIC"},
 }
 _VALUE_COLUMNS = (
     "VALUE_STRING",
@@ -292,6 +316,8 @@ def _structural(value_type: str, column: str, value: Any) -> bool:
         column == "VALUE_NUMERIC" and value_type in (contract.CONTINUOUS, contract.DEMOGRAPHIC_DATE)
     ):
         return isinstance(value, int | float) and 0.0 <= float(value) <= 1.0
+    if value_type == contract.IDENTIFIER_NULLS:  # a count of null records, never a value
+        return isinstance(value, int | float) and float(value).is_integer() and value >= 0
     if value_type == contract.RELATIONSHIP:
         if column == "VALUE_STRING":
             return value == contract.TOP_CODED
@@ -317,11 +343,12 @@ def check_domains(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
         spec_field = fields.get(r.FIELD_NAME)
         if spec_field is None:
             continue  # reported by check_fields
-        expected = (
-            contract.RELATIONSHIP
-            if spec.patient_key == r.FIELD_NAME
-            else (contract.value_type_of(spec_field) if spec_field.is_scraped else None)
-        )
+        if spec.patient_key == r.FIELD_NAME:
+            expected = contract.RELATIONSHIP
+        elif spec_field.role == "identifier":
+            expected = contract.IDENTIFIER_NULLS
+        else:
+            expected = contract.value_type_of(spec_field) if spec_field.is_scraped else None
         if expected is not None and expected != r.VALUE_TYPE:
             findings.append(
                 Finding(

@@ -14,7 +14,8 @@ How each VALUE_TYPE is encoded (one convention for the scraper, review, generato
 ``DATE``  ``date`` fields; one row per value. VALUE_DATE = the date for date-typed fields,
     VALUE_STRING = the text for string-typed date fields (None/NaT = null); WEIGHT = count.
 ``CONTINUOUS``  ``continuous`` fields; one row per field. VALUE_NUMERIC_ARRAY = quantile values
-    (ascending), WEIGHT_ARRAY = their cumulative probabilities (ascending, within (0, 1)),
+    (ascending), WEIGHT_ARRAY = their cumulative probabilities (ascending, within (0, 1); the
+    finest grid may carry extra outer points such as 0.005 and 0.995),
     VALUE_NUMERIC = share of nulls (0..1), WEIGHT = non-null count. Never a min or a max.
     ``time_of_day`` fields (HHMM text) are summarised as minutes after midnight.
 ``DEMOGRAPHIC_CATEGORICAL``  ``patient_categorical`` fields (SEX, ETHNOS); one row per pattern
@@ -25,9 +26,15 @@ How each VALUE_TYPE is encoded (one convention for the scraper, review, generato
     VALUE_STRING = the patient's modal value, VALUE_NUMERIC = share of the patient's episodes
     that agree with it, rounded to 2 decimals; WEIGHT = number of patients.
 ``RELATIONSHIP``  FIELD_NAME = the patient key; one row per number of episodes per patient.
-    VALUE_NUMERIC = episodes per patient, WEIGHT = number of patients. Rare high counts are
-    pooled into one top-coded row: VALUE_STRING = ``TOP_CODED``, VALUE_NUMERIC = the smallest
+    VALUE_NUMERIC = episodes per patient, WEIGHT = number of patients. Rare counts are pooled
+    into bands published at their rounded mean count, and rare high counts into one top-coded
+    row: VALUE_STRING = ``TOP_CODED``, VALUE_NUMERIC = the smallest
     count in the pool, VALUE_NUMERIC_ARRAY = [smallest, representative (rounded mean)].
+
+``IDENTIFIER_NULLS``  identifier fields other than the record and patient keys (a linked key
+    such as AE's EPIKEY, filled only where the attendance led to an admission); one row per
+    field carrying two counts and never a value: VALUE_NUMERIC = number of null records,
+    WEIGHT = number of filled records, both under the disclosure policy.
 
 Every WEIGHT is a count after the disclosure policy: raw counts below the threshold are gone,
 the rest are rounded half-up to the rounding base.
@@ -70,6 +77,7 @@ CONTINUOUS = "CONTINUOUS"
 DEMOGRAPHIC_CATEGORICAL = "DEMOGRAPHIC_CATEGORICAL"
 DEMOGRAPHIC_DATE = "DEMOGRAPHIC_DATE"
 RELATIONSHIP = "RELATIONSHIP"
+IDENTIFIER_NULLS = "IDENTIFIER_NULLS"
 VALUE_TYPES = (
     CATEGORICAL,
     DISCRETE,
@@ -78,6 +86,7 @@ VALUE_TYPES = (
     DEMOGRAPHIC_CATEGORICAL,
     DEMOGRAPHIC_DATE,
     RELATIONSHIP,
+    IDENTIFIER_NULLS,
 )
 #: Marks the pooled top-coded bucket of the episodes-per-patient distribution.
 TOP_CODED = "TOP_CODED"
@@ -166,6 +175,7 @@ def _value_columns_check(df: pd.DataFrame) -> pd.Series:
     ok &= ~(vt.eq(DEMOGRAPHIC_CATEGORICAL) & df["VALUE_STRING_ARRAY"].map(lambda v: v is None))
     ok &= ~(vt.eq(DISCRETE) & df["VALUE_STRING"].notna())
     ok &= ~(vt.eq(CATEGORICAL) & df["VALUE_NUMERIC"].notna())
+    ok &= ~(vt.eq(IDENTIFIER_NULLS) & df["VALUE_NUMERIC"].isna())
     return ok
 
 

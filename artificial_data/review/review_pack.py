@@ -69,6 +69,8 @@ def _value_label(row: pd.Series) -> str:
         return ", ".join(f"{v}:{s:g}" for v, s in zip(values, shares, strict=False))
     if vt == contract.DEMOGRAPHIC_DATE:
         return f"{row['VALUE_STRING']} (agreement {row['VALUE_NUMERIC']:g})"
+    if vt == contract.IDENTIFIER_NULLS:
+        return f"{row['VALUE_NUMERIC']:g} null records (no values)"
     if vt == contract.RELATIONSHIP:
         top = " (top-coded)" if row["VALUE_STRING"] == contract.TOP_CODED else ""
         return f"{row['VALUE_NUMERIC']:g} episodes{top}"

@@ -15,9 +15,11 @@ import weakref
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import arrow_schema, arrow_type
+from artificial_data.generator.engine.chains import place_chain, place_clock
 from artificial_data.generator.engine.distributions import GenerationPlan, build_plan
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.identifiers import (
@@ -27,7 +29,15 @@ from artificial_data.generator.engine.identifiers import (
 )
 from artificial_data.generator.engine.patients import layout_patients
 from artificial_data.generator.engine.postprocess import post_process
-from artificial_data.generator.engine.seeding import PATIENT_STREAM, chunk_rng
+from artificial_data.generator.engine.sampling import CategoricalSampler
+from artificial_data.generator.engine.seeding import (
+    BIRTH_STREAM,
+    CHAIN_STREAM,
+    CLOCK_STREAM,
+    GROUP_STREAM,
+    PATIENT_STREAM,
+    chunk_rng,
+)
 
 #: Default rows per table-year of the two published sizes (as the NHS artificial HES files).
 SAMPLE_ROWS = 10_000
@@ -103,9 +113,29 @@ def generate_chunk_from_plan(
     row_index = np.uint64(first_row_index) + np.arange(n, dtype=np.uint64)
 
     cols: dict[str, pa.Array] = {}
+    grouped = _code_groups(plan, chunk_index, n, seed)
+    for c, chain in enumerate(plan.chains):
+        member_rngs = [chunk_rng(seed, chunk_index, spec.field(m).position) for m in chain.members]
+        cols.update(
+            place_chain(chain, chunk_rng(seed, chunk_index, CHAIN_STREAM + c), member_rngs, n)
+        )
+    if spec.clock_durations:
+        cols.update(
+            place_clock(
+                spec,
+                plan.row_samplers,
+                chunk_rng(seed, chunk_index, CLOCK_STREAM),
+                lambda name: chunk_rng(seed, chunk_index, spec.field(name).position),
+                n,
+            )
+        )
     for f in spec.fields:
         rng = chunk_rng(seed, chunk_index, f.position)
-        if f.role == "identifier":
+        if f.name in cols:
+            continue
+        if f.name in grouped:
+            cols[f.name] = plan.row_samplers[f.name].sample_filled(rng, grouped[f.name])
+        elif f.role == "identifier":
             cols[f.name] = _identifier(plan, f, rng, layout, patient_slot, row_index, seed)
         elif f.name in plan.row_samplers:
             cols[f.name] = plan.row_samplers[f.name].sample(rng, n)
@@ -114,8 +144,32 @@ def generate_chunk_from_plan(
         elif f.role != "derived":  # fully suppressed: null
             cols[f.name] = pa.nulls(n, type=arrow_type(f.spark_type))
 
-    post_process(spec, cols, n)
+    births = chunk_rng(seed, chunk_index, BIRTH_STREAM)
+    post_process(spec, cols, n, layout.patient, layout.position, births)
     return coerce_to_schema(spec, cols, n)
+
+
+def _code_groups(plan: GenerationPlan, chunk_index: int, n: int, seed: int) -> dict:
+    """Which rows get a value in each position of each positional code group.
+
+    One uniform per row and group is compared with every position's released fill share
+    (a monotone coupling): position k is filled where the uniform is below its share, so each
+    position keeps its own fill rate exactly and, as HES fill rates never increase with the
+    position, the filled positions of a row are always 1..m, with no gap.
+    """
+    filled: dict[str, np.ndarray] = {}
+    for g, members in enumerate(plan.spec.code_groups):
+        samplers = {
+            m: plan.row_samplers[m]
+            for m in members
+            if isinstance(plan.row_samplers.get(m), CategoricalSampler)
+        }
+        if not samplers:
+            continue
+        u = chunk_rng(seed, chunk_index, GROUP_STREAM + g).random(n)
+        for name, sampler in samplers.items():
+            filled[name] = u < sampler.filled_share
+    return filled
 
 
 def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array:
@@ -124,8 +178,14 @@ def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array
         per_patient = patient_identifier(f, rng, patient_slot, seed, spec.dataset)
         return per_patient.take(pa.array(layout.patient))
     if f.identifier.format == "digits":
-        return digit_identifier(f, row_index, seed, spec.dataset)
-    return random_identifier(f, rng, len(row_index))
+        values = digit_identifier(f, row_index, seed, spec.dataset)
+    else:
+        values = random_identifier(f, rng, len(row_index))
+    share = plan.identifier_nulls.get(f.name, 0.0)
+    if share > 0:  # a linked key filled on its released share of records only
+        is_null = pa.array(rng.random(len(row_index)) < share)
+        values = pc.if_else(is_null, pa.scalar(None, values.type), values)
+    return values
 
 
 def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa.Table:

@@ -23,6 +23,7 @@ import pyarrow as pa
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.common.schema import arrow_type
+from artificial_data.generator.engine.chains import ChainPlan, plan_chains
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.patients import (
     EpisodesPerPatient,
@@ -50,6 +51,9 @@ class GenerationPlan:
     episodes: EpisodesPerPatient
     row_samplers: dict[str, RowSampler] = field(default_factory=dict)
     patient_samplers: dict[str, PatientSampler] = field(default_factory=dict)
+    chains: tuple[ChainPlan, ...] = ()
+    #: Released null share of linked identifier fields (IDENTIFIER_NULLS), e.g. AE EPIKEY.
+    identifier_nulls: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,6 +221,7 @@ def _continuous_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> 
         raise GenerationError(
             spec.dataset, f.name, f.spark_type, "CONTINUOUS metadata for a non-numeric field"
         )
+    lower, upper = _declared_range(f)
     return ContinuousSampler(
         quantiles=q,
         probs=p,
@@ -224,7 +229,17 @@ def _continuous_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> 
         arrow_type=target,
         integer=pa.types.is_integer(target),
         time_of_day=f.time_of_day,
+        lower=lower,
+        upper=upper,
     )
+
+
+def _declared_range(f: FieldSpec) -> tuple[float | None, float | None]:
+    """The field's declared numeric range (the spec's domain), which the tails respect."""
+    domain = f.domain
+    if domain is None or domain.kind != "range":
+        return None, None
+    return domain.minimum, domain.maximum
 
 
 def _pattern_sampler(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> PatternSampler | None:
@@ -342,6 +357,7 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
     episodes = EpisodesPerPatient.one_each()
     row_samplers: dict[str, RowSampler] = {}
     patient_samplers: dict[str, PatientSampler] = {}
+    identifier_nulls: dict[str, float] = {}
     for name, rows in metadata.groupby("FIELD_NAME", sort=True):
         if name not in names:
             raise GenerationError(
@@ -356,11 +372,16 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
             if name == spec.patient_key and types == [mc.RELATIONSHIP]:
                 episodes = _episodes(spec, rows)
                 continue
+            keys = (spec.primary_key, spec.patient_key)
+            if f.role == "identifier" and name not in keys and types == [mc.IDENTIFIER_NULLS]:
+                identifier_nulls[name] = _null_share(spec, f, rows)
+                continue
             raise GenerationError(
                 spec.dataset,
                 name,
                 types,
-                f"{f.role} fields are never sampled: only RELATIONSHIP rows of the patient key",
+                f"{f.role} fields are never sampled: only RELATIONSHIP rows of the patient key "
+                f"and {mc.IDENTIFIER_NULLS} rows of other identifiers",
             )
         expected = mc.value_type_of(f)
         if types != [expected]:
@@ -387,4 +408,16 @@ def build_plan(metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str) -
         episodes=episodes,
         row_samplers=row_samplers,
         patient_samplers=patient_samplers,
+        chains=plan_chains(spec, row_samplers, financial_year),
+        identifier_nulls=identifier_nulls,
     )
+
+
+def _null_share(spec: DatasetSpec, f: FieldSpec, rows: pd.DataFrame) -> float:
+    """The null share of an IDENTIFIER_NULLS row: null / (null + filled) records."""
+    if len(rows) != 1:
+        raise GenerationError(spec.dataset, f.name, len(rows), "expected one null-count row")
+    nulls, filled = float(rows["VALUE_NUMERIC"].iloc[0]), float(rows["WEIGHT"].iloc[0])
+    if not (math.isfinite(nulls) and nulls >= 0 and math.isfinite(filled) and filled >= 0):
+        raise GenerationError(spec.dataset, f.name, nulls, "null counts must be >= 0")
+    return nulls / (nulls + filled) if nulls + filled > 0 else 0.0

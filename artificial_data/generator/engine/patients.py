@@ -123,18 +123,76 @@ class PatternSampler:
 
     ``domain`` holds every distinct value; ``pattern_values[p, k]`` indexes the k-th value of
     pattern p and ``pattern_cum[p, k]`` its cumulative share (padded with 2.0 past the end).
+
+    A pattern of several values can only show on a patient with at least that many episodes,
+    so patterns are drawn given the patient's episode count: one-episode patients draw among
+    the single-value patterns, and each mixed pattern goes to patients with enough episodes at
+    the rate that gives it its released share of patients (as far as there are such patients),
+    preferring patients with fewer episodes (weight 1 / episodes) so that mixed patterns hold
+    about the share of episodes their share of patients implies. Every value of a mixed
+    pattern then holds at least one of the patient's episodes, the rest spread by its shares.
     """
 
     domain: pa.Array
     pattern_values: np.ndarray
     pattern_cum: np.ndarray
     cum: np.ndarray
+    size_rule: str = "shares"
+    prefer_small: bool = True
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return (self.pattern_cum <= 1.0 + 1e-9).sum(axis=1)
+
+    def _choose(self, rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
+        """A pattern per patient given its number of episodes."""
+        probs = np.diff(np.concatenate([[0.0], self.cum]))
+        single = self.lengths == 1
+        u = rng.random(len(sizes))
+        v = rng.random(len(sizes))
+        if single.all() or not single.any() or len(sizes) == 0:
+            return np.minimum(np.searchsorted(self.cum, u, side="right"), len(probs) - 1)
+        # Each mixed pattern goes to patients with enough episodes, at the rate that gives it
+        # its released share of all patients.
+        # Patients with fewer episodes are preferred (weight 1 / episodes), so that mixed
+        # patterns hold about the share of episodes that their share of patients implies.
+        eligible = (sizes[:, None] >= self.lengths[None, :]) & ~single[None, :]
+        g = 1.0 / np.maximum(sizes, 1)
+        frac = np.maximum((eligible * g[:, None]).mean(axis=0), 1e-12)
+        rate = np.where(single, 0.0, probs / frac)
+        q = np.where(eligible, rate[None, :] * g[:, None], 0.0)
+        total = q.sum(axis=1, keepdims=True)
+        q = np.where(total > 1.0, q / np.maximum(total, 1e-12), q)
+        cum_mixed = np.cumsum(q, axis=1)
+        pick_mixed = (u[:, None] >= cum_mixed).sum(axis=1)
+        single_cum = np.cumsum(np.where(single, probs, 0.0))
+        single_cum /= single_cum[-1]
+        pick_single = np.minimum(np.searchsorted(single_cum, v, side="right"), len(probs) - 1)
+        return np.where(
+            pick_mixed < len(probs), np.minimum(pick_mixed, len(probs) - 1), pick_single
+        )
 
     def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
-        pattern = draw_indices(rng, self.cum, layout.n_patients)[layout.patient]
+        sizes = np.bincount(layout.patient, minlength=layout.n_patients)
+        pattern = self._choose(rng, sizes)[layout.patient]
+        lengths = self.lengths[pattern]
         u = systematic_share(rng, layout)
-        k = (u[:, None] >= self.pattern_cum[pattern]).sum(axis=1)
-        k = np.minimum(k, self.pattern_values.shape[1] - 1)
+        # The first episodes (a random order) take each value of the pattern once ...
+        first = layout.position < lengths
+        rest_size = np.maximum(layout.size - lengths, 1)
+        rest_u = (np.maximum(layout.position - lengths, 0) + (u * layout.size) % 1.0) / rest_size
+        cum = self.pattern_cum[pattern]
+        width = cum.shape[1]
+        shares = np.diff(
+            np.concatenate([np.zeros((len(cum), 1)), np.minimum(cum, 1.0)], axis=1), axis=1
+        )
+        # ... the others follow the shares left after that.
+        left = np.maximum(shares * layout.size[:, None] - 1.0, 0.0)
+        left = np.where(left.sum(axis=1, keepdims=True) > 0, left, shares)
+        left_cum = np.cumsum(left, axis=1) / np.maximum(left.sum(axis=1, keepdims=True), 1e-12)
+        k_rest = (rest_u[:, None] >= left_cum).sum(axis=1)
+        k = np.where(first, layout.position, k_rest)
+        k = np.minimum(k, np.minimum(lengths - 1, width - 1))
         return self.domain.take(pa.array(self.pattern_values[pattern, k]))
 
 

@@ -4,8 +4,9 @@
    (APC: ELECDATE <= ADMIDATE <= EPISTART <= EPIEND <= DISDATE); nulls and HES placeholder
    dates (1800-01-01, 1801-01-01: anything before 1900) stay where they are and do not take
    part in the ordering;
-2. durations: ``end - start`` in days wherever both dates are real (the sampled value is kept
-   elsewhere);
+2. durations: ``end - start`` in days wherever both dates are real, null wherever one of them
+   is null or a placeholder (date chains are placed from released durations, ``chains``, so
+   this gives back the drawn values);
 3. derived fields in dependency order (``truncate``, ``concat``, ``count``, ``age_years``,
    ``age_fraction``, ``age_fraction_from_code``) from the final dates and codes.
 
@@ -69,16 +70,14 @@ def order_date_chain(cols: Columns, chain: tuple[str, ...]) -> None:
 
 
 def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
-    """Make every spec duration equal ``end - start`` in days where both dates are real."""
+    """Make every spec duration ``end - start`` in days where both dates are real, and null
+    where either is null or a placeholder."""
     for duration in spec.durations:
         start, bad_start = date_days(cols[duration.start])
         end, bad_end = date_days(cols[duration.end])
         both = ~(bad_start | bad_end)
         target = arrow_type(spec.field(duration.field).spark_type)
-        sampled = cols[duration.field]
-        cols[duration.field] = pc.if_else(
-            pa.array(both), pa.array(end - start).cast(target), sampled.cast(target)
-        )
+        cols[duration.field] = pa.array(end - start, mask=~both).cast(target)
 
 
 def mydob_days(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -180,9 +179,102 @@ def apply_derivations(spec: DatasetSpec, cols: Columns, n: int) -> None:
             pending.remove(f)
 
 
-def post_process(spec: DatasetSpec, cols: Columns, n: int) -> None:
-    """Date chains, then durations, then derived fields (DESIGN §8 order)."""
+def birth_pairs(spec: DatasetSpec) -> list[tuple[str, str]]:
+    """(patient-level birth field, date) pairs that ages are computed between."""
+    pairs = []
+    for f in spec.fields:
+        d = f.derivation
+        if d is None or d.kind not in ("age_years", "age_fraction") or not (d.birth and d.at):
+            continue
+        if spec.field(d.birth).role == "patient_date" and (d.birth, d.at) not in pairs:
+            pairs.append((d.birth, d.at))
+    return pairs
+
+
+def keep_births_before(
+    spec: DatasetSpec,
+    cols: Columns,
+    patient: np.ndarray,
+    position: np.ndarray,
+    rng: np.random.Generator | None = None,
+    rounds: int = 16,
+) -> None:
+    """A birth month never after the date an age is computed at (MYDOB <= ADMIDATE).
+
+    Patient-level birth months are drawn independently of the episodes' dates, so a patient
+    born during the year could be admitted before birth. Such a patient **swaps** its birth
+    month (the modal value, on every episode that holds it) with a random other patient for
+    whom both then fit, so the released distribution of birth months is kept exactly; up to
+    ``rounds`` random partners are tried. An episode that still has a birth month after its
+    own date takes the patient's modal birth month where that fits.
+    """
+    if not len(patient) or rng is None:
+        return
+    n_patients = int(patient.max()) + 1
+    big = np.iinfo(np.int64).max
+    for birth_name, at_name in birth_pairs(spec):
+        text = cols[birth_name].cast(pa.string())
+        birth, no_birth = mydob_days(text)
+        at, no_at = date_days(cols[at_name])
+        if not (~no_birth & ~no_at & (birth > at)).any():
+            continue
+        values = np.array(text.to_pylist(), dtype=object)
+        earliest = np.full(n_patients, big)
+        np.minimum.at(earliest, patient[~no_at], at[~no_at])
+        first = position == 0
+        modal = np.full(n_patients, -1, dtype=np.int64)  # row holding the modal value
+        modal[patient[first]] = np.flatnonzero(first)
+        has = (modal >= 0) & ~no_birth[np.maximum(modal, 0)]
+        mb = np.where(has, birth[np.maximum(modal, 0)], np.iinfo(np.int64).min)
+        owner = np.arange(n_patients)  # whose modal value each patient ends up with
+        conflict = np.flatnonzero(has & (mb > earliest))
+        for _ in range(rounds):
+            if len(conflict) == 0:
+                break
+            partner = rng.integers(0, n_patients, len(conflict))
+            b_c, e_c = mb[owner[conflict]], earliest[conflict]
+            b_p, e_p = mb[owner[partner]], earliest[partner]
+            ok = has[owner[partner]] & (b_p <= e_c) & (b_c <= e_p) & (partner != conflict)
+            # each patient takes part in at most one swap per round
+            ok &= ~np.isin(partner, conflict)
+            _, first_use = np.unique(partner[ok], return_index=True)
+            chosen = np.zeros(len(conflict), dtype=bool)
+            chosen[np.flatnonzero(ok)[first_use]] = True
+            c, q = conflict[chosen], partner[chosen]
+            owner[c], owner[q] = owner[q].copy(), owner[c].copy()
+            conflict = conflict[~chosen]
+        changed = owner != np.arange(n_patients)
+        if changed.any():
+            old = np.array([values[m] if m >= 0 else None for m in modal], dtype=object)
+            new = old[owner]
+            rows = changed[patient] & (values == old[patient])
+            values[rows] = new[patient[rows]]
+            birth, no_birth = mydob_days(pa.array(values, type=pa.string()))
+            modal_text = new
+        else:
+            modal_text = np.array([values[m] if m >= 0 else None for m in modal], dtype=object)
+        still = ~no_birth & ~no_at & (birth > at)
+        if still.any():
+            own = modal_text[patient[still]]
+            own_days, own_missing = mydob_days(pa.array(own, type=pa.string()))
+            fits = ~own_missing & (own_days <= at[still])
+            values[still] = np.where(fits, own, values[still])
+        cols[birth_name] = pa.array(values, type=pa.string()).cast(cols[birth_name].type)
+
+
+def post_process(
+    spec: DatasetSpec,
+    cols: Columns,
+    n: int,
+    patient: np.ndarray | None = None,
+    position: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> None:
+    """Date chains, then durations, then births before dates (given the patient layout),
+    then derived fields (DESIGN §8 order)."""
     for chain in spec.date_chains:
         order_date_chain(cols, chain)
     apply_durations(spec, cols)
+    if patient is not None and position is not None:
+        keep_births_before(spec, cols, patient, position, rng)
     apply_derivations(spec, cols, n)

@@ -86,14 +86,38 @@ class CategoricalSampler:
     def sample(self, rng: np.random.Generator, n: int) -> pa.Array:
         return self.values.take(pa.array(draw_indices(rng, self.cum, n)))
 
+    @property
+    def filled_share(self) -> float:
+        """The share of rows with a value (not null)."""
+        probs = np.diff(np.concatenate([[0.0], self.cum]))
+        is_null = self.values.is_null().to_numpy(zero_copy_only=False)
+        return float(1.0 - probs[is_null].sum())
+
+    def sample_filled(self, rng: np.random.Generator, filled: np.ndarray) -> pa.Array:
+        """Values where ``filled`` (drawn from the non-null values with their weights),
+        null elsewhere: the field's own distribution when ``filled`` holds on a share
+        :attr:`filled_share` of rows, independently of the values."""
+        probs = np.diff(np.concatenate([[0.0], self.cum]))
+        is_null = self.values.is_null().to_numpy(zero_copy_only=False)
+        probs = np.where(is_null, 0.0, probs)
+        n = len(filled)
+        if probs.sum() <= 0:
+            return pa.nulls(n, type=self.values.type)
+        idx = draw_indices(rng, cumulative(probs), n)
+        return self.values.take(pa.array(idx, mask=~filled))
+
 
 @dataclass(frozen=True)
 class ContinuousSampler:
-    """A percentile grid: uniform within bins, renormalised between the first and last quantile.
+    """A percentile grid: uniform within bins, exponential tails beyond the outer points.
 
-    ``probs`` are cumulative probabilities of the ``quantiles``; the mass below the first and
-    above the last quantile is unknown (no min or max is ever published), so a draw is made
-    uniform over ``[probs[0], probs[-1]]`` and mapped through the piecewise-linear CDF.
+    ``probs`` are cumulative probabilities of the ``quantiles``. No min or max is ever
+    published, so the mass below the first and above the last quantile (``probs[0]`` and
+    ``1 - probs[-1]``) is placed by a tail model made from the released points alone: an
+    exponential tail whose density where it meets the grid equals that of the outermost bin
+    of positive width (so the density has no jump), clipped to the field's declared range
+    (``lower`` / ``upper``; e.g. durations never below 0). Every published cumulative
+    probability is therefore reproduced, the outer ones included.
     """
 
     quantiles: np.ndarray
@@ -102,17 +126,52 @@ class ContinuousSampler:
     arrow_type: pa.DataType
     integer: bool
     time_of_day: bool
+    lower: float | None = None
+    upper: float | None = None
+
+    def _tail_scale(self, side: int) -> float:
+        """Scale of the exponential tail on one side (0: lower, -1: upper)."""
+        q, p = self.quantiles, self.probs
+        mass = p[0] if side == 0 else 1.0 - p[-1]
+        widths = np.diff(q)
+        masses = np.diff(p)
+        order = range(len(widths)) if side == 0 else range(len(widths) - 1, -1, -1)
+        for k in order:
+            if widths[k] > 0:
+                return float(mass * widths[k] / masses[k])
+        return 0.0
+
+    def quantile_function(self, u: np.ndarray) -> np.ndarray:
+        """Values at cumulative probabilities ``u`` in [0, 1) (the inverse CDF)."""
+        q, p = self.quantiles, self.probs
+        if len(q) == 1:
+            x = np.full(len(u), q[0], dtype=np.float64)
+        else:
+            x = np.interp(u, p, q)
+            low = u < p[0]
+            if low.any():
+                scale = self._tail_scale(0)
+                ratio = np.maximum(u[low], 1e-300) / p[0]
+                x[low] = q[0] + scale * np.log(ratio)
+            high = u > p[-1]
+            if high.any():
+                scale = self._tail_scale(-1)
+                ratio = np.maximum(1.0 - u[high], 1e-300) / (1.0 - p[-1])
+                x[high] = q[-1] - scale * np.log(ratio)
+        if self.lower is not None or self.upper is not None:
+            x = np.clip(x, self.lower, self.upper)
+        return x
 
     def sample_numbers(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        u = rng.random(n)
-        if len(self.quantiles) == 1:
-            return np.full(n, self.quantiles[0], dtype=np.float64)
-        p = self.probs[0] + u * (self.probs[-1] - self.probs[0])
-        return np.interp(p, self.probs, self.quantiles)
+        return self.quantile_function(rng.random(n))
 
     def sample(self, rng: np.random.Generator, n: int) -> pa.Array:
         x = self.sample_numbers(rng, n)
         is_null = null_mask(rng, self.null_share, n)
+        return self.to_arrow(x, is_null)
+
+    def to_arrow(self, x: np.ndarray, is_null: np.ndarray | None) -> pa.Array:
+        """Numbers as the field's Arrow type (rounded for integers, HHMM for times)."""
         if self.time_of_day:
             return time_of_day_text(x, is_null)
         if pa.types.is_string(self.arrow_type):

@@ -15,6 +15,12 @@ import numpy as np
 
 #: Stream number of the patient layout (episodes per patient); fields use their position.
 PATIENT_STREAM = 0
+#: Streams of the structures that couple fields (far above any field position): one per
+#: positional code group (``GROUP_STREAM + g``), date chain, patient-level fix-up.
+GROUP_STREAM = 10_000
+CHAIN_STREAM = 20_000
+BIRTH_STREAM = 30_000
+CLOCK_STREAM = 40_000
 #: Offset of the per-table (not per-chunk) streams that pick identifier scrambles.
 _TABLE_STREAM_OFFSET = 1_000_000
 

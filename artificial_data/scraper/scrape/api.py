@@ -2,8 +2,10 @@
 
 ``scrape`` runs three aggregations over the source, each reading only the columns it needs:
 frequencies of all categorical/discrete/date fields (one ``mapInArrow`` + one ``groupBy``),
-percentiles of all continuous fields (one ``agg``), and patient-level patterns (one
-``groupBy`` on the patient key). The passes read disjoint columns, so on a columnar source
+percentiles of all continuous fields (one ``agg``), patient-level patterns (one
+``groupBy`` on the patient key) and, for identifier fields other than the record and patient
+keys (linked keys such as AE's EPIKEY), how many records hold one (one small ``agg``: counts,
+never a value). The passes read disjoint columns, so on a columnar source
 (Parquet, Delta) they do not re-read each other's data and the source is not cached. Only
 aggregate counts reach the driver, where the disclosure policy is applied and the result is
 validated against the metadata contract before it is returned.
@@ -20,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec
@@ -27,9 +30,12 @@ from artificial_data.common.spark import explain_dead_spark
 from artificial_data.scraper.scrape.casts import FieldCast, plan_casts
 from artificial_data.scraper.scrape.checks import check_schema
 from artificial_data.scraper.scrape.continuous import (
+    FINEST,
     choose_grid,
+    choose_tails,
     coarsen,
     summarise_continuous,
+    with_tails,
 )
 from artificial_data.scraper.scrape.errors import ScrapeInputError, where
 from artificial_data.scraper.scrape.frequencies import (
@@ -123,6 +129,10 @@ def _continuous_rows(spec: DatasetSpec, summaries: list, report: dict) -> list[d
         if grid is None:
             continue
         values, probs = coarsen(s.percentiles, grid)
+        if grid == len(FINEST) and s.tails:
+            keep = choose_tails(s.non_null, policy)
+            values, probs = with_tails(values, probs, s.tails, keep)
+            entry["tail_points"] = len(keep)
         weight = rounded_count(s.non_null, policy)
         nulls = rounded_count(s.nulls, policy)
         null_share = nulls / (nulls + weight)
@@ -181,6 +191,40 @@ def _patient_rows(
         frames.append(
             _frame(
                 spec, cast.field.name, cast.value_type, WEIGHT=kept["WEIGHT"].tolist(), **columns
+            )
+        )
+    return frames
+
+
+def _linked_identifiers(spec: DatasetSpec) -> list[str]:
+    """Identifier fields whose null share is released: all but the record and patient keys."""
+    keys = (spec.primary_key, spec.patient_key)
+    return [f.name for f in spec.fields_with_role("identifier") if f.name not in keys]
+
+
+def _identifier_null_rows(
+    spec: DatasetSpec, df: DataFrame, total: int, report: dict
+) -> list[dict[str, list]]:
+    """One IDENTIFIER_NULLS row per linked identifier: rounded null and filled counts."""
+    names = _linked_identifiers(spec)
+    if not names:
+        return []
+    counts = df.agg(*[F.count(F.col(n)).alias(f"i{k}") for k, n in enumerate(names)]).collect()[0]
+    frames = []
+    policy = spec.disclosure
+    for k, name in enumerate(names):
+        filled = int(counts[f"i{k}"])
+        nulls, weight = rounded_count(total - filled, policy), rounded_count(filled, policy)
+        report[name] = {"value_type": mc.IDENTIFIER_NULLS, "null_records": nulls}
+        if nulls + weight == 0:
+            continue
+        frames.append(
+            _frame(
+                spec,
+                name,
+                mc.IDENTIFIER_NULLS,
+                VALUE_NUMERIC=[float(nulls)],
+                WEIGHT=[float(weight)],
             )
         )
     return frames
@@ -253,6 +297,7 @@ def _scrape(
         _frequency_rows(spec, frequency, counts, fields_report)
         + _continuous_rows(spec, summaries, fields_report)
         + _patient_rows(spec, patient, patterns, fields_report)
+        + _identifier_null_rows(spec, df, total, fields_report)
     )
     rows = mc.validate(_canonical_order(spec, mc.normalise(_combine(frames))), spec.dataset)
 
@@ -276,7 +321,11 @@ def _scrape(
         "fully_suppressed": list(header.suppressed_fields),
         "fields": {name: fields_report[name] for name in _report_order(spec, fields_report)},
         "not_scraped": {
-            "identifier": [f.name for f in spec.fields_with_role("identifier")],
+            "identifier": [
+                f.name
+                for f in spec.fields_with_role("identifier")
+                if f.name not in _linked_identifiers(spec)
+            ],
             "derived": [f.name for f in spec.fields_with_role("derived")],
         },
     }

@@ -7,6 +7,14 @@ for HES durations and times of day is small). The coarser grids are subsets of t
 one, so the disclosure rule (every bin must rest on at least ``min_count`` records) can choose
 the grid afterwards without another pass. Min and max are never computed.
 
+The tails beyond the 1st and 99th percentile are described by extra outer points
+(``LOWER_TAIL`` / ``UPPER_TAIL``, e.g. the 0.5th and 99.5th percentile), computed in the same
+aggregation and published only with the finest grid and only as far out as the same rule
+allows: every bin between two published points, and the outermost bin beyond the last one,
+rests on at least ``min_count`` records (:func:`choose_tails`). The generator models the mass
+beyond the outermost published point from the released points themselves, so no minimum or
+maximum is ever needed.
+
 The same aggregation counts values that failed their checked cast (e.g. ``12:3x`` as a time
 of day) and text that is not valid UTF-8, and keeps the smallest such value (as hex, for the
 latter) so that the error can describe one by its shape or its first invalid byte.
@@ -30,6 +38,10 @@ from artificial_data.scraper.scrape.errors import (
 #: Grids tried from finest to coarsest, as numbers of quantiles (99 = percentiles 1..99).
 GRIDS = (99, 19, 9, 3, 1)
 FINEST = tuple(round(i / 100, 2) for i in range(1, 100))
+#: Extra outer points of the finest grid, from the 1st (99th) percentile outwards.
+LOWER_TAIL = (0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001)
+UPPER_TAIL = (0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999)
+_ALL_PROBABILITIES = (*reversed(LOWER_TAIL), *FINEST, *UPPER_TAIL)
 
 
 def grid_probabilities(quantiles: int) -> tuple[float, ...]:
@@ -46,6 +58,7 @@ class ContinuousSummary:
     non_null: int
     nulls: int
     percentiles: tuple[float, ...] | None  # values at FINEST, None if there are no values
+    tails: tuple[tuple[float, float], ...] = ()  # (probability, value) at the tail points
 
 
 def summarise_continuous(
@@ -55,7 +68,7 @@ def summarise_continuous(
     aggs = [F.count(F.lit(1)).alias("rows")]
     for i, cast in enumerate(casts):
         aggs.append(F.count(cast.value).alias(f"n{i}"))
-        aggs.append(F.percentile(cast.value, F.lit(list(FINEST))).alias(f"p{i}"))
+        aggs.append(F.percentile(cast.value, F.lit(list(_ALL_PROBABILITIES))).alias(f"p{i}"))
         if cast.bad is not None:
             aggs.append(F.count(cast.bad).alias(f"bn{i}"))
             aggs.append(F.min(cast.bad).alias(f"bv{i}"))
@@ -82,12 +95,17 @@ def summarise_continuous(
     for i, cast in enumerate(casts):
         non_null = int(row[f"n{i}"])
         values = row[f"p{i}"]
+        present = bool(values) and non_null > 0
+        by_probability = dict(zip(_ALL_PROBABILITIES, values, strict=True)) if present else {}
         summaries.append(
             ContinuousSummary(
                 field=cast.field.name,
                 non_null=non_null,
                 nulls=total - non_null,
-                percentiles=tuple(float(v) for v in values) if values and non_null else None,
+                percentiles=tuple(float(by_probability[p]) for p in FINEST) if present else None,
+                tails=tuple(
+                    (p, float(by_probability[p])) for p in (*LOWER_TAIL, *UPPER_TAIL) if present
+                ),
             )
         )
     return total, summaries
@@ -120,6 +138,39 @@ def choose_grid(non_null: int, policy: DisclosurePolicy) -> int | None:
         if non_null >= policy.min_count * (quantiles + 1):
             return quantiles
     return None
+
+
+def choose_tails(non_null: int, policy: DisclosurePolicy) -> tuple[float, ...]:
+    """The extra outer probabilities that may be published with the finest grid.
+
+    Working outwards from the 1st (99th) percentile, a point is kept only while the bin it
+    closes (between it and the previous point) and the outermost bin beyond it each rest on
+    at least ``min_count`` records; both tails are symmetric, so one check covers both.
+    """
+    kept: list[float] = []
+    previous = FINEST[0]
+    for p in LOWER_TAIL:
+        if round(non_null * min(previous - p, p), 6) < policy.min_count:
+            break
+        kept.append(p)
+        previous = p
+    upper = [round(1.0 - p, 6) for p in kept]
+    return (*sorted(kept), *upper)
+
+
+def with_tails(
+    values: list[float],
+    probs: list[float],
+    tails: tuple[tuple[float, float], ...],
+    keep: tuple[float, ...],
+) -> tuple[list[float], list[float]]:
+    """A grid's ``(values, probabilities)`` extended by the tail points in ``keep``."""
+    lookup = {round(p, 6): v for p, v in tails}
+    low = [p for p in keep if p < 0.5]
+    high = [p for p in keep if p > 0.5]
+    out_probs = [*low, *probs, *high]
+    out_values = [lookup[round(p, 6)] for p in low] + values + [lookup[round(p, 6)] for p in high]
+    return out_values, out_probs
 
 
 def coarsen(percentiles: tuple[float, ...], quantiles: int) -> tuple[list[float], list[float]]:
