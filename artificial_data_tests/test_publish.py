@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import io
 import json
+import time
 import zipfile
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -98,8 +102,6 @@ def test_zip_layout_and_file_names(mini, tmp_path):
     assert notes["policy"] == INFO["policy"] and notes["seeds"] == {"2122": 42}
     assert notes["metadata_content_hashes"] == INFO["metadata_content_hashes"]
     assert notes["rows"] == {"2122": 200}
-    import hashlib
-
     assert (
         notes["files_sha256"]["artificial_hes_mini_2122.csv"]
         == hashlib.sha256(csv_bytes).hexdigest()
@@ -281,3 +283,142 @@ def test_spark_reads_with_the_spec_schema(released, spark):
             got = [None if v is None else round(v, 12) for v in got]
             want = [None if v is None else round(v, 12) for v in want]
         assert got == want, f.name
+
+
+# ------------------------------------------------- issue 13: byte-identical publication
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_same_inputs_give_byte_identical_packages(mini, tmp_path):
+    first = publish_mini(mini, tmp_path / "a")
+    second = publish_mini(mini, tmp_path / "b")
+    assert _sha256(first.zip_path) == _sha256(second.zip_path)
+    assert _sha256(first.parquet_paths[0]) == _sha256(second.parquet_paths[0])
+    assert first.files == second.files
+    with zipfile.ZipFile(first.zip_path) as archive:
+        infos = archive.infolist()
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    assert {i.date_time for i in infos} == {(2024, 5, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos[1:]} == {0o100644}
+    assert {i.compress_type for i in infos[1:]} == {zipfile.ZIP_DEFLATED}
+    assert all(not i.extra for i in infos) and {i.create_system for i in infos} == {3}
+
+
+def test_a_changed_release_gives_different_bytes(mini, tmp_path):
+    spec, table = mini
+    base = _sha256(publish_mini(mini, tmp_path / "a").zip_path)
+    other_info = {**INFO, "metadata_content_hashes": {"2122": "cd" * 32}}
+    assert _sha256(publish_mini(mini, tmp_path / "b", release_info=other_info).zip_path) != base
+    epiorder = table.column("EPIORDER").to_pylist()
+    epiorder[5] = 2 if epiorder[5] != 2 else 3
+    changed = (spec, replace(table, "EPIORDER", epiorder))
+    assert _sha256(publish_mini(changed, tmp_path / "c").zip_path) != base
+
+
+def test_parquet_drops_carried_schema_metadata(mini, tmp_path):
+    spec, table = mini
+    tagged = table.replace_schema_metadata({"org.apache.spark.version": "4.0.0", "run": "x1"})
+    plain = publish_mini(mini, tmp_path / "a").parquet_paths[0]
+    carried = publish_mini((spec, tagged), tmp_path / "b").parquet_paths[0]
+    assert _sha256(plain) == _sha256(carried)
+    assert b"org.apache.spark" not in (pq.read_schema(carried).metadata or {})
+
+
+def test_release_time_is_the_latest_scrape_in_utc():
+    from artificial_data.generator.publish.release_docs import release_month_of, release_time
+
+    recorded = release_time(["2024-05-31T23:30:00-01:00", "2024-05-20T10:00:00+01:00"])
+    assert recorded == "2024-06-01T00:30:00+00:00"
+    assert release_month_of(recorded) == "202406"
+    with pytest.raises(ValueError, match="recorded time"):
+        release_time([])
+
+
+def _published_asset_setup(home, scraped_at: str):
+    """Released metadata, an artificial partition and a passed QA record for hes_mini 2122."""
+    from artificial_data.common.metadata_store import write_metadata
+    from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, ScopedStores
+    from artificial_data.generator.assets import GENERATION_FILE
+    from artificial_data.generator.qa_assets import QA_FILE, qa_object
+    from artificial_data_tests.metadata_factory import header
+
+    spec = mini_spec()
+    metadata = hand_made_metadata(spec)
+    review = ScopedStores.for_location("review", home)
+    released = write_metadata(
+        review,
+        METADATA_RELEASED,
+        spec.dataset,
+        "2122",
+        metadata,
+        dataclasses.replace(header(spec), scraped_at=scraped_at),
+    )
+    generator = ScopedStores.for_location("generator", home)
+    table = clean_table(spec, metadata, 300, seed=8)
+    provenance = {"dataset": spec.dataset, "rows": 300, "seed": 8}
+    provenance["metadata_content_hash"] = released.content_hash
+
+    def write(folder):
+        folder.mkdir(parents=True)
+        pq.write_table(table, folder / "part-00000.parquet")
+        (folder / GENERATION_FILE).write_text(json.dumps(provenance))
+
+    generator.write_partition(ARTIFICIAL, spec.dataset, "2122", write)
+    generator.write_json_partition(
+        ARTIFICIAL, qa_object(spec.dataset), "2122", {QA_FILE: {"passed": True}}
+    )
+    return spec, released
+
+
+def _materialise_published(spec):
+    from dagster import materialize
+
+    from artificial_data.generator.qa_assets import build_published_asset
+    from artificial_data.orchestration.resources import GeneratorStores
+
+    result = materialize(
+        [build_published_asset(spec)], partition_key="2122", resources={"stores": GeneratorStores()}
+    )
+    (event,) = result.asset_materializations_for_node(result.all_node_events[0].node_name)
+    return event.metadata["release"].value, Path(event.metadata["zip"].value)
+
+
+def test_published_asset_is_byte_identical_for_the_same_release(home):
+    """The asset publishes the same release twice (a second apart) into the same bytes, named
+    by the release's recorded time; a new recorded time changes them."""
+    spec, _ = _published_asset_setup(home, "2024-05-17T10:00:00+01:00")
+    name, zip_path = _materialise_published(spec)
+    assert name == "artificial_hes_mini_202405_v1_sample"
+    first = _sha256(zip_path)
+    with zipfile.ZipFile(zip_path) as archive:
+        notes = json.loads(archive.read(f"{name}/release_notes.json"))
+        text = b"".join(archive.read(n) for n in archive.namelist()).decode("utf-8")
+    assert notes["release_info"]["metadata_scraped_at"] == "2024-05-17T09:00:00+00:00"
+    assert "published_at" not in notes["release_info"]
+    today = datetime.now(UTC).date().isoformat()
+    assert today not in text  # no wall-clock date anywhere in the package
+    time.sleep(1.1)
+    again_name, again = _materialise_published(spec)
+    assert again_name == name and _sha256(again) == first
+    _published_asset_setup(home, "2024-06-03T08:00:00+00:00")
+    changed_name, changed = _materialise_published(spec)
+    assert changed_name == "artificial_hes_mini_202406_v1_sample" and _sha256(changed) != first
+
+
+def test_published_asset_refuses_a_table_of_an_older_release(home):
+    from dagster import DagsterExecutionStepExecutionError, Failure
+
+    from artificial_data.common.metadata_store import write_metadata
+    from artificial_data.common.stores import METADATA_RELEASED, ScopedStores
+    from artificial_data_tests.metadata_factory import header
+
+    spec, _ = _published_asset_setup(home, "2024-05-17T10:00:00+01:00")
+    newer = hand_made_metadata(spec)
+    newer.loc[0, "WEIGHT"] += 5
+    review = ScopedStores.for_location("review", home)
+    write_metadata(review, METADATA_RELEASED, spec.dataset, "2122", newer, header(spec))
+    with pytest.raises((Failure, DagsterExecutionStepExecutionError), match="generated from"):
+        _materialise_published(spec)

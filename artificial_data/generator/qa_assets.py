@@ -32,6 +32,7 @@ from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISH
 from artificial_data.generator.assets import GENERATION_FILE, GROUP, NOT_RELEASED_HINT
 from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
+from artificial_data.generator.publish.release_docs import release_month_of, release_time
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
 from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -115,11 +116,17 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
 class PublishConfig(Config):
     """Names the release: ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>.zip``."""
 
-    release_month: str | None = Field(default=None, description="YYYYMM; default this month")
+    release_month: str | None = Field(
+        default=None,
+        description="YYYYMM; default the month of the release's recorded time (its latest "
+        "metadata scrape), never the wall clock",
+    )
     version: int = Field(default=1, ge=1)
 
 
-def _release_info(spec: DatasetSpec, provenance: dict[str, dict]) -> dict:
+def release_info(spec: DatasetSpec, provenance: dict[str, dict], recorded_at: str) -> dict:
+    """The release facts copied into the release notes: nothing in them depends on when the
+    publication runs (``recorded_at`` is the release's recorded time, see ``release_time``)."""
     packages = ("artificial_data", "dagster", "pyspark", "pandera", "pyarrow")
     return {
         "ons_synthetic_data_spectrum_level": ONS_SPECTRUM_LEVEL,
@@ -128,8 +135,20 @@ def _release_info(spec: DatasetSpec, provenance: dict[str, dict]) -> dict:
         "disclosure_policy": spec.disclosure.as_dict(),
         "years": provenance,
         "versions": {p: package_version(p) for p in packages},
-        "published_at": datetime.now(UTC).isoformat(),
+        "metadata_scraped_at": recorded_at,
     }
+
+
+def _recorded_time(scoped, spec: DatasetSpec, year: str, info: dict) -> str:
+    """The scrape time of the released metadata the year's table was generated from."""
+    released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year, hint=NOT_RELEASED_HINT)
+    if released.content_hash != info.get("metadata_content_hash"):
+        raise Failure(
+            f"{spec.dataset} {year}: the artificial table was generated from metadata "
+            f"{str(info.get('metadata_content_hash'))[:12]}, but the released metadata is now "
+            f"{released.content_hash[:12]}; materialise artificial/ and qa/ for this year again"
+        )
+    return released.header.scraped_at
 
 
 def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
@@ -149,7 +168,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
     ) -> MaterializeResult:
         scoped = stores.stores()
-        tables, provenance, sizes = {}, {}, set()
+        tables, provenance, sizes, recorded = {}, {}, set(), []
         for year in scoped.partitions(ARTIFICIAL, spec.dataset):
             if not scoped.has_partition(ARTIFICIAL, qa_object(spec.dataset), year):
                 continue
@@ -160,6 +179,8 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
             folder = scoped.partition_path(ARTIFICIAL, spec.dataset, year)
             tables[year] = pq.read_table(folder)
             info = json.loads((folder / GENERATION_FILE).read_text())
+            info["metadata_scraped_at"] = _recorded_time(scoped, spec, year, info)
+            recorded.append(info["metadata_scraped_at"])
             provenance[year] = info
             sizes.add("sample" if info["rows"] <= SAMPLE_ROWS else "full")
         if context.partition_key not in tables:
@@ -168,7 +189,8 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
                 "materialise artificial/ and qa/ for this year first"
             )
         size = "full" if "full" in sizes else "sample"
-        month = config.release_month or datetime.now(UTC).strftime("%Y%m")
+        recorded_at = release_time(recorded)
+        month = config.release_month or release_month_of(recorded_at)
         release_name = (
             f"artificial_hes_{spec.dataset.removeprefix('hes_')}_{month}_v{config.version}_{size}"
         )
@@ -184,7 +206,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
                     release_month=month,
                     version=config.version,
                     size=size,
-                    release_info=_release_info(spec, provenance),
+                    release_info=release_info(spec, provenance, recorded_at),
                 )
                 (staging / release_name).rename(folder)
             finally:

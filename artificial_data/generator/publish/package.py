@@ -8,7 +8,14 @@ Layout (``<release>`` = ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>``)::
         data_dictionary.md  user_notice.md  release_notes.json  schema.json
 
 The folder is built under a temporary name inside ``out_folder`` and renamed into place, so a
-reader never sees half a release. The zip is deterministic (fixed entry order and timestamps).
+reader never sees half a release.
+
+Every file is a function of the release inputs only (tables, spec, release month, version,
+size, release facts), so the same inputs give byte-identical files with the same software
+versions: the zip has its entries in name order, each stamped with the first day of the release
+month, Unix permissions 0644 (folder 0755), deflate at a fixed level and no extra fields; the
+Parquet files drop any schema metadata the tables carried (e.g. Spark's) and are written with
+fixed options (zstd level, format version, row groups, statistics).
 """
 
 from __future__ import annotations
@@ -49,21 +56,53 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: Fixed writer options, so that the same table always gives the same Parquet bytes.
+PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "compression_level": 3,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "row_group_size": 1 << 20,
+    "use_dictionary": True,
+    "write_statistics": True,
+}
+#: Deflate level of every zip entry (the zlib default, stated so that it never drifts).
+ZIP_LEVEL = 6
+_UNIX = 3  # ZipInfo.create_system of a Unix host, whatever the host really is
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
-    pq.write_table(table, path, compression="zstd")
+    """Write ``table`` without the schema and field metadata it may carry (Spark writes some)."""
+    schema = pa.schema([f.remove_metadata() for f in table.schema])
+    plain = pa.Table.from_arrays(table.columns, schema=schema)
+    pq.write_table(plain, path, **PARQUET_OPTIONS)
+
+
+def _entry(name: str, stamp: tuple[int, ...], mode: int, size: int = 0) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=stamp)
+    info.create_system = _UNIX
+    info.external_attr = mode << 16
+    info.file_size = size  # decides ZIP64 from the real size, the same way on every run
+    if mode & 0o40000:
+        info.external_attr |= 0x10  # MS-DOS directory flag
+        return info
+    info.compress_type = zipfile.ZIP_DEFLATED
+    if hasattr(info, "compress_level"):  # Python >= 3.13
+        info.compress_level = ZIP_LEVEL
+    else:
+        info._compresslevel = ZIP_LEVEL
+    return info
 
 
 def write_zip(zip_path: Path, folder_name: str, files: list[Path], release_month: str) -> None:
     stamp = (int(release_month[:4]), int(release_month[4:]), 1, 0, 0, 0)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        folder = zipfile.ZipInfo(f"{folder_name}/", date_time=stamp)
-        folder.external_attr = (0o40755 << 16) | 0x10
-        archive.writestr(folder, b"")
+        archive.writestr(_entry(f"{folder_name}/", stamp, 0o40755), b"")
         for path in sorted(files, key=lambda p: p.name):
-            info = zipfile.ZipInfo(f"{folder_name}/{path.name}", date_time=stamp)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with open(path, "rb") as src, archive.open(info, "w") as dst:
+            size = path.stat().st_size
+            info = _entry(f"{folder_name}/{path.name}", stamp, 0o100644, size)
+            zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
+            with open(path, "rb") as src, archive.open(info, "w", force_zip64=zip64) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
 
 

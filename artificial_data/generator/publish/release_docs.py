@@ -8,6 +8,8 @@ byte-identical documents (and zip).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from artificial_data.common.data_dictionary import render_dataset
@@ -15,6 +17,22 @@ from artificial_data.common.dataset_spec import DatasetSpec
 
 SPECTRUM_LEVEL = 3
 SPECTRUM_NAME = "synthetically-augmented plausible"
+
+
+def release_time(recorded: Iterable[str]) -> str:
+    """The recorded time of a release: the latest scrape time of its released metadata, in UTC
+    to the second. It is what the release notes show and what names the release month by
+    default; a wall-clock time would make every publication of the same release differ."""
+    times = [datetime.fromisoformat(t) for t in recorded]
+    if not times:
+        raise ValueError("a release needs the recorded time of at least one metadata partition")
+    latest = max(t if t.tzinfo else t.replace(tzinfo=UTC) for t in times)
+    return latest.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def release_month_of(recorded_at: str) -> str:
+    """``YYYYMM`` of a recorded time (UTC)."""
+    return datetime.fromisoformat(recorded_at).astimezone(UTC).strftime("%Y%m")
 
 
 def data_dictionary(spec: DatasetSpec, release: str) -> str:
