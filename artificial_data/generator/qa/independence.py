@@ -17,7 +17,7 @@ A pair *fails* above the χ² quantile at α = 10⁻⁶ / (number of pairs) (Bon
 generator fails the check less than once in a million whatever the width of the table); it is
 *warned* above the quantile at 10⁻² / (number of pairs). The quantiles use the Wilson-Hilferty
 approximation (exact for 1 and 2 degrees of freedom), which errs on the high side in the far
-tail. At 10,000 rows a 6×6 table fails from V ≈ 0.09, at 1,000,000 rows from V ≈ 0.009; a
+tail. With ~840 pairs a 6×6 table fails from V ≈ 0.043 at 10,000 rows and V ≈ 0.004 at 1,000,000; a
 perfect association has V = 1.
 
 **Pairs.** Testing every pair of 190 fields is ~18,000 tables; instead, deterministically:
