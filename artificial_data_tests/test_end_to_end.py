@@ -36,8 +36,14 @@ def test_demo_slice_for_every_dataset(home, monkeypatch, spark):
         released = read_metadata(review, METADATA_RELEASED, out.dataset, "2122")
         assert released.content_hash == records[0]["content_hash"]
         assert released.header.simulated_source is True
-        # Identifier and derived fields never cross the boundary.
+        # Derived fields never cross the boundary; identifier fields only as the patient key's
+        # RELATIONSHIP rows and, for linked keys, IDENTIFIER_NULLS counts (never a value).
         crossed = set(released.rows["FIELD_NAME"])
+        by_field = released.rows.groupby("FIELD_NAME")["VALUE_TYPE"].agg(set).to_dict()
         for f in spec.fields:
-            if f.role == "derived" or (f.role == "identifier" and f.name != spec.patient_key):
+            if f.role == "derived" or f.name == spec.primary_key:
                 assert f.name not in crossed
+            elif f.role == "identifier" and f.name != spec.patient_key and f.name in crossed:
+                assert by_field[f.name] == {"IDENTIFIER_NULLS"}
+                rows = released.rows[released.rows["FIELD_NAME"] == f.name]
+                assert rows["VALUE_STRING"].isna().all() and rows["VALUE_DATE"].isna().all()
