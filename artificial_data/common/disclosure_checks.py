@@ -221,12 +221,7 @@ def check_value_scans(rows: pd.DataFrame, spec: DatasetSpec) -> list[Finding]:
         if column == "WEIGHT_ARRAY":
             continue  # shares and probabilities in [0, 1]
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if numeric:
-            text = _number_text(value)
-        elif isinstance(value, date):
-            text = value.isoformat()
-        else:
-            text = str(value)
+        text = _text_of(value)
         where = "" if column == "VALUE_STRING" else f" (in {column})"
         hits = _identifier_shapes(text, numeric)
         if not numeric and field_name not in org_fields and _POSTCODE.search(text):

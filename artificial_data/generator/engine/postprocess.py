@@ -197,7 +197,7 @@ def keep_births_before(
     patient: np.ndarray,
     position: np.ndarray,
     rng: np.random.Generator | None = None,
-    rounds: int = 16,
+    rounds: int = 64,
 ) -> None:
     """A birth month never after the date an age is computed at (MYDOB <= ADMIDATE).
 
