@@ -15,7 +15,8 @@ import pytest
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.value_domains import parse_domain
 from artificial_data.generator.qa import CHECK_NAMES, consistency, independence, run_qa
-from artificial_data.generator.qa.distances import expected_tvd, margin
+from artificial_data.generator.qa.distances import expected_tvd, margin, placed_distance
+from artificial_data.generator.qa.expected import FrequencyExpectation
 from artificial_data.generator.qa.fields import declared_outliers
 from artificial_data_tests.qa_tables import clean_table, derive, hand_made_metadata, mini_spec
 
@@ -498,3 +499,53 @@ def test_chi2_quantiles():
     assert independence.chi2_quantile(1, 0.05) == pytest.approx(3.8415, abs=1e-3)
     assert independence.chi2_quantile(10, 0.01) == pytest.approx(23.209, rel=0.01)
     assert independence.chi2_quantile(25, 0.001) == pytest.approx(52.620, rel=0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# Dates placed by durations on days that suppression removed
+# --------------------------------------------------------------------------------------------
+
+
+def _placed(truth: dict[str, float], released: list[str], source_rows: int, draws: dict):
+    """Released shares = truth restricted to ``released`` days (the rest suppressed)."""
+    kept = pd.Series({k: truth[k] for k in released})
+    expected = FrequencyExpectation(kept / kept.sum(), float(kept.sum() * source_rows))
+    observed = pd.Series(draws, dtype=float)
+    return placed_distance(expected, observed, int(observed.sum()), source_rows)
+
+
+def test_a_placed_date_on_suppressed_days_passes_in_their_share():
+    rng = np.random.default_rng(7)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]  # the 10 rarest days suppressed
+    sample = rng.choice(days, 20_000, p=list(truth.values()))
+    draws = pd.Series(sample).value_counts().to_dict()
+    d = _placed(truth, released, 100_000, draws)
+    assert not d.failed, d
+    # Plain TVD would blame the generator for the suppressed share.
+    suppressed = 1 - sum(truth[k] for k in released)
+    assert suppressed > d.limit
+
+
+def test_a_placed_date_scattered_outside_what_was_released_fails():
+    rng = np.random.default_rng(8)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]
+    inside = rng.choice(
+        released, 14_000, p=[truth[k] for k in released] / np.sum([truth[k] for k in released])
+    )
+    outside = [f"2019-01-{d:02d}" for d in range(1, 31)] * 200  # 6,000 rows (30%) out
+    draws = pd.Series(list(inside) + outside).value_counts().to_dict()
+    assert _placed(truth, released, 100_000, draws).failed
+
+
+def test_a_placed_date_with_mass_moved_between_released_days_fails():
+    rng = np.random.default_rng(9)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]
+    # Every row on the released days, but all of them uniformly: the shape is wrong.
+    draws = pd.Series(rng.choice(released, 20_000)).value_counts().to_dict()
+    assert _placed(truth, released, 100_000, draws).failed

@@ -198,7 +198,9 @@ def main() -> int:
                 t0 = time.perf_counter()
                 table = generate(metadata.rows, spec, args.year, size, seed)
                 t1 = time.perf_counter()
-                result = run_qa(table, metadata.rows, spec, args.year)
+                result = run_qa(
+                    table, metadata.rows, spec, args.year, metadata.header.source_rows_rounded
+                )
                 t2 = time.perf_counter()
                 failed, warned = over_threshold(result)
                 independence = result.check("field_independence").metrics

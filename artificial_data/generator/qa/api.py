@@ -313,9 +313,16 @@ def _coverage_check(outcomes: list[FieldOutcome]) -> QACheck:
 
 
 def run_qa(
-    table: pa.Table, metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str
+    table: pa.Table,
+    metadata: pd.DataFrame,
+    spec: DatasetSpec,
+    financial_year: str,
+    source_rows: int | None = None,
 ) -> QAResult:
-    """Check one artificial table-year against its released metadata and render the report."""
+    """Check one artificial table-year against its released metadata and render the report.
+
+    ``source_rows`` is the header's rounded source row count: it tells QA how much of each
+    date field suppression removed (see ``distances.placed_distance``)."""
     differences = schema_differences(spec, table.schema)
     schema = _check(
         "schema",
@@ -325,7 +332,7 @@ def run_qa(
         {"differences": differences},
     )
     expectations = build_expectations(metadata, spec)
-    outcomes = analyse_fields(table, spec, expectations)
+    outcomes = analyse_fields(table, spec, expectations, source_rows)
     episodes = episodes_outcome(table, spec, expectations)
     consistency_checks = {c.name: c for c in _consistency_checks(table, spec)}
     timed = set(date_and_duration_fields(spec))

@@ -94,6 +94,51 @@ def frequency_distance(expected: FrequencyExpectation, observed: pd.Series, n: i
     return Distance("tvd", tvd(expected.shares, shares), threshold, threshold + margin(n), n)
 
 
+def suppressed_share(expected: FrequencyExpectation, source_rows: int | None) -> float:
+    """Share of the source's rows whose value of this field was suppressed (not released).
+
+    The released weights (null included) of a field add up to the source's rows less the
+    suppressed ones; both are rounded, so this is an estimate, clipped to [0, 1]."""
+    if not source_rows:
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - expected.weight / float(source_rows)))
+
+
+def placed_distance(
+    expected: FrequencyExpectation, observed: pd.Series, n: int, source_rows: int | None
+) -> Distance:
+    """Distance of a date placed from another date by a released duration (a date-chain member).
+
+    Such a date legitimately lands on days whose counts were suppressed, in about the share
+    ``s`` of the source's rows that suppression removed from this field: the released shares are
+    the true ones *restricted to the released days*, renormalised. So the statistic is the TVD
+    of the output restricted to the released values against the released shares, plus any
+    excess of the output's share outside the released values over ``s`` (a generator that
+    scatters dates outside what was released, or moves mass between released days, still
+    fails). With nothing suppressed it is the plain TVD. Limits: the noise threshold of the
+    restricted sample, the McDiarmid margins of both parts, and the rounding slack of ``s``
+    (each released weight and the row count are rounded to the policy's base, at most half a
+    base each; ``ROUNDING_SLACK_BASE``)."""
+    s = suppressed_share(expected, source_rows)
+    if s <= 0.0:
+        return frequency_distance(expected, observed, n)
+    released = observed.index.isin(expected.shares.index)
+    inside = observed[released]
+    n_in = float(inside.sum())
+    total = float(observed.sum())
+    outside = 1.0 - n_in / total if total > 0 else 0.0
+    restricted = tvd(expected.shares, inside / n_in) if n_in > 0 else 1.0
+    slack = ROUNDING_SLACK_BASE * (math.sqrt(len(expected.shares)) + 1) / float(source_rows)
+    value = restricted + max(0.0, outside - s - slack)
+    threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), int(n_in))
+    limit = threshold + margin(int(n_in)) + margin(n)
+    return Distance("tvd_released_days", value, threshold, limit, n)
+
+
+#: Half the HES rounding base times a safety factor of 3: how far rounded weights can move ``s``.
+ROUNDING_SLACK_BASE = 7.5
+
+
 # ------------------------------------------------------------------------ observed values
 
 

@@ -23,6 +23,7 @@ from artificial_data.generator.qa.distances import (
     continuous_distance,
     frequency_distance,
     numeric_values,
+    placed_distance,
     observed_counts,
     quantile_bracket_distance,
 )
@@ -120,6 +121,7 @@ def _frequency_outcome(
     note: str = "",
     shared_domain: frozenset[str] = frozenset(),
     undeclared: frozenset[str] = frozenset(),
+    source_rows: int | None = None,
 ) -> FieldOutcome:
     """``shared_domain``: reviewed values of other fields that may legitimately land in this
     one (the members of a date chain swap values when each row's dates are put in order).
@@ -127,7 +129,10 @@ def _frequency_outcome(
     freq: FrequencyExpectation = exp.frequency
     total = float(counts.sum())
     shares = counts / total if total > 0 else counts
-    distance = frequency_distance(freq, counts, n)
+    if shared_domain:  # a date-chain member: may be placed on suppressed days
+        distance = placed_distance(freq, counts, n, source_rows)
+    else:
+        distance = frequency_distance(freq, counts, n)
     extra = [
         k
         for k in counts.index
@@ -178,8 +183,13 @@ def date_and_duration_fields(spec: DatasetSpec) -> list[str]:
     return [f.name for f in spec.scraped_fields if f.role == "date" or f.name in durations]
 
 
-def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> list[FieldOutcome]:
-    """Compare every scraped field present in both the table and the metadata."""
+def analyse_fields(
+    table: pa.Table, spec: DatasetSpec, exps: Expectations, source_rows: int | None = None
+) -> list[FieldOutcome]:
+    """Compare every scraped field present in both the table and the metadata.
+
+    ``source_rows``: the source's (rounded) row count from the metadata header; with it, a date
+    placed by a duration is compared on the released days (``placed_distance``)."""
     n = table.num_rows
     # Dates and durations follow their own released distributions like every other field
     # (DESIGN §8: one anchor date, the others placed by released durations): blocking.
@@ -221,6 +231,7 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     note,
                     chain_domain.get(name, frozenset()),
                     frozenset(outliers),
+                    source_rows,
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_CATEGORICAL:
