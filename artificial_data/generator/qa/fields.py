@@ -23,8 +23,8 @@ from artificial_data.generator.qa.distances import (
     continuous_distance,
     frequency_distance,
     numeric_values,
-    placed_distance,
     observed_counts,
+    placed_distance,
     quantile_bracket_distance,
 )
 from artificial_data.generator.qa.expected import (
