@@ -27,9 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -42,101 +40,7 @@ from artificial_data.generator.engine import (
     generation_seed,
 )
 from artificial_data.generator.qa import run_qa
-from artificial_data.generator.qa.expected import PLACEHOLDER_DATES
-from artificial_data.generator.qa.independence import positional_family
-from artificial_data.generator.qa.patients import mixed_patients, patient_codes
-
-HEAVY_K = (1, 2, 5, 10, 20)
-
-
-# ------------------------------------------------------------------------------ measures
-
-
-def _real_dates(column: pa.ChunkedArray) -> np.ndarray:
-    """Days (datetime64[D]) of the real dates (not null, not a placeholder); NaT elsewhere."""
-    placeholder = pc.is_in(column, pa.array(PLACEHOLDER_DATES, pa.date32()))
-    real = pc.and_(pc.is_valid(column), pc.invert(pc.fill_null(placeholder, False)))
-    days = pc.if_else(real, pc.cast(column, pa.int32()), pa.scalar(None, pa.int32()))
-    values = np.asarray(days.to_numpy(zero_copy_only=False), dtype=float)
-    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
-    ok = ~np.isnan(values)
-    out[ok] = values[ok].astype("int64").astype("datetime64[D]")
-    return out
-
-
-def _empty(column: pa.ChunkedArray) -> np.ndarray:
-    text = pc.cast(column, pa.string())
-    return np.asarray(pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False))
-
-
-def measures(table: pa.Table, spec: DatasetSpec) -> dict[str, float]:
-    """The realism measures of issue 13 for one table (raw or artificial)."""
-    out: dict[str, float] = {}
-    names = table.column_names
-    for d in spec.durations:
-        if d.field not in names:
-            continue
-        values = pc.cast(table.column(d.field), pa.float64()).to_numpy(zero_copy_only=False)
-        present = values[~np.isnan(values)]
-        out[f"median {d.field}"] = float(np.median(present)) if len(present) else float("nan")
-        out[f"{d.field} = 0 days"] = float((present == 0).mean()) if len(present) else 0.0
-        start = np.isnat(_real_dates(table.column(d.start)))
-        end = np.isnat(_real_dates(table.column(d.end)))
-        missing = start | end
-        filled = ~np.isnan(values)
-        out[f"{d.field} filled where a date is empty"] = (
-            float(filled[missing].mean()) if missing.any() else 0.0
-        )
-    for f in spec.fields_with_role("date"):
-        if f.name not in names or not pa.types.is_date(table.column(f.name).type):
-            continue
-        days = _real_dates(table.column(f.name))
-        real = days[~np.isnat(days)]
-        months = real.astype("datetime64[M]").astype(int) % 12 + 1
-        out[f"{f.name} in Jan-Mar"] = float((months <= 3).mean()) if len(real) else 0.0
-    groups: dict[str, list[str]] = {}
-    for f in spec.scraped_fields:
-        if positional_family(f.name) and f.name in names:
-            groups.setdefault(f.name.rsplit("_", 1)[0], []).append(f.name)
-    for stem, members in groups.items():
-        if len(members) < 2:
-            continue
-        empty = np.column_stack([_empty(table.column(m)) for m in sorted(members)])
-        later_filled = np.flip(np.logical_or.accumulate(np.flip(~empty, axis=1), axis=1), axis=1)
-        gap = (empty[:, :-1] & later_filled[:, 1:]).any(axis=1)
-        out[f"rows with a gap in {stem}_nn"] = float(gap.mean())
-    if spec.patient_key in names:
-        patients = patient_codes(table, spec)
-        for f in spec.fields_with_role("patient_categorical", "patient_date"):
-            if f.name in names:
-                n, multi, mixed = mixed_patients(patients, table.column(f.name))
-                out[f"patients mixed {f.name}"] = mixed / max(n, 1)
-                out[f"multi-episode patients mixed {f.name}"] = mixed / max(multi, 1)
-        sizes = np.bincount(patients)
-        for k in HEAVY_K:
-            out[f"episodes of patients with > {k}"] = float(sizes[sizes > k].sum() / sizes.sum())
-    for f in spec.fields_with_role("derived"):
-        d = f.derivation
-        if d.kind == "age_years" and d.birth in names and d.at in names:
-            text = pc.cast(table.column(d.birth), pa.string()).to_pylist()
-            at = _real_dates(table.column(d.at))
-            born = np.array(
-                [
-                    np.datetime64(f"{t[2:]}-{t[:2]}-01")
-                    if t and len(t) == 6
-                    else np.datetime64("NaT")
-                    for t in text
-                ],
-                dtype="datetime64[D]",
-            )
-            ok = ~np.isnat(born) & ~np.isnat(at)
-            out[f"{d.birth} after {d.at}"] = float((born[ok] > at[ok]).mean()) if ok.any() else 0
-            out[f"{f.name} null"] = table.column(f.name).null_count / max(table.num_rows, 1)
-    for f in spec.fields_with_role("identifier"):
-        if f.name in names and f.name not in (spec.primary_key, spec.patient_key):
-            out[f"{f.name} filled"] = 1 - table.column(f.name).null_count / max(table.num_rows, 1)
-    return out
-
+from artificial_data.generator.qa.realism import measures
 
 # ----------------------------------------------------------------------------- pipeline
 
