@@ -46,7 +46,7 @@ from artificial_data_tests.leak_scan import ScanReport, scan
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 YEAR = "2223"
-RAW_ROWS = 3_000
+RAW_ROWS = 20_000  # the demo's size: smaller sources leave too few birth months for QA
 ARTIFICIAL_ROWS = 1_000
 SEED = 20260401
 ALL = BLOCKING_CANARIES + SUPPRESSED_CANARIES + FAIL_CLOSED_CANARIES
