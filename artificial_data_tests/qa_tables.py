@@ -219,12 +219,16 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                         )
                     )
         elif f.role == "patient_categorical":
+            values = _inside_domain(f, ["1", "2", "9"])
+            if len(set(values)) < 3:  # a pattern domain: three distinct examples inside it
+                values = f.domain.examples(3)
+            one, two, nine = values
             rows += [
                 row(
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1"],
+                    VALUE_STRING_ARRAY=[one],
                     WEIGHT_ARRAY=[1.0],
                     WEIGHT=400.0,
                 ),
@@ -232,7 +236,7 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["2"],
+                    VALUE_STRING_ARRAY=[two],
                     WEIGHT_ARRAY=[1.0],
                     WEIGHT=450.0,
                 ),
@@ -240,7 +244,7 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1", "9"],
+                    VALUE_STRING_ARRAY=[one, nine],
                     WEIGHT_ARRAY=[0.5, 0.5],
                     WEIGHT=50.0,
                 ),

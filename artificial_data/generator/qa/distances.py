@@ -109,30 +109,37 @@ def placed_distance(
 ) -> Distance:
     """Distance of a date placed from another date by a released duration (a date-chain member).
 
-    Such a date legitimately lands on days whose counts were suppressed, in about the share
-    ``s`` of the source's rows that suppression removed from this field: the released shares are
-    the true ones *restricted to the released days*, renormalised. So the statistic is the TVD
-    of the output restricted to the released values against the released shares, plus any
-    excess of the output's share outside the released values over ``s`` (a generator that
-    scatters dates outside what was released, or moves mass between released days, still
-    fails). With nothing suppressed it is the plain TVD. Limits: the noise threshold of the
-    restricted sample, the McDiarmid margins of both parts, and the rounding slack of ``s``
-    (each released weight and the row count are rounded to the policy's base, at most half a
-    base each; ``ROUNDING_SLACK_BASE``)."""
+    Two things differ from a field drawn from its own released shares:
+
+    * Such a date legitimately lands on days whose counts were suppressed, in about the share
+      ``s`` of the source's rows that suppression removed from this field: the released shares
+      are the source's restricted to the released days, renormalised. So the statistic is the
+      TVD of the output *restricted to the released values* against the released shares, plus
+      any excess of the output's share outside the released values over ``s`` less a rounding
+      slack (each released weight and the row count are rounded, at most half a base each;
+      ``ROUNDING_SLACK_BASE``). A generator that scatters dates outside what was released, or
+      moves mass between released days, still fails.
+    * A placed date follows the *smooth* distribution that anchor and duration imply, while the
+      released day counts carry the source's own sampling noise (a day of 500 records is
+      ±22): the comparison is between two samples, the output's ``n`` and the source's released
+      records ``w``, so the noise threshold and the McDiarmid margin use the effective size
+      ``n·w / (n + w)`` (one record of either sample moves the TVD by at most 1/n or 1/w).
+    """
     s = suppressed_share(expected, source_rows)
-    if s <= 0.0:
-        return frequency_distance(expected, observed, n)
     released = observed.index.isin(expected.shares.index)
     inside = observed[released]
     n_in = float(inside.sum())
     total = float(observed.sum())
     outside = 1.0 - n_in / total if total > 0 else 0.0
     restricted = tvd(expected.shares, inside / n_in) if n_in > 0 else 1.0
-    slack = ROUNDING_SLACK_BASE * (math.sqrt(len(expected.shares)) + 1) / float(source_rows)
+    records = float(source_rows or expected.weight or 1.0)
+    slack = ROUNDING_SLACK_BASE * (math.sqrt(len(expected.shares)) + 1) / records
     value = restricted + max(0.0, outside - s - slack)
-    threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), int(n_in))
-    limit = threshold + margin(int(n_in)) + margin(n)
-    return Distance("tvd_released_days", value, threshold, limit, n)
+    w = float(expected.weight)
+    n_eff = int(n_in * w / (n_in + w)) if n_in > 0 and w > 0 else int(n_in)
+    threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), n_eff)
+    limit = threshold + margin(n_eff) + (margin(n) if s > 0 else 0.0)
+    return Distance("tvd_released_days", value, threshold, limit, n_eff)
 
 
 #: Half the HES rounding base times a safety factor of 3: how far rounded weights can move ``s``.
