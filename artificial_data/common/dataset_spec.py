@@ -9,7 +9,6 @@ field at fault, instead of producing a silently wrong artificial table.
 
 from __future__ import annotations
 
-
 import re
 from dataclasses import dataclass, field, replace
 from functools import cache
