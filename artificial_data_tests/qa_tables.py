@@ -4,13 +4,20 @@ publication tests that must not depend on the real generator engine.
 ``clean_table`` is a deliberately simple stand-in for the engine: it samples every field from
 its metadata with numpy, then applies the rules QA checks (date order, durations, derived
 fields, identifiers), so a correct table passes QA and each planted defect is the only fault.
+
+Like the engine (DESIGN §8) it places the dates of a chain from one anchor date by day gaps, and
+the hand-made metadata of the other dates and of the durations is the exact distribution this
+model implies, so every date *and* every duration follows its own metadata while the chain stays
+in order. Patients hold their patient-level values the way the metadata says: a pattern of
+several values goes to a patient with several episodes, and a birth month is never after an
+admission.
 """
 
 from __future__ import annotations
 
 import string
 import zlib
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -38,6 +45,17 @@ DATES = [
 ]
 DATE_WEIGHTS = [100, 100, 100, 100, 100, 10, 40]
 MYDOBS = ["011950", "061975", "121999", "032021", "072021", None]
+PLACEHOLDER = date(1800, 1, 1)
+
+#: Days from one member of a date chain to the next after the anchor, and before it.
+GAP_AFTER = {0: 40, 1: 20, 2: 10, 4: 10, 9: 10, 20: 10}
+GAP_BEFORE = {0: 30, 7: 30, 30: 20, 90: 20}
+#: Share of non-anchor chain members that are null although the anchor is a real date.
+MEMBER_NULL = 0.1
+#: Cumulative probabilities of the released percentile grid of a duration.
+DURATION_PROBABILITIES = (0.1, 0.3, 0.5, 0.7, 0.9, 0.99)
+#: Total weight the derived metadata of chain members is scaled to (weights rounded to 5).
+DERIVED_TOTAL = 100_000
 
 
 #: Declared value domains of the mini spec's scraped fields (named ones from the HES library).
@@ -144,8 +162,31 @@ def mini_spec() -> DatasetSpec:
 def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
     """Released-style metadata for every scraped field of ``spec`` (weights multiples of 5)."""
     t, rows = spec.dataset, []
+    placed = chain_members(spec)
+    duration_of = {d.field: d for d in spec.durations}
     for f in spec.scraped_fields:
-        if f.role == "continuous":
+        if f.name in duration_of:
+            values, null_share = duration_distribution(spec, duration_of[f.name])
+            rows.append(
+                row(
+                    t,
+                    f.name,
+                    contract.CONTINUOUS,
+                    VALUE_NUMERIC=null_share,
+                    WEIGHT=_round5(DERIVED_TOTAL * (1 - null_share)),
+                    VALUE_NUMERIC_ARRAY=_quantiles(values, DURATION_PROBABILITIES),
+                    WEIGHT_ARRAY=list(DURATION_PROBABILITIES),
+                )
+            )
+        elif f.name in placed and placed[f.name][1] != anchor_index(placed[f.name][0]):
+            for d, share in member_distribution(*placed[f.name]).items():
+                w = float(max(5, _round5(share * DERIVED_TOTAL)))
+                if f.spark_type == "date":
+                    rows.append(row(t, f.name, contract.DATE, VALUE_DATE=d, WEIGHT=w))
+                else:
+                    text = d.isoformat() if d else None
+                    rows.append(row(t, f.name, contract.DATE, VALUE_STRING=text, WEIGHT=w))
+        elif f.role == "continuous":
             if f.time_of_day:
                 q, c = [60.0, 480.0, 720.0, 1000.0, 1380.0], [0.05, 0.25, 0.5, 0.75, 0.95]
             elif f.spark_type in ("int", "long"):
@@ -178,12 +219,16 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                         )
                     )
         elif f.role == "patient_categorical":
+            values = _inside_domain(f, ["1", "2", "9"])
+            if len(set(values)) < 3:  # a pattern domain: three distinct examples inside it
+                values = f.domain.examples(3)
+            one, two, nine = values
             rows += [
                 row(
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1"],
+                    VALUE_STRING_ARRAY=[one],
                     WEIGHT_ARRAY=[1.0],
                     WEIGHT=400.0,
                 ),
@@ -191,7 +236,7 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["2"],
+                    VALUE_STRING_ARRAY=[two],
                     WEIGHT_ARRAY=[1.0],
                     WEIGHT=450.0,
                 ),
@@ -199,7 +244,7 @@ def hand_made_metadata(spec: DatasetSpec) -> pd.DataFrame:
                     t,
                     f.name,
                     contract.DEMOGRAPHIC_CATEGORICAL,
-                    VALUE_STRING_ARRAY=["1", "9"],
+                    VALUE_STRING_ARRAY=[one, nine],
                     WEIGHT_ARRAY=[0.5, 0.5],
                     WEIGHT=50.0,
                 ),
@@ -283,6 +328,111 @@ def _inside_domain(f, values: list) -> list:
     return [*distinct_matches(domain.pattern, rng, len(values) - 1), *domain.codes[:1]]
 
 
+# ------------------------------------------------------------------- the date-chain model
+
+
+def _round5(x: float) -> int:
+    return int(5 * round(x / 5))
+
+
+def anchor_index(chain: tuple[str, ...]) -> int:
+    """The anchor of a chain: its second member (APC ADMIDATE, OP APPTDATE), or its only one."""
+    return min(1, len(chain) - 1)
+
+
+def chain_members(spec: DatasetSpec) -> dict[str, tuple[tuple[str, ...], int]]:
+    """Each chain member's chain and position."""
+    return {m: (chain, i) for chain in spec.date_chains for i, m in enumerate(chain)}
+
+
+def _step(chain: tuple[str, ...], t: int) -> dict[int, int]:
+    """Gap distribution from member ``t`` to member ``t + 1``."""
+    return GAP_BEFORE if t + 1 <= anchor_index(chain) else GAP_AFTER
+
+
+def _convolve(a: dict[int, float], b: dict[int, float]) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for x, p in a.items():
+        for y, q in b.items():
+            out[x + y] = out.get(x + y, 0.0) + p * q
+    return out
+
+
+def _normalised(weights: dict) -> dict:
+    total = float(sum(weights.values()))
+    return {k: v / total for k, v in weights.items()}
+
+
+def _days_between(chain: tuple[str, ...], start: int, end: int) -> dict[int, float]:
+    out = {0: 1.0}
+    for t in range(start, end):
+        out = _convolve(out, _normalised(_step(chain, t)))
+    return out
+
+
+def _anchor_shares() -> dict:
+    return _normalised(dict(zip(DATES, DATE_WEIGHTS, strict=True)))
+
+
+def member_distribution(chain: tuple[str, ...], j: int) -> dict:
+    """Exact shares of each value (date, placeholder, None) of chain member ``j``."""
+    a = anchor_index(chain)
+    offsets = _days_between(chain, j, a) if j < a else _days_between(chain, a, j)
+    sign = -1 if j < a else 1
+    out: dict = {}
+    for anchor, p in _anchor_shares().items():
+        if anchor is None or anchor == PLACEHOLDER:
+            out[anchor] = out.get(anchor, 0.0) + p
+            continue
+        out[None] = out.get(None, 0.0) + p * MEMBER_NULL
+        for days, q in offsets.items():
+            d = anchor + timedelta(days=sign * days)
+            out[d] = out.get(d, 0.0) + p * (1 - MEMBER_NULL) * q
+    return out
+
+
+def duration_distribution(spec: DatasetSpec, d) -> tuple[dict[int, float], float]:
+    """Exact shares of a duration's days (where both dates are real) and its null share."""
+    members = chain_members(spec)
+    (chain, s), (chain_e, e) = members[d.start], members[d.end]
+    assert chain == chain_e and s < e, f"{d.field}: dates of a duration are in one chain"
+    real = sum(p for v, p in _anchor_shares().items() if v is not None and v != PLACEHOLDER)
+    non_anchor = sum(1 for i in (s, e) if i != anchor_index(chain))
+    return _days_between(chain, s, e), 1 - real * (1 - MEMBER_NULL) ** non_anchor
+
+
+def _quantiles(values: dict[int, float], probabilities) -> list[float]:
+    """q(c) = the smallest value whose cumulative share reaches c."""
+    keys = sorted(values)
+    cumulative = np.cumsum([values[k] for k in keys])
+    return [float(keys[int(np.searchsorted(cumulative, c - 1e-12))]) for c in probabilities]
+
+
+def _place_chain(rng, chain, anchor_values, rows) -> dict[str, list]:
+    """The dates of one chain from the anchor dates by sampled gaps (nulls kept in place)."""
+    a = anchor_index(chain)
+    steps = []
+    for t in range(len(chain) - 1):
+        gaps = _step(chain, t)
+        steps.append(np.asarray(_choice(rng, list(gaps), list(gaps.values()), rows)))
+    out = {}
+    for j, name in enumerate(chain):
+        if j < a:
+            offset = -np.sum(steps[j:a], axis=0) if a > j else np.zeros(rows)
+        else:
+            offset = np.sum(steps[a:j], axis=0) if j > a else np.zeros(rows)
+        offset = np.broadcast_to(np.asarray(offset, dtype=np.int64), (rows,))
+        missing = rng.random(rows) < MEMBER_NULL
+        values = []
+        for i, anchor in enumerate(anchor_values):
+            if anchor is None or anchor == PLACEHOLDER or j == a:
+                values.append(anchor)
+            else:
+                values.append(None if missing[i] else anchor + timedelta(days=int(offset[i])))
+        out[name] = values
+    return out
+
+
 # ----------------------------------------------------------------------- the stand-in engine
 
 
@@ -324,6 +474,62 @@ def _continuous(rng, r, size, integer, time_of_day):
     return values
 
 
+def _patient_patterns(rng, m: pd.DataFrame, patient: np.ndarray) -> list:
+    """Per-episode values of a patient-level field from its released patterns: a pattern of
+    several values goes to a patient with several episodes (each value at least once), so the
+    share of patients whose episodes disagree is the released one."""
+    sizes = np.bincount(patient)
+    weights = m["WEIGHT"].to_numpy(dtype=float)
+    arrays, shares = list(m["VALUE_STRING_ARRAY"]), list(m["WEIGHT_ARRAY"])
+    mixed = np.array([len(a) > 1 for a in arrays])
+    multi = sizes >= 2
+    chosen = np.empty(len(sizes), dtype=int)
+    p_mixed = weights[mixed].sum() / weights.sum()
+    is_mixed = multi & (rng.random(len(sizes)) < min(1.0, p_mixed / max(multi.mean(), 1e-9)))
+    for where, group in ((is_mixed, mixed), (~is_mixed, ~mixed)):
+        if where.any() and group.any():
+            idx = np.flatnonzero(group)
+            chosen[where] = rng.choice(
+                idx, size=int(where.sum()), p=weights[idx] / weights[idx].sum()
+            )
+    out: list = []
+    for p, size in enumerate(sizes):
+        values, share = arrays[chosen[p]], shares[chosen[p]]
+        if len(values) == 1:
+            out += [values[0]] * size
+            continue
+        extra = rng.choice(len(values), size=max(size - len(values), 0), p=share)
+        episode = [*range(len(values)), *extra][:size]
+        out += [values[int(i)] for i in rng.permutation(episode)]
+    return out
+
+
+def _month_start(mmyyyy: str | None) -> date | None:
+    return date(int(mmyyyy[2:]), int(mmyyyy[:2]), 1) if mmyyyy else None
+
+
+def _births_not_after(spec, frame: pd.DataFrame, patient: np.ndarray, metadata) -> None:
+    """A patient born after one of their admissions gets the latest released birth month that is
+    not after any of them (the rule QA checks on every row)."""
+    for f in spec.fields_with_role("derived"):
+        d = f.derivation
+        if d.kind not in ("age_years", "age_fraction"):
+            continue
+        released = metadata[metadata["FIELD_NAME"] == d.birth]["VALUE_STRING"]
+        months = sorted((_month_start(v), v) for v in released if v)
+        births = frame[d.birth].to_list()
+        earliest: dict[int, date] = {}
+        for p, at in zip(patient, frame[d.at], strict=True):
+            if isinstance(at, date) and at.year > 1801:
+                earliest[p] = min(at, earliest.get(p, at))
+        for i, p in enumerate(patient):
+            born = _month_start(births[i])
+            if born is not None and p in earliest and born > earliest[p]:
+                fits = [v for start, v in months if start <= earliest[p]]
+                births[i] = fits[-1] if fits else None
+        frame[d.birth] = births
+
+
 def _age_code(days: int, years: int) -> int:
     if years >= 1:
         return min(years, 120)
@@ -333,8 +539,14 @@ def _age_code(days: int, years: int) -> int:
     return 7001
 
 
-def clean_table(spec: DatasetSpec, metadata: pd.DataFrame, rows: int, seed: int = 1) -> pa.Table:
-    """An artificial table that follows ``metadata`` and every rule QA checks."""
+def clean_table(
+    spec: DatasetSpec, metadata: pd.DataFrame, rows: int, seed: int = 1, dates: str = "anchored"
+) -> pa.Table:
+    """An artificial table that follows ``metadata`` and every rule QA checks.
+
+    ``dates`` plants date defects that keep every row rule: ``"sorted"`` draws each chain
+    member from its own metadata and sorts each row's dates (the old engine), ``"same_day"``
+    puts every date of a chain on its anchor date (every duration 0 days)."""
     rng = np.random.default_rng(seed)
     patient = _episodes(rng, metadata, spec, rows)
     n_patients = int(patient.max()) + 1
@@ -358,28 +570,34 @@ def clean_table(spec: DatasetSpec, metadata: pd.DataFrame, rows: int, seed: int 
             )
             data[f.name] = [None if (isinstance(v, float) and np.isnan(v)) else v for v in values]
         elif vt == contract.DEMOGRAPHIC_CATEGORICAL:
-            pattern = rng.choice(len(m), size=n_patients, p=(m["WEIGHT"] / m["WEIGHT"].sum()))
-            arrays, shares = list(m["VALUE_STRING_ARRAY"]), list(m["WEIGHT_ARRAY"])
-            data[f.name] = [
-                arrays[pattern[p]][rng.choice(len(arrays[pattern[p]]), p=shares[pattern[p]])]
-                for p in patient
-            ]
+            data[f.name] = _patient_patterns(rng, m, patient)
         elif vt == contract.DEMOGRAPHIC_DATE:
             modal = _choice(rng, list(m["VALUE_STRING"]), m["WEIGHT"], n_patients)
             data[f.name] = [modal[p] for p in patient]
+    for chain in spec.date_chains:  # one anchor, the other members placed by gaps
+        anchor = chain[anchor_index(chain)]
+        if dates == "anchored":
+            data.update(_place_chain(rng, chain, data[anchor], rows))
+        elif dates == "same_day":
+            data.update({name: list(data[anchor]) for name in chain})
+        elif dates == "sorted":
+            for i in range(rows):
+                real = [n for n in chain if isinstance(data[n][i], date) and data[n][i].year > 1801]
+                for name, value in zip(real, sorted(data[n][i] for n in real), strict=True):
+                    data[name][i] = value
+        else:
+            raise ValueError(f"unknown dates mode {dates!r}")
+        for name in chain:
+            if spec.field(name).spark_type != "date":
+                data[name] = [d.isoformat() if d else None for d in data[name]]
     frame = pd.DataFrame(data)
-    for chain in spec.date_chains:  # order the real dates of each row, keep nulls in place
-        sub = frame[list(chain)]
-        real = sub.map(lambda d: d is not None and d not in (date(1800, 1, 1), date(1801, 1, 1)))
-        for i in np.flatnonzero(real.sum(axis=1).to_numpy() > 1):
-            cols = [c for c in chain if real.iloc[i][c]]
-            frame.loc[i, cols] = sorted(frame.loc[i, cols])
-    real_date = lambda d: d is not None and d.year > 1801  # noqa: E731
+    real_date = lambda d: isinstance(d, date) and d.year > 1801  # noqa: E731
     for d in spec.durations:
         frame[d.field] = [
-            (e - s).days if real_date(s) and real_date(e) else v
-            for v, s, e in zip(frame[d.field], frame[d.start], frame[d.end], strict=True)
+            (e - s).days if real_date(s) and real_date(e) else None
+            for s, e in zip(frame[d.start], frame[d.end], strict=True)
         ]
+    _births_not_after(spec, frame, patient, metadata)
     ids = rng.choice(9 * 10**11, size=rows, replace=False) + 10**11
     alphabet = np.array(list(string.ascii_uppercase + string.digits))
     hesids = ["TEST" + "".join(rng.choice(alphabet, 28)) for _ in range(n_patients)]

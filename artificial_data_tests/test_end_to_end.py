@@ -22,7 +22,7 @@ def test_demo_slice_for_every_dataset(home, monkeypatch, spark):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     # The demo points this process at its own allowed-signers list; undo that afterwards.
     monkeypatch.delenv("ARTIFICIAL_DATA_ALLOWED_SIGNERS", raising=False)
-    outputs = run_demo(years=("2122",), raw_rows=4_000, artificial_rows=1_500)
+    outputs = run_demo(years=("2122",), raw_rows=20_000, artificial_rows=1_500)
     assert sorted(o.dataset for o in outputs) == ["hes_ae", "hes_apc", "hes_op"]
 
     review = ScopedStores.for_location("review", home)

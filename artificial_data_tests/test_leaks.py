@@ -46,7 +46,12 @@ from artificial_data_tests.leak_scan import ScanReport, scan
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 YEAR = "2223"
-RAW_ROWS = 3_000
+#: Stages that publish (a, b) need QA to pass: the demo's size (smaller sources leave too few
+#: birth months after suppression). Stages that must be refused (c, d, e) use a small source,
+#: where a planted field of threshold-count values dominates its field (see docs/security.md,
+#: identifier-likeness: what it cannot catch).
+RAW_ROWS = 20_000
+REFUSED_RAW_ROWS = 3_000
 ARTIFICIAL_ROWS = 1_000
 SEED = 20260401
 ALL = BLOCKING_CANARIES + SUPPRESSED_CANARIES + FAIL_CLOSED_CANARIES
@@ -123,11 +128,11 @@ class Pipeline:
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         return Outcome(name, result.success, errors, checks)
 
-    def simulate_raw(self) -> Outcome:
+    def simulate_raw(self, rows: int = RAW_ROWS) -> Outcome:
         """A fresh simulated raw partition (the raw asset only)."""
         from artificial_data.orchestration.keys import raw_key
 
-        config = {"ops": {f"raw__{DATASET}": {"config": {"rows": RAW_ROWS, "seed": SEED}}}}
+        config = {"ops": {f"raw__{DATASET}": {"config": {"rows": rows, "seed": SEED}}}}
         return self._job(
             self.scraper, f"scrape_{DATASET}", "simulate", config, assets=[raw_key(DATASET)]
         )
@@ -331,7 +336,7 @@ def _run_stages(p: Pipeline) -> LeakRun:
 
     # c. All blocking canaries together.
     c = Stage()
-    _require(p.simulate_raw())
+    _require(p.simulate_raw(REFUSED_RAW_ROWS))
     plant(p.home, BLOCKING_CANARIES, YEAR)
     c.outcomes["scrape"] = p.scrape(c)
     p.review_to_publication(c)
@@ -342,7 +347,7 @@ def _run_stages(p: Pipeline) -> LeakRun:
     d = {}
     for canary in FAIL_CLOSED_CANARIES:
         stage = Stage()
-        _require(p.simulate_raw())
+        _require(p.simulate_raw(REFUSED_RAW_ROWS))
         plant(p.home, [canary], YEAR)
         stage.outcomes["scrape"] = p.scrape(stage)
         p.record(stage)
@@ -356,7 +361,7 @@ def _run_stages(p: Pipeline) -> LeakRun:
     e = {}
     for canary in BLOCKING_CANARIES:
         stage = Stage()
-        _require(p.simulate_raw())
+        _require(p.simulate_raw(REFUSED_RAW_ROWS))
         plant(p.home, [canary], YEAR)
         stage.outcomes["scrape"] = p.scrape(stage)
         p.review_to_publication(stage, generate=False)

@@ -7,16 +7,18 @@ from datetime import date
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.value_domains import parse_domain
-from artificial_data.generator.qa import CHECK_NAMES, consistency, run_qa
-from artificial_data.generator.qa.distances import expected_tvd, margin
+from artificial_data.generator.qa import CHECK_NAMES, consistency, independence, run_qa
+from artificial_data.generator.qa.distances import expected_tvd, margin, placed_distance
+from artificial_data.generator.qa.expected import FrequencyExpectation
 from artificial_data.generator.qa.fields import declared_outliers
-from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
+from artificial_data_tests.qa_tables import clean_table, derive, hand_made_metadata, mini_spec
 
 ROWS = 600
 
@@ -331,3 +333,220 @@ def test_large_real_spec_clean_table_passes():
     result = run_qa(table, metadata, apc, "2122")
     assert result.passed, [c.details for c in result.blocking_failures]
     assert result.check("derived_fields").metrics["OPERTN_COUNT"]["failures"] == 0
+
+
+# ----------------------------------------------------- issue 13: defects QA must catch
+
+
+def with_mydob(spec, table: pa.Table, values) -> pa.Table:
+    """``table`` with new MYDOB values and the ages derived from them again."""
+    table = replace(table, "MYDOB", values)
+    frame = pd.DataFrame({n: table.column(n).to_pylist() for n in table.column_names})
+    for f in spec.fields_with_role("derived"):
+        if f.derivation.kind in ("age_years", "age_fraction"):
+            table = replace(table, f.name, derive(frame, f.derivation))
+    return table
+
+
+def test_sex_shuffled_across_rows_fails_patient_consistency(spec, metadata, clean):
+    """Shuffling SEX keeps its marginal but makes most multi-episode patients mixed."""
+    rng = np.random.default_rng(0)
+    shuffled = rng.permutation(np.array(clean.column("SEX").to_pylist(), dtype=object))
+    result = run_qa(replace(clean, "SEX", list(shuffled)), metadata, spec, "2122")
+    assert failed(result) == {"patient_consistency"}
+    check = result.check("patient_consistency")
+    assert check.metrics["failed"] == ["SEX"]
+    sex = check.metrics["mixed_shares"]["SEX"]
+    assert sex["mixed_among_multi_episode"] > 0.3 and sex["expected"] == pytest.approx(
+        50 / 900, abs=1e-6
+    )
+    assert "hes_mini.SEX:" in check.details and "multi-episode patients" in check.details
+    assert "Patient-level consistency" in result.markdown
+    assert result.check("field_distributions").passed  # the marginal alone cannot see it
+
+
+def test_patients_never_mixed_fail_patient_consistency(spec, metadata):
+    """The opposite defect: every patient holds one SEX although 5.6% of patients are mixed."""
+    table = clean_table(spec, metadata, 4_000, seed=21)
+    ids, sex = table.column("PSEUDO_HESID").to_pylist(), table.column("SEX").to_pylist()
+    first = {}
+    for i, s in zip(ids, sex, strict=True):
+        first.setdefault(i, s)
+    assert run_qa(table, metadata, spec, "2122").passed
+    result = run_qa(replace(table, "SEX", [first[i] for i in ids]), metadata, spec, "2122")
+    assert failed(result) == {"patient_consistency"}
+    assert result.check("patient_consistency").metrics["mixed_shares"]["SEX"]["observed"] == 0
+
+
+def test_mydob_varying_within_patients_fails_patient_consistency(spec, metadata, clean):
+    """The metadata says every patient's episodes agree on MYDOB; shuffling it breaks that."""
+    rng = np.random.default_rng(1)
+    mydob = list(rng.permutation(np.array(clean.column("MYDOB").to_pylist(), dtype=object)))
+    result = run_qa(with_mydob(spec, clean, mydob), metadata, spec, "2122")
+    check = result.check("patient_consistency")
+    assert not check.passed and check.blocking
+    assert "MYDOB" in check.metrics["failed"]
+    assert check.metrics["mixed_shares"]["MYDOB"]["expected"] == 0
+
+
+def test_birth_month_after_admission_fails(spec, metadata, clean):
+    mydob, adm = clean.column("MYDOB").to_pylist(), clean.column("ADMIDATE").to_pylist()
+    ids = clean.column("PSEUDO_HESID").to_pylist()
+    assert run_qa(clean, metadata, spec, "2122").check("patient_consistency").metrics[
+        "births_after"
+    ] == {"MYDOB <= ADMIDATE": {"checked": pytest.approx(ROWS, rel=0.2), "failures": 0}}
+    k = next(i for i, a in enumerate(adm) if a and date(2021, 4, 1) <= a < date(2021, 7, 1))
+    patient = ids[k]
+    mydob = ["072021" if i == patient else v for i, v in zip(ids, mydob, strict=True)]
+    result = run_qa(with_mydob(spec, clean, mydob), metadata, spec, "2122")
+    assert failed(result) == {"patient_consistency"}
+    check = result.check("patient_consistency")
+    assert check.metrics["births_after"]["MYDOB <= ADMIDATE"]["failures"] >= 1
+    assert f"row {k}: MYDOB='072021'" in check.details
+
+
+def test_perfect_association_planted_without_changing_marginals_fails(spec, metadata):
+    """ADMIMETH re-ordered to follow length of stay: both marginals and every row rule stay,
+    only the independence check sees it."""
+    table = clean_table(spec, metadata, 1_500, seed=4)
+    assert run_qa(table, metadata, spec, "2122").passed
+    speldur = np.array([-1 if v is None else v for v in table.column("SPELDUR").to_pylist()])
+    admimeth = sorted(table.column("ADMIMETH").to_pylist(), key=lambda v: v or "")
+    planted = [None] * table.num_rows
+    for rank, row_index in enumerate(np.argsort(speldur, kind="stable")):
+        planted[row_index] = admimeth[rank]
+    result = run_qa(replace(table, "ADMIMETH", planted), metadata, spec, "2122")
+    assert failed(result) == {"field_independence"}
+    check = result.check("field_independence")
+    pair = check.metrics["failed"]["ADMIMETH x SPELDUR"]
+    assert pair["cramers_v"] > 0.5 > pair["limit"]
+    assert "hes_mini.ADMIMETH x SPELDUR: Cramér's V" in check.details
+    assert "Independence of field pairs" in result.markdown
+
+
+@pytest.mark.parametrize("seed", [31, 32, 33])
+def test_clean_large_tables_keep_fields_independent(spec, metadata, seed):
+    """More rows make the limit tight (V ~ 0.07 at 4,000 rows): clean tables still pass."""
+    result = run_qa(clean_table(spec, metadata, 4_000, seed=seed), metadata, spec, "2122")
+    assert result.passed, [c.details for c in result.blocking_failures]
+    assert result.check("field_independence").metrics["pairs_checked"] == 80
+
+
+def test_pairs_exclude_what_the_design_keeps_dependent():
+    apc = load_spec("hes_apc")
+    names = [f.name for f in apc.scraped_fields]
+    pairs = independence.checked_pairs(apc, names, seed=1)
+    assert pairs == independence.checked_pairs(apc, names, seed=1)
+    assert pairs != independence.checked_pairs(apc, names, seed=2)  # other random pairs
+    assert ("ADMIMETH", "SPELDUR") in pairs and ("ADMIDATE", "ADMIMETH") in pairs
+    chain = {"ELECDATE", "ADMIDATE", "EPISTART", "EPIEND", "DISDATE"}
+    group = chain | {"EPIDUR", "SPELDUR", "SPELDUR_CALC", "ELECDUR", "ELECDUR_CALC", "MYDOB"}
+    assert not [p for p in pairs if set(p) <= group]
+    assert not [p for p in pairs if p[0].startswith("DIAG_4") and p[1].startswith("DIAG_4")]
+    assert ("DIAG_4_01", "OPERTN_4_01") in pairs  # different families are tested
+    ae = load_spec("hes_ae")
+    ae_pairs = independence.checked_pairs(ae, [f.name for f in ae.scraped_fields], seed=1)
+    positional = [p for p in ae_pairs if all(independence.positional_family(n) for n in p)]
+    assert positional and not [p for p in positional if p[0][:4] == p[1][:4] == "DIAG"]
+    # Every field against ~13 key fields (dates, durations, 7 patient-level fields, ...):
+    assert len(pairs) < 3_000  # far fewer than the 18,000 pairs of every field
+
+
+def test_patient_level_pairs_are_tested_per_patient(spec, metadata, clean):
+    result = run_qa(clean, metadata, spec, "2122")
+    strongest = result.check("field_independence").metrics
+    table = clean
+    outcome = independence.independence(table, spec, [("SEX", "MYDOB"), ("ADMIMETH", "SEX")])
+    levels = {p.name: (p.level, p.n) for p in outcome.pairs}
+    patients = len(set(table.column("PSEUDO_HESID").to_pylist()))
+    assert levels["SEX x MYDOB"] == ("patients", patients)
+    assert levels["ADMIMETH x SEX"] == ("rows", ROWS)
+    assert strongest["pairs_checked"] == 80
+
+
+def test_sorted_chain_dates_fail_date_distributions(spec, metadata):
+    """Each date drawn on its own and the row's dates then sorted (the old engine): the chain
+    holds, but the dates and durations no longer follow their own distributions."""
+    table = clean_table(spec, metadata, 1_500, seed=6, dates="sorted")
+    result = run_qa(table, metadata, spec, "2122")
+    assert failed(result) == {"date_distributions"}
+    failures = set(result.check("date_distributions").metrics["failed"])
+    assert {"SPELDUR"} <= failures <= {"ELECDATE", "ADMIDATE", "DISDATE", "SPELDUR"}
+    assert "ELECDATE" in failures or "DISDATE" in failures
+    assert result.check("date_chains").passed and result.check("durations").passed
+
+
+def test_durations_collapsed_to_zero_fail(spec, metadata):
+    table = clean_table(spec, metadata, 600, seed=7, dates="same_day")
+    assert set(table.column("SPELDUR").drop_null().to_pylist()) == {0}
+    result = run_qa(table, metadata, spec, "2122")
+    assert failed(result) == {"date_distributions"}
+    check = result.check("date_distributions")
+    assert "SPELDUR" in check.metrics["failed"]
+    assert "hes_mini.SPELDUR: 100.0% of durations are 0 days, released 30-50%" in check.details
+
+
+def test_dates_and_durations_within_noise_pass_and_block(spec, metadata, clean):
+    result = run_qa(clean, metadata, spec, "2122")
+    check = result.check("date_distributions")
+    assert check.blocking and check.passed
+    assert set(check.metrics["fields"]) == {"ELECDATE", "ADMIDATE", "DISDATE", "SPELDUR"}
+    assert all(f["blocking"] for f in check.metrics["fields"].values())
+    assert "SPELDUR" not in result.check("field_distributions").metrics["fields"]
+
+
+def test_chi2_quantiles():
+    assert independence.chi2_quantile(2, 1e-6) == pytest.approx(-2 * np.log(1e-6))
+    assert independence.chi2_quantile(1, 0.05) == pytest.approx(3.8415, abs=1e-3)
+    assert independence.chi2_quantile(10, 0.01) == pytest.approx(23.209, rel=0.01)
+    assert independence.chi2_quantile(25, 0.001) == pytest.approx(52.620, rel=0.01)
+
+
+# --------------------------------------------------------------------------------------------
+# Dates placed by durations on days that suppression removed
+# --------------------------------------------------------------------------------------------
+
+
+def _placed(truth: dict[str, float], released: list[str], source_rows: int, draws: dict):
+    """Released shares = truth restricted to ``released`` days (the rest suppressed)."""
+    kept = pd.Series({k: truth[k] for k in released})
+    expected = FrequencyExpectation(kept / kept.sum(), float(kept.sum() * source_rows))
+    observed = pd.Series(draws, dtype=float)
+    return placed_distance(expected, observed, int(observed.sum()), source_rows)
+
+
+def test_a_placed_date_on_suppressed_days_passes_in_their_share():
+    rng = np.random.default_rng(7)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]  # the 10 rarest days suppressed
+    sample = rng.choice(days, 20_000, p=list(truth.values()))
+    draws = pd.Series(sample).value_counts().to_dict()
+    d = _placed(truth, released, 100_000, draws)
+    assert not d.failed, d
+    # Plain TVD would blame the generator for the suppressed share.
+    suppressed = 1 - sum(truth[k] for k in released)
+    assert suppressed > d.limit
+
+
+def test_a_placed_date_scattered_outside_what_was_released_fails():
+    rng = np.random.default_rng(8)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]
+    inside = rng.choice(
+        released, 14_000, p=[truth[k] for k in released] / np.sum([truth[k] for k in released])
+    )
+    outside = [f"2019-01-{d:02d}" for d in range(1, 31)] * 200  # 6,000 rows (30%) out
+    draws = pd.Series(list(inside) + outside).value_counts().to_dict()
+    assert _placed(truth, released, 100_000, draws).failed
+
+
+def test_a_placed_date_with_mass_moved_between_released_days_fails():
+    rng = np.random.default_rng(9)
+    days = [f"2021-04-{d:02d}" for d in range(1, 31)]
+    truth = dict(zip(days, rng.dirichlet(np.ones(30)), strict=True))
+    released = sorted(days, key=truth.get)[10:]
+    # Every row on the released days, but all of them uniformly: the shape is wrong.
+    draws = pd.Series(rng.choice(released, 20_000)).value_counts().to_dict()
+    assert _placed(truth, released, 100_000, draws).failed

@@ -195,6 +195,10 @@ class DatasetSpec:
     #: Positional code groups (DIAG_4_01..20, ...): each filled in position order, so a row
     #: never has an empty position before a filled one. Declared by prefix in the spec.
     code_groups: tuple[tuple[str, ...], ...] = ()
+    #: Categorical fields HES records once per patient for a year (residence), declared by
+    #: name: each is released as patient patterns and sampled per patient, with the released
+    #: share of patients whose episodes disagree (their role becomes ``patient_categorical``).
+    per_patient: tuple[str, ...] = ()
 
     @property
     def field_names(self) -> list[str]:
@@ -357,6 +361,7 @@ _TOP_LEVEL_KEYS = {
     "durations",
     "code_groups",
     "clock_durations",
+    "per_patient",
     "disclosure",
     "domains",
     "fields",
@@ -398,6 +403,17 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise SpecError(f"{where}: duplicate field names {duplicates}")
+    per_patient = tuple(str(n) for n in document.get("per_patient") or ())
+    unknown = sorted(set(per_patient) - set(names))
+    if unknown:
+        raise SpecError(f"{where}: per_patient refers to unknown fields {unknown}")
+    wrong = sorted(f.name for f in fields if f.name in per_patient and f.role != "categorical")
+    if wrong:
+        raise SpecError(f"{where}: per_patient fields {wrong} must have role 'categorical'")
+    # A categorical field HES holds once per patient (residence): sampled per patient like SEX.
+    fields = tuple(
+        replace(f, role="patient_categorical") if f.name in per_patient else f for f in fields
+    )
     by_name = {f.name: f for f in fields}
 
     def known(name: str, what: str) -> str:
@@ -500,6 +516,7 @@ def parse_spec(document: dict[str, Any], path: str = "<spec>") -> DatasetSpec:
         durations=tuple(durations),
         code_groups=tuple(groups),
         clock_durations=tuple(clock),
+        per_patient=per_patient,
         disclosure=policy,
         path=path,
     )

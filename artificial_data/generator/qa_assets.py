@@ -80,7 +80,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
         scoped = stores.stores()
         released = read_verified_release(scoped, spec, year).metadata
         table = pq.read_table(scoped.partition_path(ARTIFICIAL, spec.dataset, year))
-        result = run_qa(table, released.rows, spec, year)
+        result = run_qa(table, released.rows, spec, year, released.header.source_rows_rounded)
         summary = {
             "dataset": spec.dataset,
             "financial_year": year,

@@ -205,8 +205,11 @@ def keep_births_before(
     born during the year could be admitted before birth. Such a patient **swaps** its birth
     month (the modal value, on every episode that holds it) with a random other patient for
     whom both then fit, so the released distribution of birth months is kept exactly; up to
-    ``rounds`` random partners are tried. An episode that still has a birth month after its
-    own date takes the patient's modal birth month where that fits.
+    ``rounds`` random partners are tried. A patient left without a partner copies the birth
+    month of a random patient whose month fits (the released months below its first
+    admission, a small distortion reported by QA's MYDOB comparison), and an episode whose
+    birth month is still after its own date takes the patient's modal month where that fits
+    and no birth month otherwise: the rule holds on every row, whatever the metadata.
     """
     if not len(patient) or rng is None:
         return
@@ -243,6 +246,19 @@ def keep_births_before(
             c, q = conflict[chosen], partner[chosen]
             owner[c], owner[q] = owner[q].copy(), owner[c].copy()
             conflict = conflict[~chosen]
+        # No partner found (many patients born during the year, as when a small source left
+        # few birth months after suppression): take the birth month of a random patient whose
+        # month fits, a draw from the released months below the admission; a patient with no
+        # such donor loses its birth month (age unknown) rather than be born after admission.
+        for _ in range(rounds):
+            if len(conflict) == 0:
+                break
+            donor = rng.integers(0, n_patients, len(conflict))
+            fits = has[owner[donor]] & (mb[owner[donor]] <= earliest[conflict])
+            owner[conflict[fits]] = owner[donor[fits]]
+            conflict = conflict[~fits]
+        unborn = np.zeros(n_patients, dtype=bool)
+        unborn[conflict] = True
         changed = owner != np.arange(n_patients)
         if changed.any():
             old = np.array([values[m] if m >= 0 else None for m in modal], dtype=object)
@@ -257,8 +273,8 @@ def keep_births_before(
         if still.any():
             own = modal_text[patient[still]]
             own_days, own_missing = mydob_days(pa.array(own, type=pa.string()))
-            fits = ~own_missing & (own_days <= at[still])
-            values[still] = np.where(fits, own, values[still])
+            fits = ~own_missing & (own_days <= at[still]) & ~unborn[patient[still]]
+            values[still] = np.where(fits, own, None)
         cols[birth_name] = pa.array(values, type=pa.string()).cast(cols[birth_name].type)
 
 

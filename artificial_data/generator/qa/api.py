@@ -3,20 +3,28 @@
 QA reads only the released metadata and the artificial table (never real data). Blocking checks
 are the ones whose failure means the table must not be published: schema, keys and identifier
 formats, values outside the reviewed domain, derived fields, date chains and durations (all
-100%), and distributions beyond their noise-aware limits. Null rates and category coverage are
-informational.
+100%), distributions beyond their noise-aware limits (other fields; dates and durations),
+patient-level consistency (mixed shares, births after admission), independence of field pairs
+and the episodes per patient. Null rates and category coverage are informational.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import schema_differences
-from artificial_data.generator.qa import consistency
-from artificial_data.generator.qa.expected import build_expectations, display_key
-from artificial_data.generator.qa.fields import FieldOutcome, analyse_fields, episodes_outcome
+from artificial_data.generator.qa import consistency, independence, patients
+from artificial_data.generator.qa.distances import numeric_values
+from artificial_data.generator.qa.expected import Expectations, build_expectations, display_key
+from artificial_data.generator.qa.fields import (
+    FieldOutcome,
+    analyse_fields,
+    date_and_duration_fields,
+    episodes_outcome,
+)
 from artificial_data.generator.qa.report import render_html, render_markdown
 from artificial_data.generator.qa.result import CHECK_NAMES, QACheck, QAResult
 
@@ -130,7 +138,11 @@ def _domain_check(spec: DatasetSpec, outcomes: list[FieldOutcome]) -> QACheck:
 
 
 def _distribution_check(
-    spec: DatasetSpec, outcomes: list[FieldOutcome], missing_metadata: list[str]
+    spec: DatasetSpec,
+    outcomes: list[FieldOutcome],
+    missing_metadata: list[str],
+    name: str = "field_distributions",
+    extra: list[str] | None = None,
 ) -> QACheck:
     failed = [o for o in outcomes if o.blocking and o.distance.failed]
     warned = [o for o in outcomes if o.blocking and not o.distance.within_noise and o not in failed]
@@ -147,6 +159,7 @@ def _distribution_check(
         parts.append(f"no metadata for {missing_metadata}")
     if not parts:
         parts.append(f"{len(outcomes)} fields within their sampling-noise thresholds")
+    parts += extra or []
     metrics = {
         "fields_checked": len(outcomes),
         "failed": [o.name for o in failed],
@@ -154,7 +167,95 @@ def _distribution_check(
         "no_metadata": list(missing_metadata),
         "fields": {o.name: {**o.distance.as_dict(), "blocking": o.blocking} for o in outcomes},
     }
-    return _check("field_distributions", not failed, "; ".join(parts), metrics)
+    return _check(name, not failed, "; ".join(parts), metrics)
+
+
+def _zero_days(table: pa.Table, spec: DatasetSpec, expectations: Expectations) -> list[str]:
+    """Per duration field: share of 0-day values against the bracket the released grid allows
+    (P(value <= 0) lies between the largest probability whose quantile is <= 0 and the
+    smallest whose quantile is > 0)."""
+    lines = []
+    for d in dict.fromkeys(d.field for d in spec.durations):
+        exp = expectations.fields.get(d)
+        if exp is None or exp.continuous is None or d not in table.column_names:
+            continue
+        values = numeric_values(table.column(d), False)
+        present = values[~np.isnan(values)]
+        if not len(present):
+            continue
+        q, c = exp.continuous.quantiles, exp.continuous.probabilities
+        low = float(c[q <= 0].max(initial=0.0))
+        high = float(c[q > 0].min(initial=1.0))
+        share = float((present <= 0).mean())
+        noise = patients.bernstein_margin(0.25, len(present))
+        if not low - noise <= share <= high + noise:
+            lines.append(
+                f"{spec.dataset}.{d}: {100 * share:.1f}% of durations are 0 days, released "
+                f"{100 * low:.0f}-{100 * high:.0f}%"
+            )
+    return lines
+
+
+def _patient_check(
+    spec: DatasetSpec, shares: list[patients.MixedShare], births: list[consistency.RuleResult]
+) -> QACheck:
+    failed = [m for m in shares if m.failed]
+    broken = [r for r in births if not r.passed]
+    parts = [f"{spec.dataset}.{m.describe()}" for m in failed]
+    parts += [f"{spec.dataset}.{r.describe()}" for r in broken]
+    warned = [m.field for m in shares if not m.failed and not m.within_noise]
+    if warned:
+        parts.append(f"above the noise threshold but within the limit: {warned}")
+    if not shares and not births:
+        parts.append(f"{spec.dataset}: no patient-level metadata to compare")
+    elif not failed and not broken:
+        parts.insert(
+            0,
+            "; ".join(
+                [
+                    f"{m.field} {100 * m.observed:.2f}% mixed (released {100 * m.expected:.2f}%)"
+                    for m in shares
+                ]
+                + [f"{r.subject} on every row" for r in births]
+            ),
+        )
+    metrics = {
+        "mixed_shares": {m.field: m.as_dict() for m in shares},
+        "failed": [m.field for m in failed] + [r.subject for r in broken],
+        "births_after": {r.subject: {"checked": r.checked, "failures": r.failures} for r in births},
+    }
+    return _check("patient_consistency", not failed and not broken, "; ".join(parts), metrics)
+
+
+def _independence_check(spec: DatasetSpec, outcome: independence.IndependenceOutcome) -> QACheck:
+    failed = outcome.failed
+    parts = [f"{spec.dataset}.{p.describe()}" for p in failed[:10]]
+    if len(failed) > 10:
+        parts.append(f"and {len(failed) - 10} more pairs")
+    if outcome.warned:
+        parts.append(
+            "above the noise threshold but within the limit: "
+            f"{[p.name for p in outcome.warned[:10]]}"
+        )
+    if not failed:
+        strongest = outcome.strongest(1)
+        parts.insert(
+            0,
+            f"{len(outcome.pairs)} pairs of fields independent"
+            + (
+                f" (closest to its limit: {strongest[0].name}, V {strongest[0].cramers_v:.3f} "
+                f"of {strongest[0].limit:.3f})"
+                if strongest
+                else ""
+            ),
+        )
+    metrics = {
+        "pairs_checked": len(outcome.pairs),
+        "failed": {p.name: p.as_dict() for p in failed},
+        "strongest": {p.name: p.as_dict() for p in outcome.strongest(10)},
+        "single_category_fields": outcome.skipped,
+    }
+    return _check("field_independence", not failed, "; ".join(parts), metrics)
 
 
 def _episodes_check(spec: DatasetSpec, outcome: FieldOutcome | None) -> QACheck:
@@ -212,9 +313,16 @@ def _coverage_check(outcomes: list[FieldOutcome]) -> QACheck:
 
 
 def run_qa(
-    table: pa.Table, metadata: pd.DataFrame, spec: DatasetSpec, financial_year: str
+    table: pa.Table,
+    metadata: pd.DataFrame,
+    spec: DatasetSpec,
+    financial_year: str,
+    source_rows: int | None = None,
 ) -> QAResult:
-    """Check one artificial table-year against its released metadata and render the report."""
+    """Check one artificial table-year against its released metadata and render the report.
+
+    ``source_rows`` is the header's rounded source row count: it tells QA how much of each
+    date field suppression removed (see ``distances.placed_distance``)."""
     differences = schema_differences(spec, table.schema)
     schema = _check(
         "schema",
@@ -224,9 +332,19 @@ def run_qa(
         {"differences": differences},
     )
     expectations = build_expectations(metadata, spec)
-    outcomes = analyse_fields(table, spec, expectations)
+    outcomes = analyse_fields(table, spec, expectations, source_rows)
     episodes = episodes_outcome(table, spec, expectations)
     consistency_checks = {c.name: c for c in _consistency_checks(table, spec)}
+    timed = set(date_and_duration_fields(spec))
+    field_outcomes = [o for o in outcomes if o.name not in timed]
+    timed_outcomes = [o for o in outcomes if o.name in timed]
+    shares = patients.mixed_shares(table, spec, expectations)
+    births = patients.births_after(table, spec)
+    present = [f.name for f in spec.scraped_fields if f.name in table.column_names]
+    pairs = independence.checked_pairs(
+        spec, present, independence.release_seed(spec, financial_year, metadata)
+    )
+    independent = independence.independence(table, spec, pairs)
     checks = [
         schema,
         consistency_checks["primary_key"],
@@ -235,7 +353,18 @@ def run_qa(
         consistency_checks["derived_fields"],
         consistency_checks["date_chains"],
         consistency_checks["durations"],
-        _distribution_check(spec, outcomes, expectations.missing),
+        _distribution_check(
+            spec, field_outcomes, [m for m in expectations.missing if m not in timed]
+        ),
+        _distribution_check(
+            spec,
+            timed_outcomes,
+            [m for m in expectations.missing if m in timed],
+            "date_distributions",
+            _zero_days(table, spec, expectations),
+        ),
+        _patient_check(spec, shares, births),
+        _independence_check(spec, independent),
         _episodes_check(spec, episodes),
         _null_rate_check(spec, outcomes),
         _coverage_check(outcomes),
@@ -246,6 +375,8 @@ def run_qa(
         dataset=spec.dataset,
         financial_year=financial_year,
         checks=checks,
-        html=render_html(title, table.num_rows, checks, outcomes, episodes),
-        markdown=render_markdown(title, table.num_rows, checks, outcomes, episodes),
+        html=render_html(title, table.num_rows, checks, outcomes, episodes, shares, independent),
+        markdown=render_markdown(
+            title, table.num_rows, checks, outcomes, episodes, shares, independent
+        ),
     )

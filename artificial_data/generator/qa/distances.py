@@ -94,6 +94,58 @@ def frequency_distance(expected: FrequencyExpectation, observed: pd.Series, n: i
     return Distance("tvd", tvd(expected.shares, shares), threshold, threshold + margin(n), n)
 
 
+def suppressed_share(expected: FrequencyExpectation, source_rows: int | None) -> float:
+    """Share of the source's rows whose value of this field was suppressed (not released).
+
+    The released weights (null included) of a field add up to the source's rows less the
+    suppressed ones; both are rounded, so this is an estimate, clipped to [0, 1]."""
+    if not source_rows:
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - expected.weight / float(source_rows)))
+
+
+def placed_distance(
+    expected: FrequencyExpectation, observed: pd.Series, n: int, source_rows: int | None
+) -> Distance:
+    """Distance of a date placed from another date by a released duration (a date-chain member).
+
+    Two things differ from a field drawn from its own released shares:
+
+    * Such a date legitimately lands on days whose counts were suppressed, in about the share
+      ``s`` of the source's rows that suppression removed from this field: the released shares
+      are the source's restricted to the released days, renormalised. So the statistic is the
+      TVD of the output *restricted to the released values* against the released shares, plus
+      any excess of the output's share outside the released values over ``s`` less a rounding
+      slack (each released weight and the row count are rounded, at most half a base each;
+      ``ROUNDING_SLACK_BASE``). A generator that scatters dates outside what was released, or
+      moves mass between released days, still fails.
+    * A placed date follows the *smooth* distribution that anchor and duration imply, while the
+      released day counts carry the source's own sampling noise (a day of 500 records is
+      ±22): the comparison is between two samples, the output's ``n`` and the source's released
+      records ``w``, so the noise threshold and the McDiarmid margin use the effective size
+      ``n·w / (n + w)`` (one record of either sample moves the TVD by at most 1/n or 1/w).
+    """
+    s = suppressed_share(expected, source_rows)
+    released = observed.index.isin(expected.shares.index)
+    inside = observed[released]
+    n_in = float(inside.sum())
+    total = float(observed.sum())
+    outside = 1.0 - n_in / total if total > 0 else 0.0
+    restricted = tvd(expected.shares, inside / n_in) if n_in > 0 else 1.0
+    records = float(source_rows or expected.weight or 1.0)
+    slack = ROUNDING_SLACK_BASE * (math.sqrt(len(expected.shares)) + 1) / records
+    value = restricted + max(0.0, outside - s - slack)
+    w = float(expected.weight)
+    n_eff = int(n_in * w / (n_in + w)) if n_in > 0 and w > 0 else int(n_in)
+    threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), n_eff)
+    limit = threshold + margin(n_eff) + (margin(n) if s > 0 else 0.0)
+    return Distance("tvd_released_days", value, threshold, limit, n_eff)
+
+
+#: Half the HES rounding base times a safety factor of 3: how far rounded weights can move ``s``.
+ROUNDING_SLACK_BASE = 7.5
+
+
 # ------------------------------------------------------------------------ observed values
 
 

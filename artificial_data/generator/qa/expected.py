@@ -107,6 +107,9 @@ class FieldExpectation:
     frequency: FrequencyExpectation | None = None
     continuous: ContinuousExpectation | None = None
     patterns: int = 0  # number of DEMOGRAPHIC_* rows (patient-level fields)
+    #: Patient-level fields: share of patients whose episodes do not all hold the same value
+    #: (a pattern of two or more values; for MYDOB an agreement share below 1).
+    mixed_share: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -136,22 +139,46 @@ def _date_value(row: pd.Series) -> Any:
     return row["VALUE_DATE"] if row["VALUE_DATE"] is not None else row["VALUE_STRING"]
 
 
-def _demographic_categorical(rows: pd.DataFrame) -> FrequencyExpectation:
+@dataclass(frozen=True)
+class EpisodeMeans:
+    """Mean episodes per patient, overall and among patients with two or more episodes."""
+
+    overall: float
+    multi: float
+
+
+def _demographic_categorical(
+    rows: pd.DataFrame, means: EpisodeMeans | None
+) -> FrequencyExpectation:
     """Episode-level value shares implied by the per-patient patterns.
 
-    The generator draws a pattern per patient independently of the patient's episode count,
-    so the expected share of a value among episodes is the patient-weighted mean share.
+    Only a patient with two or more episodes can hold a pattern of several values, so a
+    generator that reproduces the patterns gives mixed patterns to such patients: a mixed
+    pattern weighs E[m | m >= 2] episodes, a single-value pattern the rest of the mean. Without
+    an episodes-per-patient distribution every pattern weighs the same.
     """
+    weight = rows["WEIGHT"].to_numpy(dtype=float)
+    mixed = np.array([len(v) > 1 for v in rows["VALUE_STRING_ARRAY"]], dtype=bool)
+    episodes = np.ones(len(rows))
+    total, w_mixed = weight.sum(), weight[mixed].sum()
+    if means is not None and total > 0 and w_mixed > 0 and w_mixed < total:
+        single = (means.overall * total - means.multi * w_mixed) / (total - w_mixed)
+        episodes = np.where(mixed, means.multi, max(single, 1.0))
     keys, weights = [], []
-    for values, shares, w in zip(
-        rows["VALUE_STRING_ARRAY"], rows["WEIGHT_ARRAY"], rows["WEIGHT"], strict=True
+    for values, shares, w, e in zip(
+        rows["VALUE_STRING_ARRAY"], rows["WEIGHT_ARRAY"], weight, episodes, strict=True
     ):
         shares = shares if shares is not None else [1.0 / len(values)] * len(values)
-        total = sum(shares) or 1.0
+        share_total = sum(shares) or 1.0
         for v, s in zip(values, shares, strict=True):
             keys.append(value_key(v))
-            weights.append(w * s / total)
-    return FrequencyExpectation(_shares(keys, np.asarray(weights)), float(rows["WEIGHT"].sum()))
+            weights.append(w * e * s / share_total)
+    return FrequencyExpectation(_shares(keys, np.asarray(weights)), float(total))
+
+
+def _mixed_share(weights: np.ndarray, mixed: np.ndarray) -> float:
+    total = float(weights.sum())
+    return float(weights[mixed].sum()) / total if total > 0 else 0.0
 
 
 def _continuous(rows: pd.DataFrame, spec: DatasetSpec, name: str) -> ContinuousExpectation:
@@ -181,6 +208,27 @@ def _episodes(rows: pd.DataFrame) -> tuple[FrequencyExpectation | None, int | No
     return FrequencyExpectation(_shares(keys, weights), float(weights.sum())), top_from
 
 
+def _episode_means(rows: pd.DataFrame) -> EpisodeMeans | None:
+    """Mean episodes per patient; the top-coded pool counts as its representative count."""
+    if rows.empty:
+        return None
+    counts = []
+    for s, k, a in zip(
+        rows["VALUE_STRING"], rows["VALUE_NUMERIC"], rows["VALUE_NUMERIC_ARRAY"], strict=True
+    ):
+        top = s == contract.TOP_CODED and a is not None and len(a) > 1
+        counts.append(float(a[1]) if top else float(k))
+    counts = np.asarray(counts)
+    weights = rows["WEIGHT"].to_numpy(dtype=float)
+    multi = counts >= 2
+    if weights.sum() <= 0 or weights[multi].sum() <= 0:
+        return None
+    return EpisodeMeans(
+        overall=float((counts * weights).sum() / weights.sum()),
+        multi=float((counts[multi] * weights[multi]).sum() / weights[multi].sum()),
+    )
+
+
 def episodes_key(count: int, top_from: int | None) -> str:
     """Key of an episodes-per-patient count: the count, or ``"k+"`` inside the top-coded pool."""
     if top_from is not None and count >= top_from:
@@ -194,6 +242,11 @@ def build_expectations(metadata: pd.DataFrame, spec: DatasetSpec) -> Expectation
     if metadata["TABLE_NAME"].isin([spec.dataset]).any():
         metadata = metadata[metadata["TABLE_NAME"] == spec.dataset]
     by_field = {name: rows for name, rows in metadata.groupby("FIELD_NAME", sort=False)}
+    rel = metadata[
+        (metadata["VALUE_TYPE"] == contract.RELATIONSHIP)
+        & (metadata["FIELD_NAME"] == spec.patient_key)
+    ]
+    means = _episode_means(rel)
     fields: dict[str, FieldExpectation] = {}
     missing = []
     for f in spec.scraped_fields:
@@ -216,21 +269,28 @@ def build_expectations(metadata: pd.DataFrame, spec: DatasetSpec) -> Expectation
         elif value_type == contract.CONTINUOUS:
             exp = FieldExpectation(f, value_type, continuous=_continuous(rows, spec, f.name))
         elif value_type == contract.DEMOGRAPHIC_CATEGORICAL:
+            mixed = np.array([len(v) > 1 for v in rows["VALUE_STRING_ARRAY"]], dtype=bool)
             exp = FieldExpectation(
-                f, value_type, frequency=_demographic_categorical(rows), patterns=len(rows)
+                f,
+                value_type,
+                frequency=_demographic_categorical(rows, means),
+                patterns=len(rows),
+                mixed_share=_mixed_share(rows["WEIGHT"].to_numpy(dtype=float), mixed),
             )
         elif value_type == contract.DEMOGRAPHIC_DATE:
+            agreement = rows["VALUE_NUMERIC"].to_numpy(dtype=float)
             exp = FieldExpectation(
-                f, value_type, frequency=_frequency(rows, "VALUE_STRING"), patterns=len(rows)
+                f,
+                value_type,
+                frequency=_frequency(rows, "VALUE_STRING"),
+                patterns=len(rows),
+                # NaN agreement (not recorded) counts as full agreement
+                mixed_share=_mixed_share(rows["WEIGHT"].to_numpy(dtype=float), agreement < 1),
             )
         else:
             raise contract.MetadataContractError(
                 f"{spec.dataset}.{f.name}: unexpected VALUE_TYPE {value_type!r}"
             )
         fields[f.name] = exp
-    rel = metadata[
-        (metadata["VALUE_TYPE"] == contract.RELATIONSHIP)
-        & (metadata["FIELD_NAME"] == spec.patient_key)
-    ]
     episodes, top_from = _episodes(rel)
     return Expectations(fields, episodes, top_from, missing)

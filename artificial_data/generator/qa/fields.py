@@ -24,6 +24,7 @@ from artificial_data.generator.qa.distances import (
     frequency_distance,
     numeric_values,
     observed_counts,
+    placed_distance,
     quantile_bracket_distance,
 )
 from artificial_data.generator.qa.expected import (
@@ -47,7 +48,7 @@ class FieldOutcome:
     name: str
     value_type: str
     distance: Distance
-    blocking: bool  # False where post-processing reshapes the field on purpose
+    blocking: bool  # every compared field blocks today (kept for informational fields)
     expected_null: float
     observed_null: float
     n: int  # rows (or patients, for patient-level fields)
@@ -120,6 +121,7 @@ def _frequency_outcome(
     note: str = "",
     shared_domain: frozenset[str] = frozenset(),
     undeclared: frozenset[str] = frozenset(),
+    source_rows: int | None = None,
 ) -> FieldOutcome:
     """``shared_domain``: reviewed values of other fields that may legitimately land in this
     one (the members of a date chain swap values when each row's dates are put in order).
@@ -127,7 +129,10 @@ def _frequency_outcome(
     freq: FrequencyExpectation = exp.frequency
     total = float(counts.sum())
     shares = counts / total if total > 0 else counts
-    distance = frequency_distance(freq, counts, n)
+    if shared_domain:  # a date-chain member: may be placed on suppressed days
+        distance = placed_distance(freq, counts, n, source_rows)
+    else:
+        distance = frequency_distance(freq, counts, n)
     extra = [
         k
         for k in counts.index
@@ -172,10 +177,23 @@ def _modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Seri
     return modal.value_counts().astype(float)
 
 
-def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> list[FieldOutcome]:
-    """Compare every scraped field present in both the table and the metadata."""
+def date_and_duration_fields(spec: DatasetSpec) -> list[str]:
+    """Every date field and every duration field of the spec, in spec order."""
+    durations = {d.field for d in spec.durations}
+    return [f.name for f in spec.scraped_fields if f.role == "date" or f.name in durations]
+
+
+def analyse_fields(
+    table: pa.Table, spec: DatasetSpec, exps: Expectations, source_rows: int | None = None
+) -> list[FieldOutcome]:
+    """Compare every scraped field present in both the table and the metadata.
+
+    ``source_rows``: the source's (rounded) row count from the metadata header; with it, a date
+    placed by a duration is compared on the released days (``placed_distance``)."""
     n = table.num_rows
-    reshaped = {m for chain in spec.date_chains for m in chain} | {d.field for d in spec.durations}
+    # Dates and durations follow their own released distributions like every other field
+    # (DESIGN §8: one anchor date, the others placed by released durations): blocking.
+    timed = date_and_duration_fields(spec)
     pk = spec.patient_key
     patients = table.column(pk) if pk in table.column_names else None
     n_patients = len(patients.unique()) if patients is not None else n
@@ -200,7 +218,7 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
         if name not in table.column_names:
             continue
         column = table.column(name)
-        note = "reshaped by date ordering / durations: not blocking" if name in reshaped else ""
+        note = "date / duration: its own released distribution" if name in timed else ""
         outliers = declared_outliers(exp.field, column)
         if exp.value_type in _FREQUENCY_TYPES:
             outcomes.append(
@@ -209,10 +227,11 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     exp,
                     observed_counts(column),
                     n,
-                    not note,
+                    True,
                     note,
                     chain_domain.get(name, frozenset()),
                     frozenset(outliers),
+                    source_rows,
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_CATEGORICAL:
@@ -264,14 +283,18 @@ def analyse_fields(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> li
                     name=name,
                     value_type=exp.value_type,
                     distance=distance,
-                    blocking=not note,
+                    blocking=True,
                     expected_null=cont.null_share,
                     observed_null=column.null_count / max(n, 1),
                     n=n,
                     out_of_domain=[str(e) for e in examples] + sorted(outliers)[:5],
                     out_of_domain_rows=unreadable + sum(outliers.values()),
                     undeclared=sorted(outliers)[:5],
-                    note=note or ("integer values: quantile-bracket test" if discretised else ""),
+                    note="; ".join(
+                        t
+                        for t in (note, "integer values: quantile-bracket test" * discretised)
+                        if t
+                    ),
                 )
             )
     return outcomes

@@ -1,7 +1,8 @@
 """The QA report (Markdown and HTML with inline SVG charts) shown in the UI and published.
 
 Charts: the top values of each field in the metadata against the artificial output, null rates
-of every field that has nulls, and episodes per patient.
+of every field that has nulls, and episodes per patient. Tables: every check, every field, the
+patient-level mixed shares and the field pairs closest to their independence limit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from html import escape
 from artificial_data.generator.qa.charts import grouped_bars
 from artificial_data.generator.qa.expected import display_key
 from artificial_data.generator.qa.fields import FieldOutcome
+from artificial_data.generator.qa.independence import IndependenceOutcome
+from artificial_data.generator.qa.patients import MixedShare
 from artificial_data.generator.qa.result import QACheck
 
 SERIES = ("metadata", "artificial")
@@ -68,6 +71,58 @@ _FIELD_HEADER = [
 ]
 
 
+_PATIENT_HEADER = [
+    "field",
+    "patients",
+    "mixed (artificial)",
+    "mixed (metadata)",
+    "mixed among multi-episode patients",
+    "noise threshold",
+    "limit",
+    "state",
+]
+_PAIR_HEADER = ["pair", "level", "n", "table", "Cramér's V", "noise threshold", "limit", "state"]
+
+
+def _state(failed: bool, within_noise: bool) -> str:
+    return "FAIL" if failed else ("ok" if within_noise else "warn")
+
+
+def _patient_rows(shares: list[MixedShare]) -> list[list[str]]:
+    return [
+        [
+            m.field,
+            f"{m.patients:,}",
+            f"{100 * m.observed:.2f}%",
+            f"{100 * m.expected:.2f}%",
+            f"{100 * m.mixed_among_multi:.1f}%",
+            f"±{100 * m.threshold:.2f}",
+            f"±{100 * m.limit:.2f}",
+            _state(m.failed, m.within_noise),
+        ]
+        for m in shares
+    ]
+
+
+def _pair_rows(outcome: IndependenceOutcome | None) -> list[list[str]]:
+    if outcome is None:
+        return []
+    shown = outcome.failed[:20] + [p for p in outcome.strongest(10) if not p.failed]
+    return [
+        [
+            p.name,
+            p.level,
+            f"{p.n:,}",
+            f"{p.shape[0]}x{p.shape[1]}",
+            f"{p.cramers_v:.4f}",
+            f"{p.threshold:.4f}",
+            f"{p.limit:.4f}",
+            _state(p.failed, p.within_noise),
+        ]
+        for p in shown
+    ]
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     def cell(v: str) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -83,6 +138,8 @@ def render_markdown(
     checks: list[QACheck],
     outcomes: list[FieldOutcome],
     episodes: FieldOutcome | None,
+    shares: list[MixedShare] | None = None,
+    independent: IndependenceOutcome | None = None,
 ) -> str:
     lines = [f"# {title}", "", f"{rows:,} rows. {_verdict(checks)}", "", "## Checks", ""]
     lines += _md_table(
@@ -90,6 +147,19 @@ def render_markdown(
         [[c.name, "yes" if c.blocking else "no", _status(c), c.details] for c in checks],
     )
     lines += ["", "## Fields", "", *_md_table(_FIELD_HEADER, _field_rows(outcomes))]
+    if shares:
+        lines += ["", "## Patient-level consistency", ""]
+        lines += _md_table(_PATIENT_HEADER, _patient_rows(shares))
+    if independent is not None:
+        lines += [
+            "",
+            "## Independence of field pairs",
+            "",
+            f"{len(independent.pairs)} pairs tested; failed pairs and the 10 closest to "
+            "their limit:",
+            "",
+            *_md_table(_PAIR_HEADER, _pair_rows(independent)),
+        ]
     if episodes is not None:
         lines += ["", "## Episodes per patient", ""]
         lines += _md_table(
@@ -138,6 +208,8 @@ def render_html(
     checks: list[QACheck],
     outcomes: list[FieldOutcome],
     episodes: FieldOutcome | None,
+    shares: list[MixedShare] | None = None,
+    independent: IndependenceOutcome | None = None,
 ) -> str:
     verdict = _verdict(checks).replace("**", "")
     parts = [
@@ -175,6 +247,19 @@ def render_html(
             ),
         ]
     parts += ["<h2>Fields</h2>", _html_table(_FIELD_HEADER, _field_rows(outcomes), status_col=6)]
+    if shares:
+        parts += [
+            "<h2>Patient-level consistency</h2>",
+            "<p>Share of patients whose episodes hold more than one value.</p>",
+            _html_table(_PATIENT_HEADER, _patient_rows(shares), status_col=7),
+        ]
+    if independent is not None:
+        parts += [
+            "<h2>Independence of field pairs</h2>",
+            f"<p>{len(independent.pairs)} pairs tested; failed pairs and the 10 closest to "
+            "their limit.</p>",
+            _html_table(_PAIR_HEADER, _pair_rows(independent), status_col=7),
+        ]
     charts = [
         grouped_bars(
             f"{o.name}: top values",
