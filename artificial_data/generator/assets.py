@@ -1,7 +1,6 @@
 """Generator assets: ``artificial/<dataset>`` from the released metadata only."""
 
 import json
-from pathlib import Path
 from typing import Literal
 
 from dagster import (
@@ -107,13 +106,11 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
             "sign_off": sign_off_provenance(verified),
         }
 
-        def write(folder: Path) -> None:
-            table.write.parquet(str(folder))
-            # Underscore-prefixed files are ignored by Spark, pyarrow and DuckDB readers.
-            (folder / GENERATION_FILE).write_text(json.dumps(provenance, indent=2))
-
+        # The provenance is an attachment of the partition: on the folder backend a file beside
+        # the Parquet files (underscore-prefixed: ignored by Spark, pyarrow and DuckDB readers).
+        attachments = {GENERATION_FILE: json.dumps(provenance, indent=2)}
         with explain_dead_spark(spec.dataset, year):
-            path = scoped.write_partition(ARTIFICIAL, spec.dataset, year, write)
+            path = scoped.tables.write(ARTIFICIAL, spec.dataset, year, table, attachments)
         return MaterializeResult(
             metadata={
                 "rows": rows,

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -79,7 +78,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
         year = context.partition_key
         scoped = stores.stores()
         released = read_verified_release(scoped, spec, year).metadata
-        table = pq.read_table(scoped.partition_path(ARTIFICIAL, spec.dataset, year))
+        table = scoped.tables.read(ARTIFICIAL, spec.dataset, year).arrow()
         result = run_qa(table, released.rows, spec, year)
         summary = {
             "dataset": spec.dataset,
@@ -177,16 +176,16 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
     ) -> MaterializeResult:
         scoped = stores.stores()
         tables, provenance, sizes, recorded = {}, {}, set(), []
-        for year in scoped.partitions(ARTIFICIAL, spec.dataset):
+        for year in scoped.tables.partitions(ARTIFICIAL, spec.dataset):
             if not scoped.has_partition(ARTIFICIAL, qa_object(spec.dataset), year):
                 continue
             qa_path = scoped.partition_path(ARTIFICIAL, qa_object(spec.dataset), year)
             if not json.loads((qa_path / QA_FILE).read_text())["passed"]:
                 context.log.warning(f"{spec.dataset} {year}: latest QA failed; not published")
                 continue
-            folder = scoped.partition_path(ARTIFICIAL, spec.dataset, year)
-            tables[year] = pq.read_table(folder)
-            info = json.loads((folder / GENERATION_FILE).read_text())
+            artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
+            tables[year] = artificial.arrow()
+            info = json.loads(artificial.attachments[GENERATION_FILE])
             info["metadata_scraped_at"] = _recorded_time(scoped, spec, year, info)
             recorded.append(info["metadata_scraped_at"])
             provenance[year] = info

@@ -53,6 +53,7 @@ class ScopedStoreResource(ConfigurableResource):
             simulated_raw=settings.uses_simulated_raw,
             read=self.read,
             write=self.write,
+            catalog=settings.catalog,
         )
 
 

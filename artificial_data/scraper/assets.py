@@ -98,9 +98,12 @@ def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
         year = context.partition_key
         scoped = stores.stores()
         simulated = load_settings().uses_simulated_raw
-        raw_path = str(scoped.partition_path(RAW, spec.dataset, year)) if simulated else None
         with explain_dead_spark(spec.dataset, year):  # the session itself may be the dead part
-            source = read_source(spark.spark_session, spec, year, raw_path)
+            session = spark.spark_session
+            if simulated:  # the raw store's table, in this process's store backend
+                source = scoped.tables.read(RAW, spec.dataset, year).spark(session)
+            else:
+                source = read_source(session, spec, year, None)
             result = scrape(source, spec, year, simulated_source=simulated)
         stored = write_metadata(
             scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
