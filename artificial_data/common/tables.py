@@ -246,7 +246,17 @@ class CatalogTables(TableStore):
         return self.settings.table_format == "parquet"
 
     def _files_of(self, store: str, obj: str, action: str) -> Path:
-        return self.scoped._root(store, obj, action) / TABLES_FOLDER / obj
+        """The folder of a local table's files, refusing links on the way (Spark follows
+        them; the store's confinement must hold for its tables too)."""
+        root = self.scoped._root(store, obj, action)
+        path = root
+        for part in ("", TABLES_FOLDER, obj):
+            path = path / part if part else path
+            if path.is_symlink():
+                raise ScopeViolation(
+                    self.scoped.location, store, obj, action, f"'{path}' is a symbolic link"
+                )
+        return path
 
     def _register(self, session: Any, store: str, obj: str, action: str, schema=None) -> bool:
         """Make the table of ``obj`` known to this session's catalog; True if it exists.
@@ -292,8 +302,9 @@ class CatalogTables(TableStore):
                 f"PARTITIONED BY ({PARTITION_COLUMN}) LOCATION '{files.as_posix()}'"
             )
             _REGISTERED[key] = str(files)
-        session.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
-        session.sql(f"REFRESH TABLE {name}")
+        if files.is_dir():  # partitions other processes wrote since
+            session.sql(f"ALTER TABLE {name} RECOVER PARTITIONS")
+            session.sql(f"REFRESH TABLE {name}")
         return True
 
     def _where(self, partition: str) -> str:
