@@ -10,7 +10,8 @@ reach them through ``ScopedStores.tables``, a :class:`TableStore` with the same 
 - :class:`FolderTables` (the default): a partition is a folder of the store, swapped in
   atomically by ``ScopedStores.write_partition``; the rows are Parquet files in it and each
   attachment is a file next to them, exactly the layout the stores always had.
-- :class:`CatalogTables` (``ARTIFICIAL_DATA_STORE_BACKEND=catalog``): each store is a catalog
+- :class:`CatalogTables` (``ARTIFICIAL_DATA_STORE_BACKEND=catalog``): each table store
+  (:data:`TABLE_STORES`: raw, metadata_sensitive, metadata_released, artificial) is a catalog
   schema ``<catalog>.<prefix><store>`` and each object a table partitioned by the column
   ``financial_year``; the attachments are one JSON column, so they are written by the same
   statement that replaces the rows. On local Spark the tables are external Parquet tables
@@ -25,10 +26,10 @@ Every call checks the grants (``ScopedStores.check``) before Spark is touched, a
 object only knows the schemas of its granted stores: the generator's cannot even name
 ``artificial_data_raw``.
 
-The small objects (JSON partitions, append-only records, secrets, review packs, QA reports,
-published zips) stay files in the store roots on both backends: they are written once, read
-whole, need ``O_EXCL`` creation (records, secrets) or are handed to people as files (zips); on
-Databricks those roots are Unity Catalog volumes.
+The small objects (JSON partitions, append-only records, secrets, review packs, QA reports, the
+admin store's signed metadata snapshots, published zips) stay files in the store roots on both
+backends: they are written once, read whole, need ``O_EXCL`` creation (records, secrets) or are
+handed to people as files (zips); on Databricks those roots are Unity Catalog volumes.
 """
 
 from __future__ import annotations
@@ -47,7 +48,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from artificial_data.common.settings import CatalogSettings
-from artificial_data.common.stores import PartitionMissing, ScopedStores, ScopeViolation
+from artificial_data.common.stores import (
+    ARTIFICIAL,
+    METADATA_RELEASED,
+    METADATA_SENSITIVE,
+    RAW,
+    PartitionMissing,
+    ScopedStores,
+    ScopeViolation,
+)
 
 #: The partition column of every catalog table: the financial year, as in HES (``2223``).
 PARTITION_COLUMN = "financial_year"
@@ -58,6 +67,10 @@ ATTACHMENTS_COLUMN = "_attachments"
 TABLES_FOLDER = "_tables"
 STAGING_FOLDER = "_staging"
 DEFAULT_FILE = "part-00000.parquet"
+#: The stores whose table objects are catalog tables on the catalog backend. The admin store's
+#: objects (the signed metadata snapshot, keyed by content hash rather than by year, and the
+#: review packs) and the published store's zips stay files on both backends.
+TABLE_STORES = frozenset({RAW, METADATA_SENSITIVE, METADATA_RELEASED, ARTIFICIAL})
 
 #: What a table partition may be written from: a Spark DataFrame, an Arrow table, or a function
 #: that writes Parquet files into a folder it creates (for data too big for one Arrow table).
@@ -312,7 +325,12 @@ class CatalogTables(TableStore):
 
     # -------------------------------------------------------------------------- interface
 
+    def _files_only(self, store: str) -> FolderTables | None:
+        return None if store in TABLE_STORES else FolderTables(self.scoped)
+
     def write(self, store, obj, partition, data, attachments=None, file_name=DEFAULT_FILE):
+        if folders := self._files_only(store):
+            return folders.write(store, obj, partition, data, attachments, file_name)
         name = self.table_name(store, obj, "write")
         self.scoped.check(store, f"{obj}/{partition}", "write")  # a plain partition value
         session = data.sparkSession if _is_spark_frame(data) else self._session()
@@ -380,6 +398,8 @@ class CatalogTables(TableStore):
         return base / f"{obj}-{uuid.uuid4().hex}"
 
     def read(self, store, obj, partition):
+        if folders := self._files_only(store):
+            return folders.read(store, obj, partition)
         name = self.table_name(store, obj, "read")
         self.scoped.check(store, f"{obj}/{partition}", "read")
         session = self._session()
@@ -426,6 +446,8 @@ class CatalogTables(TableStore):
         return sorted(found)
 
     def partitions(self, store, obj):
+        if folders := self._files_only(store):
+            return folders.partitions(store, obj)
         name = self.table_name(store, obj, "read")
         session = self._session()
         if not self._register(session, store, obj, "read"):
