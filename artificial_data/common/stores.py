@@ -17,6 +17,11 @@ owned and moded so that only the right Unix users can enter it, see ``deploy/iso
 They are made when a path is handed out, so a store's *writer* racing its readers is stopped by
 the operating system's modes, not by this module.
 
+The big tables (raw extracts, metadata rows, artificial tables) are reached through
+``ScopedStores.tables`` (``common/tables.py``): Parquet folders here by default, or catalog
+tables (one schema per store) when the process's environment selects the catalog backend. Both
+make the same grant check, :meth:`ScopedStores.check`, before any I/O.
+
 Partition writes are atomic: the new content is written into a fresh version folder
 ``<object>/.versions/<partition>-<32 hex>``, then the partition entry, a symbolic link, is
 swapped onto it with one ``os.replace`` (atomic on POSIX), so a reader sees either the old or
