@@ -1,4 +1,4 @@
-"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import."""
+"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import, pipes-task."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ def _cmd_spec_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pipes_task(args: argparse.Namespace) -> int:
+    from artificial_data.compute.pipes_task import run_task
+
+    return run_task(
+        args.step, args.setting, args.dagster_pipes_context, args.dagster_pipes_messages
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artificial-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--years", nargs="+", required=True)
     spec.add_argument("--out", required=True)
     spec.set_defaults(func=_cmd_spec_import)
+
+    from artificial_data.compute import SETTING_ARGUMENT, STEPS
+
+    task = sub.add_parser(
+        "pipes-task",
+        help="run one step as a Databricks task through Dagster Pipes (started by the "
+        "Databricks engine, see docs/databricks.md)",
+    )
+    task.add_argument("step", choices=STEPS)
+    task.add_argument(SETTING_ARGUMENT, action="append", default=[], metavar="NAME=VALUE")
+    # Pipes bootstrap on an existing cluster (PipesDatabricksClient passes it as parameters).
+    task.add_argument("--dagster-pipes-context")
+    task.add_argument("--dagster-pipes-messages")
+    task.set_defaults(func=_cmd_pipes_task)
     return parser
 
 
