@@ -234,7 +234,7 @@ class FakeWorkspace:
                 stderr=subprocess.PIPE,
                 text=True,
             )
-        out, err = run.process.communicate()
+        _, err = run.process.communicate()
         with run.lock:
             run.stderr = err
             if run.cancelled:
