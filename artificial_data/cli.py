@@ -1,4 +1,5 @@
-"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import, grants."""
+"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import, grants,
+pipes-task."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def _cmd_grants(args: argparse.Namespace) -> int:
         raise SystemExit(str(exc)) from None
     print(script, end="")
     return 0
+
+
+def _cmd_pipes_task(args: argparse.Namespace) -> int:
+    from artificial_data.compute.pipes_task import run_task
+
+    return run_task(
+        args.step, args.setting, args.dagster_pipes_context, args.dagster_pipes_messages
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
         "data only; never where raw HES is real)",
     )
     grants.set_defaults(func=_cmd_grants)
+
+    from artificial_data.compute import SETTING_ARGUMENT, STEPS
+
+    task = sub.add_parser(
+        "pipes-task",
+        help="run one step as a Databricks task through Dagster Pipes (started by the "
+        "Databricks engine, see docs/databricks.md)",
+    )
+    task.add_argument("step", choices=STEPS)
+    task.add_argument(SETTING_ARGUMENT, action="append", default=[], metavar="NAME=VALUE")
+    # Pipes bootstrap on an existing cluster (PipesDatabricksClient passes it as parameters).
+    task.add_argument("--dagster-pipes-context")
+    task.add_argument("--dagster-pipes-messages")
+    task.set_defaults(func=_cmd_pipes_task)
     return parser
 
 

@@ -27,7 +27,12 @@ from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import read_metadata
-from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISHED
+from artificial_data.common.stores import (
+    ARTIFICIAL,
+    METADATA_RELEASED,
+    PUBLISHED,
+    ScopedStores,
+)
 from artificial_data.generator.assets import (
     GENERATION_FILE,
     GROUP,
@@ -38,6 +43,7 @@ from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
 from artificial_data.generator.publish.release_docs import release_month_of, release_time
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
+from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import GeneratorStores
@@ -48,6 +54,45 @@ QA_FILE = "qa.json"
 
 def qa_object(dataset: str) -> str:
     return f"qa/{dataset}"
+
+
+def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> MaterializeResult:
+    """QA of one artificial partition: the step of ``qa/<ds>``, run by the asset here or by a
+    Databricks task (``compute/pipes_task.py``); its check results travel with the result."""
+    released = read_verified_release(scoped, spec, year).metadata
+    table = scoped.tables.read(ARTIFICIAL, spec.dataset, year).arrow()
+    result = run_qa(table, released.rows, spec, year)
+    summary = {
+        "dataset": spec.dataset,
+        "financial_year": year,
+        "passed": result.passed,
+        "metadata_content_hash": released.content_hash,
+        "checks": {c.name: {"passed": c.passed, "blocking": c.blocking} for c in result.checks},
+        "checked_at": datetime.now(UTC).isoformat(),
+    }
+    path = scoped.write_json_partition(
+        ARTIFICIAL,
+        qa_object(spec.dataset),
+        year,
+        {"report.html": result.html, "report.md": result.markdown, QA_FILE: summary},
+    )
+    return MaterializeResult(
+        metadata={
+            "passed": result.passed,
+            "blocking_failures": [c.name for c in result.blocking_failures],
+            "report": MetadataValue.md(result.markdown[:60_000]),
+            "html": MetadataValue.path(str(path / "report.html")),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=c.name,
+                passed=c.passed,
+                severity=AssetCheckSeverity.ERROR if c.blocking else AssetCheckSeverity.WARN,
+                metadata={"details": c.details[:4_000]},
+            )
+            for c in result.checks
+        ],
+    )
 
 
 def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
@@ -74,43 +119,12 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
         ],
         kinds={"html"},
     )
-    def _qa(context: AssetExecutionContext, stores: GeneratorStores) -> MaterializeResult:
-        year = context.partition_key
-        scoped = stores.stores()
-        released = read_verified_release(scoped, spec, year).metadata
-        table = scoped.tables.read(ARTIFICIAL, spec.dataset, year).arrow()
-        result = run_qa(table, released.rows, spec, year)
-        summary = {
-            "dataset": spec.dataset,
-            "financial_year": year,
-            "passed": result.passed,
-            "metadata_content_hash": released.content_hash,
-            "checks": {c.name: {"passed": c.passed, "blocking": c.blocking} for c in result.checks},
-            "checked_at": datetime.now(UTC).isoformat(),
-        }
-        path = scoped.write_json_partition(
-            ARTIFICIAL,
-            qa_object(spec.dataset),
-            year,
-            {"report.html": result.html, "report.md": result.markdown, QA_FILE: summary},
-        )
-        return MaterializeResult(
-            metadata={
-                "passed": result.passed,
-                "blocking_failures": [c.name for c in result.blocking_failures],
-                "report": MetadataValue.md(result.markdown[:60_000]),
-                "html": MetadataValue.path(str(path / "report.html")),
-            },
-            check_results=[
-                AssetCheckResult(
-                    check_name=c.name,
-                    passed=c.passed,
-                    severity=AssetCheckSeverity.ERROR if c.blocking else AssetCheckSeverity.WARN,
-                    metadata={"details": c.details[:4_000]},
-                )
-                for c in result.checks
-            ],
-        )
+    def _qa(
+        context: AssetExecutionContext, stores: GeneratorStores, spark: SparkEngine
+    ) -> MaterializeResult:
+        if (databricks := spark.databricks()) is not None:
+            return databricks.run(context, QA, stores.stores())
+        return qa_partition(spec, context.partition_key, stores.stores())
 
     return _qa
 
