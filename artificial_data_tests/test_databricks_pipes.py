@@ -18,10 +18,21 @@ import threading
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
+from artificial_data.common.credentials import FIELDS, UNSCOPED, credential_env
 from artificial_data.common.metadata_store import write_metadata
-from artificial_data.common.settings import ENVIRONMENT_ENV, HOME_ENV, store_root_env
+from artificial_data.common.settings import (
+    BACKEND_ENV,
+    CATALOG_ENV,
+    CATALOG_FORMAT_ENV,
+    ENVIRONMENT_ENV,
+    HOME_ENV,
+    SCHEMA_PREFIX_ENV,
+    CatalogSettings,
+    store_root_env,
+)
 from artificial_data.common.stores import (
     GENERATOR,
+    LOCATIONS,
     METADATA_SENSITIVE,
     SCRAPER,
     STORE_NAMES,
@@ -44,9 +55,19 @@ def fake(tmp_path):
         yield workspace
 
 
+def _clear_credentials(monkeypatch):
+    for name in (*UNSCOPED, "DATABRICKS_HOST", "DATABRICKS_CLIENT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for location in LOCATIONS:
+        for field in FIELDS:
+            monkeypatch.delenv(credential_env(location, field), raising=False)
+
+
 def _location_env(monkeypatch, location, home, fake, token, cluster):
-    """The process environment of one code location: its own stores, engine and credential."""
+    """The process environment of one code location: its own stores, engine and credential
+    (its own ``ARTIFICIAL_DATA_<LOCATION>_DATABRICKS_*``, and no other location's)."""
     monkeypatch.delenv(HOME_ENV, raising=False)
+    monkeypatch.delenv(BACKEND_ENV, raising=False)
     for store in STORE_NAMES:
         monkeypatch.delenv(store_root_env(store), raising=False)
     grants = maximum_grants(location, simulated_raw=False)
@@ -57,8 +78,9 @@ def _location_env(monkeypatch, location, home, fake, token, cluster):
     monkeypatch.setenv(compute.CLUSTER_ENV, json.dumps(cluster))
     monkeypatch.setenv(compute.WHEEL_ENV, "dbfs:/libraries/artificial_data-0.1.0-py3-none-any.whl")
     monkeypatch.setenv(compute.POLL_ENV, "0.2")
-    monkeypatch.setenv("DATABRICKS_HOST", fake.url)
-    monkeypatch.setenv("DATABRICKS_TOKEN", token)
+    _clear_credentials(monkeypatch)
+    monkeypatch.setenv(credential_env(location, "HOST"), fake.url)
+    monkeypatch.setenv(credential_env(location, "TOKEN"), token)
 
 
 @pytest.fixture
@@ -133,7 +155,83 @@ def test_a_cluster_spec_naming_another_locations_store_is_refused(tmp_path, monk
     runner = compute.DatabricksCompute(compute.load_databricks_settings())
     parameters = runner.submit_task(compute.GENERATE, generator).python_wheel_task.parameters
     stores = {p.split("=")[0] for p in parameters if p.startswith("ARTIFICIAL_DATA_STORE_")}
-    assert stores == {store_root_env(s) for s in ("metadata_released", "artificial", "published")}
+    assert stores == {
+        store_root_env(s) for s in ("metadata_released", "artificial", "published")
+    } | {BACKEND_ENV}
+    assert f"{BACKEND_ENV}=folders" in parameters
+    # Nor may a cluster spec set the store backend, or carry any credential to the task.
+    for name in (BACKEND_ENV, SCHEMA_PREFIX_ENV, credential_env(GENERATOR, "TOKEN"), UNSCOPED[0]):
+        cluster = {"new_cluster": {"spark_env_vars": {name: "x"}}}
+        monkeypatch.setenv(compute.CLUSTER_ENV, json.dumps(cluster))
+        runner = compute.DatabricksCompute(compute.load_databricks_settings())
+        with pytest.raises(Failure, match=name):
+            runner.submit_task(compute.GENERATE, generator)
+
+
+def test_the_task_is_told_its_catalog_backend_and_derives_only_its_own_schemas(
+    tmp_path, monkeypatch
+):
+    """With the catalog backend on, the generator's task is told catalog, format and schema
+    prefix, never a schema name; the stores it builds from them know the generator's three
+    schemas only. A credential offered as a setting is refused."""
+    from artificial_data.compute import pipes_task
+    from artificial_data.orchestration.resources import GeneratorStores
+
+    monkeypatch.setenv(compute.CLUSTER_ENV, json.dumps(NEW_CLUSTER))
+    runner = compute.DatabricksCompute(compute.load_databricks_settings())
+    catalog = CatalogSettings(catalog="hes", table_format="delta", schema_prefix="ad_")
+    generator = ScopedStores.for_location(GENERATOR, tmp_path, catalog=catalog)
+    parameters = runner.submit_task(compute.GENERATE, generator).python_wheel_task.parameters
+    settings = [p for p in parameters if p.startswith("ARTIFICIAL_DATA_")]
+    told = dict(s.split("=", 1) for s in settings)
+    assert {told[n] for n in (BACKEND_ENV, CATALOG_ENV, CATALOG_FORMAT_ENV, SCHEMA_PREFIX_ENV)} == {
+        "catalog",
+        "hes",
+        "delta",
+        "ad_",
+    }
+    assert not [s for s in settings if "raw" in s or "sensitive" in s]
+
+    # The task side, in a process environment holding only what it was told.
+    monkeypatch.delenv(HOME_ENV, raising=False)
+    for store in STORE_NAMES:
+        monkeypatch.delenv(store_root_env(store), raising=False)
+    for name in told:
+        monkeypatch.setenv(name, "placeholder")  # restored after the test
+    pipes_task.apply_settings(settings)
+    tables = GeneratorStores().stores().tables
+    assert tables.settings == catalog
+    assert tables.schemas == {
+        "metadata_released": "ad_metadata_released",
+        "artificial": "ad_artificial",
+        "published": "ad_published",
+    }
+    with pytest.raises(pipes_task.TaskRefused, match="credential"):
+        pipes_task.apply_settings([f"{credential_env(GENERATOR, 'TOKEN')}=dapi-x"])
+
+
+@pytest.mark.parametrize(
+    "visible", [credential_env(SCRAPER, "TOKEN"), "DATABRICKS_TOKEN"], ids=["scraper", "shared"]
+)
+def test_the_generator_refuses_databricks_when_it_sees_a_foreign_credential(
+    tmp_path, fake, monkeypatch, visible
+):
+    """Its own credential set, plus another location's token or the SDK's shared one: the step
+    fails before a single request reaches the workspace, naming the variable, not its value."""
+    from artificial_data.common.dataset_spec import load_spec
+
+    spec = load_spec("hes_op")
+    _location_env(monkeypatch, GENERATOR, tmp_path / "stores", fake, GENERATOR_TOKEN, NEW_CLUSTER)
+    monkeypatch.setenv(visible, SCRAPER_TOKEN)
+    assets, resources = _generator_assets(spec)
+    result = materialize(
+        assets[:1], partition_key="2122", resources=resources, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    description = failure.step_failure_data.user_failure_data.description
+    assert visible in description and SCRAPER_TOKEN not in description
+    assert not fake.requests
 
 
 @pytest.mark.slow
@@ -203,6 +301,7 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
         assert task["libraries"] == [{"whl": os.environ[compute.WHEEL_ENV]}]
         text = json.dumps(body)
         assert GENERATOR_TOKEN not in text and SCRAPER_TOKEN not in text
+        assert "_DATABRICKS_TOKEN" not in text and "_DATABRICKS_HOST" not in text
         assert not [name for name in _sensitive_names(home) if name in text]
     contexts = [d for p, d in fake.dbfs_writes.items() if p.endswith("context.json")]
     assert len(contexts) == 2
@@ -277,4 +376,5 @@ def test_terminating_the_dagster_run_cancels_the_databricks_run(tmp_path, monkey
         parameters = body["tasks"][0]["python_wheel_task"]["parameters"]
         assert parameters[:2] == ["pipes-task", "scrape"]
         told = {p.split("=")[0] for p in parameters if p.startswith("ARTIFICIAL_DATA_STORE_")}
-        assert told == {store_root_env("raw"), store_root_env("metadata_sensitive")}
+        assert told - {BACKEND_ENV} == {store_root_env("raw"), store_root_env("metadata_sensitive")}
+        assert f"{BACKEND_ENV}=folders" in parameters

@@ -13,7 +13,9 @@ is read only from its own process environment, under names that carry the locati
 editable in the UI and shared in run history. The names carry the location so that a process
 can tell a credential meant for another location, and it refuses to use any credential when it
 holds one: a generator process that can see the scraper's secret was started wrongly (each
-location's process must be given only its own, as ``deploy/isolated.py`` does). The SDK's
+location's process must be given only its own; ``deploy/isolated.py`` builds each location's
+environment from scratch and sets no Databricks variable yet). The Pipes engine
+(``orchestration/compute.py``) takes its client from here. The SDK's
 unscoped variables (``DATABRICKS_TOKEN``, ``DATABRICKS_CLIENT_SECRET``, ...) are refused for
 the same reason: they would name one identity for every location started from that shell.
 """
@@ -48,6 +50,11 @@ def credential_env(location: str, name: str) -> str:
     if name not in FIELDS:
         raise ValueError(f"unknown credential field {name!r}; expected one of {FIELDS}")
     return f"ARTIFICIAL_DATA_{location.upper()}_DATABRICKS_{name}"
+
+
+def is_credential_env(name: str) -> bool:
+    """Whether ``name`` is any location's credential variable (host included)."""
+    return any(name == credential_env(loc, f) for loc in LOCATIONS for f in FIELDS)
 
 
 def location_credential_env(location: str, environ: Mapping[str, str]) -> dict[str, str]:

@@ -10,8 +10,11 @@ What it is told, and where from:
   variables on a new cluster, ``--dagster-pipes-*`` arguments on an existing one, as
   ``PipesDatabricksClient`` passes them;
 - its location's settings as ``--setting NAME=VALUE`` parameters: the roots of the stores that
-  location is granted, the environment name, the allowed-signers list. Only ``ARTIFICIAL_DATA_*``
-  names are accepted; no credential is ever passed (the task runs as the job's principal);
+  location is granted, its store backend (on the catalog backend: catalog, table format and
+  schema prefix, from which the task's stores derive the schemas of the granted stores only),
+  the environment name, the allowed-signers list. Only ``ARTIFICIAL_DATA_*`` names are
+  accepted, and never a location's ``ARTIFICIAL_DATA_<LOCATION>_DATABRICKS_*`` credential (the
+  task runs as the job's principal);
 - the step's run config (e.g. generated rows and seed) in the Pipes extras.
 
 Pipes files live on DBFS and the task reads and writes them through the DBFS FUSE mount,
@@ -91,11 +94,15 @@ class DbfsMessageWriter(PipesDbfsMessageWriter):
 
 def apply_settings(settings: Sequence[str]) -> dict[str, str]:
     """Put the location's ``--setting NAME=VALUE`` pairs into this process's environment."""
+    from artificial_data.common.credentials import is_credential_env
+
     applied = {}
     for setting in settings:
         name, sep, value = setting.partition("=")
         if not sep or not name.startswith(SETTING_PREFIX):
             raise TaskRefused(f"setting {name!r} refused: only {SETTING_PREFIX}* names are passed")
+        if is_credential_env(name):
+            raise TaskRefused(f"setting {name!r} refused: no credential is passed to a task")
         applied[name] = value
     os.environ.update(applied)
     return applied
@@ -103,14 +110,11 @@ def apply_settings(settings: Sequence[str]) -> dict[str, str]:
 
 class TaskSpark:
     """The task's Spark session, created on first use: the cluster's own on Databricks, else
-    the project's session for ``ARTIFICIAL_DATA_SPARK_MASTER`` (local Spark by default)."""
+    the project's session for ``ARTIFICIAL_DATA_SPARK_MASTER`` (local Spark by default). The
+    catalog tables use the same one (``common/spark.get_spark``)."""
 
     @property
     def spark_session(self) -> Any:
-        from pyspark.sql import SparkSession
-
-        if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
-            return SparkSession.builder.getOrCreate()
         from artificial_data.common.settings import load_settings
         from artificial_data.common.spark import get_spark
 

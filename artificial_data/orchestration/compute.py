@@ -20,14 +20,19 @@ Launchpad can edit):
   ``/Volumes/...`` or ``/Workspace/...``), installed as the task's library; unset when the
   cluster already has it.
 - ``ARTIFICIAL_DATA_DATABRICKS_POLL_SECONDS``: run status and Pipes message polling (default 5).
-- Credentials: ``DATABRICKS_HOST`` with ``DATABRICKS_TOKEN`` (or a service principal's
-  ``DATABRICKS_CLIENT_ID``/``DATABRICKS_CLIENT_SECRET``), read by ``WorkspaceClient()`` of this
-  process only. They are never config, never forwarded to the task and never in Pipes context.
+- Credentials: the location's own ``ARTIFICIAL_DATA_<LOCATION>_DATABRICKS_HOST`` with its
+  ``..._TOKEN`` or service principal ``..._CLIENT_ID``/``..._CLIENT_SECRET``, read by
+  ``databricks_credentials(location).workspace_client()`` (``common/credentials.py``), which
+  refuses when the process can also see another location's secret or the SDK's unscoped
+  ``DATABRICKS_TOKEN``/``DATABRICKS_CLIENT_SECRET``. They are never config, never forwarded to
+  the task and never in the Pipes context.
 
 The task gets this location's settings as task parameters: the roots of the stores it is
-granted (never ``ARTIFICIAL_DATA_HOME``, which would name every store), the environment name
-and the allowed-signers list. A cluster spec whose environment names any other store, or a
-home, is refused before anything is submitted.
+granted (never ``ARTIFICIAL_DATA_HOME``, which would name every store), the store backend
+(``ARTIFICIAL_DATA_STORE_BACKEND``, and on the catalog backend the catalog, table format and
+schema prefix, from which the task derives the schemas of its granted stores only), the
+environment name and the allowed-signers list. A cluster spec whose environment names any other
+store, a home, a store backend setting or a credential is refused before anything is submitted.
 """
 
 from __future__ import annotations
@@ -43,12 +48,24 @@ from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesE
 from dagster_databricks import PipesDatabricksClient
 from dagster_databricks.pipes import PipesDbfsMessageReader
 from dagster_pyspark import LazyPySparkResource
-from databricks.sdk import WorkspaceClient
 from databricks.sdk.service import jobs
 
+from artificial_data.common.credentials import (
+    UNSCOPED,
+    CredentialsRefused,
+    databricks_credentials,
+    is_credential_env,
+)
 from artificial_data.common.settings import (
+    BACKEND_ENV,
+    CATALOG,
+    CATALOG_ENV,
+    CATALOG_FORMAT_ENV,
+    CATALOG_STAGING_ENV,
     ENVIRONMENT_ENV,
+    FOLDERS,
     HOME_ENV,
+    SCHEMA_PREFIX_ENV,
     STORE_ENV_PREFIX,
     load_settings,
     store_root_env,
@@ -115,9 +132,22 @@ def load_databricks_settings() -> DatabricksSettings:
     return DatabricksSettings(cluster=cluster, wheel=wheel, poll_seconds=max(poll, 0.05))
 
 
+#: Store backend settings: the task is told its location's, and a cluster spec may not set them.
+BACKEND_SETTINGS = (BACKEND_ENV, CATALOG_ENV, CATALOG_FORMAT_ENV, SCHEMA_PREFIX_ENV)
+
+
 def task_settings(scoped: ScopedStores) -> dict[str, str]:
-    """What the task is told: the roots of this location's granted stores and nothing wider."""
+    """What the task is told: the roots of this location's granted stores, its store backend,
+    and nothing wider. On the catalog backend that is the catalog, format and schema prefix:
+    the task derives ``<prefix><store>`` for its own granted stores only, so no schema of
+    another scope is ever named (the simulator's staging folder is not a step's business)."""
     settings = {store_root_env(s): str(root) for s, root in sorted(scoped.roots.items())}
+    catalog = scoped.catalog
+    settings[BACKEND_ENV] = FOLDERS if catalog is None else CATALOG
+    if catalog is not None:
+        settings[CATALOG_ENV] = catalog.catalog
+        settings[CATALOG_FORMAT_ENV] = catalog.table_format
+        settings[SCHEMA_PREFIX_ENV] = catalog.schema_prefix
     settings[ENVIRONMENT_ENV] = load_settings().environment
     if os.environ.get(ALLOWED_SIGNERS_ENV):
         settings[ALLOWED_SIGNERS_ENV] = os.environ[ALLOWED_SIGNERS_ENV]
@@ -125,10 +155,24 @@ def task_settings(scoped: ScopedStores) -> dict[str, str]:
 
 
 def _refuse_foreign_stores(scoped: ScopedStores, cluster: Mapping[str, Any]) -> None:
-    """A cluster spec written for this location must not name another location's stores."""
+    """A cluster spec written for this location must not name another location's stores, nor
+    set the store backend or a credential (the task is told its backend as parameters and runs
+    as the job's principal)."""
     env = (cluster.get("new_cluster") or {}).get("spark_env_vars") or {}
     granted = scoped.grants.read | scoped.grants.write
     for name in env:
+        if name in BACKEND_SETTINGS or name == CATALOG_STAGING_ENV:
+            raise Failure(
+                f"{scoped.location}: {CLUSTER_ENV} sets {name} in spark_env_vars; the task is "
+                "told its location's store backend as task parameters",
+                allow_retries=False,
+            )
+        if is_credential_env(name) or name in UNSCOPED:
+            raise Failure(
+                f"{scoped.location}: {CLUSTER_ENV} sets {name} in spark_env_vars; no credential "
+                "is ever passed to a task (it runs as the job run's principal)",
+                allow_retries=False,
+            )
         store = name.removeprefix(STORE_ENV_PREFIX).lower()
         if name == HOME_ENV or (
             name.startswith(STORE_ENV_PREFIX) and (store not in STORE_NAMES or store not in granted)
@@ -173,8 +217,11 @@ class DatabricksCompute:
         config: Mapping[str, Any] | None = None,
     ) -> MaterializeResult:
         """Submit the step, stream its Pipes messages, return what it reported."""
-        # Host and credential come from this process's environment only (DATABRICKS_*).
-        client = WorkspaceClient()
+        # Host and credential: this location's own, from this process's environment only.
+        try:
+            client = databricks_credentials(scoped.location).workspace_client()
+        except CredentialsRefused as exc:
+            raise Failure(str(exc), allow_retries=False) from None
         poll = self.settings.poll_seconds
         pipes = _PipesClient(
             client=client,
