@@ -1,4 +1,5 @@
-"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import."""
+"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import, grants,
+pipes-task."""
 
 from __future__ import annotations
 
@@ -35,6 +36,33 @@ def _cmd_spec_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grants(args: argparse.Namespace) -> int:
+    from artificial_data.common.catalog_grants import grant_script
+
+    principals = {}
+    for given in args.principal:
+        location, sep, principal = given.partition("=")
+        if not sep or not principal:
+            raise SystemExit(f"--principal takes LOCATION=PRINCIPAL, not {given!r}")
+        if location in principals:
+            raise SystemExit(f"--principal {location} given twice")
+        principals[location] = principal
+    try:
+        script = grant_script(principals, args.catalog, args.schema_prefix, args.simulated_raw)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    print(script, end="")
+    return 0
+
+
+def _cmd_pipes_task(args: argparse.Namespace) -> int:
+    from artificial_data.compute.pipes_task import run_task
+
+    return run_task(
+        args.step, args.setting, args.dagster_pipes_context, args.dagster_pipes_messages
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artificial-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +94,43 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--years", nargs="+", required=True)
     spec.add_argument("--out", required=True)
     spec.set_defaults(func=_cmd_spec_import)
+
+    grants = sub.add_parser(
+        "grants",
+        help="print the Unity Catalog GRANT statements of each location's principal, from the "
+        "code's own grant table (see docs/databricks.md)",
+    )
+    grants.add_argument("--catalog", required=True, help="the Unity Catalog, e.g. main")
+    grants.add_argument(
+        "--principal",
+        action="append",
+        required=True,
+        metavar="LOCATION=PRINCIPAL",
+        help="a code location (scraper, review, generator) and its service principal's "
+        "application id (repeatable)",
+    )
+    grants.add_argument("--schema-prefix", default="artificial_data_")
+    grants.add_argument(
+        "--simulated-raw",
+        action="store_true",
+        help="also let the scraper write the raw schema (a workspace holding simulated raw "
+        "data only; never where raw HES is real)",
+    )
+    grants.set_defaults(func=_cmd_grants)
+
+    from artificial_data.compute import SETTING_ARGUMENT, STEPS
+
+    task = sub.add_parser(
+        "pipes-task",
+        help="run one step as a Databricks task through Dagster Pipes (started by the "
+        "Databricks engine, see docs/databricks.md)",
+    )
+    task.add_argument("step", choices=STEPS)
+    task.add_argument(SETTING_ARGUMENT, action="append", default=[], metavar="NAME=VALUE")
+    # Pipes bootstrap on an existing cluster (PipesDatabricksClient passes it as parameters).
+    task.add_argument("--dagster-pipes-context")
+    task.add_argument("--dagster-pipes-messages")
+    task.set_defaults(func=_cmd_pipes_task)
     return parser
 
 

@@ -1,18 +1,19 @@
 """Reading and writing metadata partitions (contract rows + header) in a scoped store.
 
-A metadata partition is a folder holding ``metadata.parquet`` (the contract rows) and
-``header.json`` (the header plus the content hash). Readers recompute the hash, so metadata
+A metadata partition holds the contract rows and ``header.json`` (the header plus the content
+hash) as one table partition (``common/tables.py``): on the folder backend a folder with
+``metadata.parquet`` beside ``header.json``, on the catalog backend rows of the store's table
+with the header in their attachments column. Readers recompute the hash, so metadata
 edited on disk after it was written is detected rather than trusted.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from artificial_data.common import metadata_contract as contract
 from artificial_data.common.references import reference_key
@@ -31,7 +32,14 @@ class StoredMetadata:
     rows: pd.DataFrame
     header: contract.MetadataHeader
     content_hash: str
-    path: Path
+    #: The partition's folder (folder backend) or ``catalog.schema.table/financial_year=...``.
+    path: Path | str
+    #: The files stored with the rows: ``header.json`` and, in a release, the signed statements.
+    attachments: dict[str, bytes] = field(default_factory=dict)
+
+
+def attachments_bytes(attachments: dict[str, bytes | str]) -> dict[str, bytes]:
+    return {k: v.encode() if isinstance(v, str) else v for k, v in attachments.items()}
 
 
 def write_metadata(
@@ -51,26 +59,21 @@ def write_metadata(
     rows = contract.validate(rows, table_name=header.table_name)
     digest = contract.content_hash(rows, header)
     table = contract.to_arrow(rows)
-
-    def writer(folder: Path) -> None:
-        folder.mkdir(parents=True)
-        pq.write_table(table, folder / ROWS_FILE)
-        (folder / HEADER_FILE).write_text(
-            json.dumps({**header.as_dict(), "content_hash": digest}, indent=2, sort_keys=True)
-        )
-        for name, content in (extra_files or {}).items():
-            target = folder / name
-            if folder.resolve() not in target.resolve().parents:
-                raise ValueError(f"extra file {name!r} leaves the partition")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(content)
-
-    path = stores.write_partition(store, dataset, financial_year, writer)
+    header_text = json.dumps({**header.as_dict(), "content_hash": digest}, indent=2, sort_keys=True)
+    attachments: dict[str, bytes | str] = {HEADER_FILE: header_text, **(extra_files or {})}
+    # Rows, header and statements are one partition: replaced together or not at all.
+    path = stores.tables.write(store, dataset, financial_year, table, attachments, ROWS_FILE)
     if store == METADATA_SENSITIVE:
         # Findings about this metadata are referenced with the deployment's key: make sure it
         # exists while a location that may create it (the scraper) holds the pen.
         reference_key(stores)
-    return StoredMetadata(rows=rows, header=header, content_hash=digest, path=path)
+    return StoredMetadata(
+        rows=rows,
+        header=header,
+        content_hash=digest,
+        path=path,
+        attachments=attachments_bytes(attachments),
+    )
 
 
 def read_metadata(
@@ -78,19 +81,25 @@ def read_metadata(
 ) -> StoredMetadata:
     """Read, validate and hash-check one metadata partition."""
     try:
-        path = stores.partition_path(store, dataset, financial_year)
+        stored = stores.tables.read(store, dataset, financial_year)
     except PartitionMissing as exc:
         raise PartitionMissing(store, dataset, financial_year, hint) from exc
-    recorded = json.loads((path / HEADER_FILE).read_text())
+    if HEADER_FILE not in stored.attachments:
+        raise MetadataTampered(f"{store}/{dataset}/{financial_year}: the header is missing")
+    recorded = json.loads(stored.attachments[HEADER_FILE])
     recorded_hash = recorded.pop("content_hash")
     header = contract.MetadataHeader.from_dict(recorded)
-    rows = contract.validate(
-        contract.from_arrow(pq.read_table(path / ROWS_FILE)), table_name=header.table_name
-    )
+    rows = contract.validate(contract.from_arrow(stored.arrow()), table_name=header.table_name)
     digest = contract.content_hash(rows, header)
     if digest != recorded_hash:
         raise MetadataTampered(
             f"{store}/{dataset}/{financial_year}: content hash {digest[:12]} does not match the "
             f"hash recorded at write time {recorded_hash[:12]}; the metadata was changed on disk"
         )
-    return StoredMetadata(rows=rows, header=header, content_hash=digest, path=path)
+    return StoredMetadata(
+        rows=rows,
+        header=header,
+        content_hash=digest,
+        path=stored.location,
+        attachments=stored.attachments,
+    )

@@ -18,8 +18,8 @@ Every refusal is one line naming dataset, year and what failed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,15 +63,15 @@ def statement_files(reviewer: SignedStatement, approver: SignedStatement) -> dic
     return files
 
 
-def read_statements(partition: Path) -> tuple[SignedStatement, SignedStatement]:
-    """The signed statements stored in a released partition."""
+def read_statements(attachments: Mapping[str, bytes]) -> tuple[SignedStatement, SignedStatement]:
+    """The signed statements stored in a released partition (its attachments)."""
     pair = []
     for role in ("reviewer", "approver"):
-        base = partition / SIGNOFF_FOLDER / f"{role}.json"
-        sig = Path(f"{base}.sig")
-        if not base.is_file() or not sig.is_file():
+        base = f"{SIGNOFF_FOLDER}/{role}.json"
+        statement, sig = attachments.get(base), attachments.get(f"{base}.sig")
+        if statement is None or sig is None:
             raise StatementInvalid(f"the {role}'s signed statement is not in the release")
-        pair.append(SignedStatement.parse(base.read_bytes(), sig.read_text()))
+        pair.append(SignedStatement.parse(statement, sig.decode()))
     return pair[0], pair[1]
 
 
@@ -155,7 +155,7 @@ def verify_release(
         raise refuse(f"the header is for {header.dataset} {header.financial_year}")
     try:
         signers = signers or load_allowed_signers()
-        reviewer, approver = read_statements(released.path)
+        reviewer, approver = read_statements(released.attachments)
         pair = verify_pair(
             reviewer,
             approver,

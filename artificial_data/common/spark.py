@@ -65,6 +65,10 @@ def spark_config(master: str = "local[2]", app_name: str = "artificial_data") ->
     return conf
 
 
+#: Set by the Databricks Runtime on its clusters.
+DATABRICKS_RUNTIME_ENV = "DATABRICKS_RUNTIME_VERSION"
+
+
 def use_this_python_for_local_workers(master: str) -> None:
     """Make local Spark's Python workers run this interpreter (the project's venv).
 
@@ -77,9 +81,15 @@ def use_this_python_for_local_workers(master: str) -> None:
 
 
 def get_spark(master: str = "local[2]", app_name: str = "artificial_data") -> Any:
-    """Return the process's shared Spark session, creating it on first use."""
+    """Return the process's shared Spark session, creating it on first use.
+
+    On a Databricks cluster (``DATABRICKS_RUNTIME_VERSION`` set, e.g. a Pipes task) it is the
+    session the runtime started, whatever ``master`` says: every user of the session there (the
+    step and the catalog tables) shares the cluster's own."""
     from pyspark.sql import SparkSession
 
+    if os.environ.get(DATABRICKS_RUNTIME_ENV):
+        return SparkSession.builder.getOrCreate()
     use_this_python_for_local_workers(master)
     builder = SparkSession.builder
     for key, value in spark_config(master, app_name).items():

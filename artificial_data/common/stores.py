@@ -17,6 +17,11 @@ owned and moded so that only the right Unix users can enter it, see ``deploy/iso
 They are made when a path is handed out, so a store's *writer* racing its readers is stopped by
 the operating system's modes, not by this module.
 
+The big tables (raw extracts, metadata rows, artificial tables) are reached through
+``ScopedStores.tables`` (``common/tables.py``): Parquet folders here by default, or catalog
+tables (one schema per store) when the process's environment selects the catalog backend. Both
+make the same grant check, :meth:`ScopedStores.check`, before any I/O.
+
 Partition writes are atomic: the new content is written into a fresh version folder
 ``<object>/.versions/<partition>-<32 hex>``, then the partition entry, a symbolic link, is
 swapped onto it with one ``os.replace`` (atomic on POSIX), so a reader sees either the old or
@@ -41,7 +46,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from artificial_data.common.settings import CatalogSettings
+    from artificial_data.common.tables import TableStore
 
 RAW = "raw"
 METADATA_SENSITIVE = "metadata_sensitive"
@@ -154,6 +163,8 @@ class ScopedStores:
     roots: dict[str, Path]
     grants: Grants
     orphan_grace: float = ORPHAN_GRACE_SECONDS
+    #: None: big tables are Parquet folders in the roots; else the catalog backend's settings.
+    catalog: CatalogSettings | None = None
 
     @classmethod
     def for_location(
@@ -163,6 +174,7 @@ class ScopedStores:
         simulated_raw: bool = False,
         read: Iterable[str] | None = None,
         write: Iterable[str] | None = None,
+        catalog: CatalogSettings | str | None = "environment",
     ) -> ScopedStores:
         """Build the stores of ``location``, optionally narrowed; refuse any widening.
 
@@ -170,6 +182,10 @@ class ScopedStores:
         of store name to root folder (only the stores present are reachable), or None: the roots
         of this process's environment (``common/settings.py``). Roots of stores outside the
         grants are dropped, so they are never even held.
+
+        ``catalog`` selects the backend of the big tables (``common/tables.py``): by default the
+        one this process's environment names (``ARTIFICIAL_DATA_STORE_BACKEND``), None for
+        folders, or explicit catalog settings.
         """
         widest = maximum_grants(location, simulated_raw)
         wanted = Grants(
@@ -198,15 +214,24 @@ class ScopedStores:
             raise ValueError(f"unknown store {unknown[0]!r}; expected one of {STORE_NAMES}")
         granted = wanted.read | wanted.write
         roots = {s: _anchored(r) for s, r in given.items() if s in granted}
-        return cls(location=location, roots=roots, grants=wanted)
+        if catalog == "environment":
+            from artificial_data.common.settings import load_catalog_settings
 
-    # ---------------------------------------------------------------------------- confinement
+            catalog = load_catalog_settings()
+        elif isinstance(catalog, str):
+            raise ValueError(f"catalog must be CatalogSettings or None, not {catalog!r}")
+        return cls(location=location, roots=roots, grants=wanted, catalog=catalog)
 
-    def _refuse(self, store: str, obj: str, action: str, reason: str) -> ScopeViolation:
-        return ScopeViolation(self.location, store, obj, action, reason)
+    @property
+    def tables(self) -> TableStore:
+        """The big tables of the granted stores, in this process's backend (same grants)."""
+        from artificial_data.common.tables import tables_for
 
-    def _root(self, store: str, obj: str, action: str) -> Path:
-        """The root of ``store`` after the grant and object-name checks."""
+        return tables_for(self)
+
+    def check(self, store: str, obj: str, action: str) -> None:
+        """Refuse ``action`` ("read" or "write") on ``obj`` of ``store`` outside the grants, or
+        an object name that is not plain; the check every backend makes before any I/O."""
         allowed = self.grants.read if action == "read" else self.grants.write
         if store not in STORE_NAMES:
             raise ValueError(f"unknown store {store!r}; expected one of {STORE_NAMES}")
@@ -215,6 +240,15 @@ class ScopedStores:
         segments = obj.split("/")
         if not segments or not all(_SEGMENT.match(s) for s in segments):
             raise self._refuse(store, obj, action, "object names are plain relative names")
+
+    # ---------------------------------------------------------------------------- confinement
+
+    def _refuse(self, store: str, obj: str, action: str, reason: str) -> ScopeViolation:
+        return ScopeViolation(self.location, store, obj, action, reason)
+
+    def _root(self, store: str, obj: str, action: str) -> Path:
+        """The root of ``store`` after the grant and object-name checks."""
+        self.check(store, obj, action)
         if store not in self.roots:
             raise StoreNotConfigured(self.location, store)
         return self.roots[store]

@@ -1,8 +1,7 @@
 """Generator assets: ``artificial/<dataset>`` from the released metadata only."""
 
 import json
-from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -13,7 +12,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
@@ -26,6 +24,7 @@ from artificial_data.generator.engine import (
     generate_table,
     generation_seed,
 )
+from artificial_data.orchestration.compute import GENERATE, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, reviewed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import GeneratorStores
@@ -67,6 +66,48 @@ class GenerateConfig(Config):
         return SAMPLE_ROWS if self.size == "sample" else FULL_ROWS
 
 
+def generate_partition(
+    spec: DatasetSpec, year: str, config: GenerateConfig, scoped: ScopedStores, spark: Any
+) -> MaterializeResult:
+    """Generate one artificial partition: the step of ``artificial/<ds>``, run by the asset here
+    or by a Databricks task (``compute/pipes_task.py``). ``spark`` has a ``spark_session``."""
+    verified = read_verified_release(scoped, spec, year)
+    released = verified.metadata
+    rows = config.row_count()
+    seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
+    with explain_dead_spark(spec.dataset, year):
+        table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
+    provenance = {
+        "dataset": spec.dataset,
+        "financial_year": year,
+        "rows": rows,
+        "seed": seed,
+        "base_seed": config.base_seed,
+        "metadata_content_hash": released.content_hash,
+        "policy": released.header.policy,
+        "spec_version": spec.spec_version,
+        "simulated_source": released.header.simulated_source,
+        "sign_off": sign_off_provenance(verified),
+    }
+
+    # The provenance is an attachment of the partition: on the folder backend a file beside
+    # the Parquet files (underscore-prefixed: ignored by Spark, pyarrow and DuckDB readers).
+    attachments = {GENERATION_FILE: json.dumps(provenance, indent=2)}
+    with explain_dead_spark(spec.dataset, year):
+        path = scoped.tables.write(ARTIFICIAL, spec.dataset, year, table, attachments)
+    return MaterializeResult(
+        metadata={
+            "rows": rows,
+            "columns": len(spec.fields),
+            "seed": seed,
+            "metadata_content_hash": released.content_hash,
+            "sign_off": verified.pair.label(),
+            "demo_sign_off": verified.pair.demo,
+            "path": MetadataValue.path(str(path)),
+        }
+    )
+
+
 def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
     @asset(
         key=artificial_key(spec.dataset),
@@ -84,46 +125,10 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
         context: AssetExecutionContext,
         config: GenerateConfig,
         stores: GeneratorStores,
-        spark: LazyPySparkResource,
+        spark: SparkEngine,
     ) -> MaterializeResult:
-        year = context.partition_key
-        scoped = stores.stores()
-        verified = read_verified_release(scoped, spec, year)
-        released = verified.metadata
-        rows = config.row_count()
-        seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
-        with explain_dead_spark(spec.dataset, year):
-            table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
-        provenance = {
-            "dataset": spec.dataset,
-            "financial_year": year,
-            "rows": rows,
-            "seed": seed,
-            "base_seed": config.base_seed,
-            "metadata_content_hash": released.content_hash,
-            "policy": released.header.policy,
-            "spec_version": spec.spec_version,
-            "simulated_source": released.header.simulated_source,
-            "sign_off": sign_off_provenance(verified),
-        }
-
-        def write(folder: Path) -> None:
-            table.write.parquet(str(folder))
-            # Underscore-prefixed files are ignored by Spark, pyarrow and DuckDB readers.
-            (folder / GENERATION_FILE).write_text(json.dumps(provenance, indent=2))
-
-        with explain_dead_spark(spec.dataset, year):
-            path = scoped.write_partition(ARTIFICIAL, spec.dataset, year, write)
-        return MaterializeResult(
-            metadata={
-                "rows": rows,
-                "columns": len(spec.fields),
-                "seed": seed,
-                "metadata_content_hash": released.content_hash,
-                "sign_off": verified.pair.label(),
-                "demo_sign_off": verified.pair.demo,
-                "path": MetadataValue.path(str(path)),
-            }
-        )
+        if (databricks := spark.databricks()) is not None:
+            return databricks.run(context, GENERATE, stores.stores(), config.model_dump())
+        return generate_partition(spec, context.partition_key, config, stores.stores(), spark)
 
     return _artificial

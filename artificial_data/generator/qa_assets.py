@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -28,7 +27,12 @@ from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import read_metadata
-from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, PUBLISHED
+from artificial_data.common.stores import (
+    ARTIFICIAL,
+    METADATA_RELEASED,
+    PUBLISHED,
+    ScopedStores,
+)
 from artificial_data.generator.assets import (
     GENERATION_FILE,
     GROUP,
@@ -39,6 +43,7 @@ from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
 from artificial_data.generator.publish.release_docs import release_month_of, release_time
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
+from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import GeneratorStores
@@ -49,6 +54,45 @@ QA_FILE = "qa.json"
 
 def qa_object(dataset: str) -> str:
     return f"qa/{dataset}"
+
+
+def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> MaterializeResult:
+    """QA of one artificial partition: the step of ``qa/<ds>``, run by the asset here or by a
+    Databricks task (``compute/pipes_task.py``); its check results travel with the result."""
+    released = read_verified_release(scoped, spec, year).metadata
+    table = scoped.tables.read(ARTIFICIAL, spec.dataset, year).arrow()
+    result = run_qa(table, released.rows, spec, year, released.header.source_rows_rounded)
+    summary = {
+        "dataset": spec.dataset,
+        "financial_year": year,
+        "passed": result.passed,
+        "metadata_content_hash": released.content_hash,
+        "checks": {c.name: {"passed": c.passed, "blocking": c.blocking} for c in result.checks},
+        "checked_at": datetime.now(UTC).isoformat(),
+    }
+    path = scoped.write_json_partition(
+        ARTIFICIAL,
+        qa_object(spec.dataset),
+        year,
+        {"report.html": result.html, "report.md": result.markdown, QA_FILE: summary},
+    )
+    return MaterializeResult(
+        metadata={
+            "passed": result.passed,
+            "blocking_failures": [c.name for c in result.blocking_failures],
+            "report": MetadataValue.md(result.markdown[:60_000]),
+            "html": MetadataValue.path(str(path / "report.html")),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name=c.name,
+                passed=c.passed,
+                severity=AssetCheckSeverity.ERROR if c.blocking else AssetCheckSeverity.WARN,
+                metadata={"details": c.details[:4_000]},
+            )
+            for c in result.checks
+        ],
+    )
 
 
 def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
@@ -75,43 +119,12 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
         ],
         kinds={"html"},
     )
-    def _qa(context: AssetExecutionContext, stores: GeneratorStores) -> MaterializeResult:
-        year = context.partition_key
-        scoped = stores.stores()
-        released = read_verified_release(scoped, spec, year).metadata
-        table = pq.read_table(scoped.partition_path(ARTIFICIAL, spec.dataset, year))
-        result = run_qa(table, released.rows, spec, year, released.header.source_rows_rounded)
-        summary = {
-            "dataset": spec.dataset,
-            "financial_year": year,
-            "passed": result.passed,
-            "metadata_content_hash": released.content_hash,
-            "checks": {c.name: {"passed": c.passed, "blocking": c.blocking} for c in result.checks},
-            "checked_at": datetime.now(UTC).isoformat(),
-        }
-        path = scoped.write_json_partition(
-            ARTIFICIAL,
-            qa_object(spec.dataset),
-            year,
-            {"report.html": result.html, "report.md": result.markdown, QA_FILE: summary},
-        )
-        return MaterializeResult(
-            metadata={
-                "passed": result.passed,
-                "blocking_failures": [c.name for c in result.blocking_failures],
-                "report": MetadataValue.md(result.markdown[:60_000]),
-                "html": MetadataValue.path(str(path / "report.html")),
-            },
-            check_results=[
-                AssetCheckResult(
-                    check_name=c.name,
-                    passed=c.passed,
-                    severity=AssetCheckSeverity.ERROR if c.blocking else AssetCheckSeverity.WARN,
-                    metadata={"details": c.details[:4_000]},
-                )
-                for c in result.checks
-            ],
-        )
+    def _qa(
+        context: AssetExecutionContext, stores: GeneratorStores, spark: SparkEngine
+    ) -> MaterializeResult:
+        if (databricks := spark.databricks()) is not None:
+            return databricks.run(context, QA, stores.stores())
+        return qa_partition(spec, context.partition_key, stores.stores())
 
     return _qa
 
@@ -177,16 +190,16 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
     ) -> MaterializeResult:
         scoped = stores.stores()
         tables, provenance, sizes, recorded = {}, {}, set(), []
-        for year in scoped.partitions(ARTIFICIAL, spec.dataset):
+        for year in scoped.tables.partitions(ARTIFICIAL, spec.dataset):
             if not scoped.has_partition(ARTIFICIAL, qa_object(spec.dataset), year):
                 continue
             qa_path = scoped.partition_path(ARTIFICIAL, qa_object(spec.dataset), year)
             if not json.loads((qa_path / QA_FILE).read_text())["passed"]:
                 context.log.warning(f"{spec.dataset} {year}: latest QA failed; not published")
                 continue
-            folder = scoped.partition_path(ARTIFICIAL, spec.dataset, year)
-            tables[year] = pq.read_table(folder)
-            info = json.loads((folder / GENERATION_FILE).read_text())
+            artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
+            tables[year] = artificial.arrow()
+            info = json.loads(artificial.attachments[GENERATION_FILE])
             info["metadata_scraped_at"] = _recorded_time(scoped, spec, year, info)
             recorded.append(info["metadata_scraped_at"])
             provenance[year] = info

@@ -29,12 +29,12 @@ def _already_generated(scoped: ScopedStores, dataset: str, partition: str, recor
     """True when the artificial partition was generated from the released content hash."""
     materialization = record.asset_materialization
     released_hash = materialization.metadata.get("content_hash") if materialization else None
-    if released_hash is None or not scoped.has_partition(ARTIFICIAL, dataset, partition):
+    if released_hash is None:
         return False
-    provenance = scoped.partition_path(ARTIFICIAL, dataset, partition) / GENERATION_FILE
-    if not provenance.exists():
+    provenance = scoped.tables.attachment(ARTIFICIAL, dataset, partition, GENERATION_FILE)
+    if provenance is None:
         return False
-    generated_from = json.loads(provenance.read_text()).get("metadata_content_hash")
+    generated_from = json.loads(provenance).get("metadata_content_hash")
     return generated_from == getattr(released_hash, "value", released_hash)
 
 

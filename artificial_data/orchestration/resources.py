@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dagster import ConfigurableResource
-from dagster_pyspark import LazyPySparkResource
 from pydantic import model_validator
 
 from artificial_data.common.settings import load_settings
@@ -25,6 +24,7 @@ from artificial_data.common.stores import (
     ScopedStores,
     ScopeViolation,
 )
+from artificial_data.orchestration.compute import SparkEngine
 
 
 class ScopedStoreResource(ConfigurableResource):
@@ -53,6 +53,7 @@ class ScopedStoreResource(ConfigurableResource):
             simulated_raw=settings.uses_simulated_raw,
             read=self.read,
             write=self.write,
+            catalog=settings.catalog,
         )
 
 
@@ -74,8 +75,10 @@ class GeneratorStores(ScopedStoreResource):
     LOCATION: ClassVar[str] = GENERATOR
 
 
-def spark_resource(app_name: str) -> LazyPySparkResource:
-    """A lazily created Spark session: steps that never touch Spark never start a JVM."""
+def spark_resource(app_name: str) -> SparkEngine:
+    """A lazily created Spark session: steps that never touch Spark never start a JVM. The
+    same resource sends the Spark steps to Databricks when the location's environment says so
+    (``orchestration/compute.py``)."""
     master = load_settings().spark_master
     use_this_python_for_local_workers(master)
-    return LazyPySparkResource(spark_config=spark_config(master, app_name))
+    return SparkEngine(spark_config=spark_config(master, app_name))

@@ -44,7 +44,7 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
         current = read_metadata(scoped, METADATA_SENSITIVE, spec.dataset, year)
         findings = review_metadata(current.rows, spec, reference_key(scoped))
         changes = None
-        if scoped.has_partition(METADATA_RELEASED, spec.dataset, year):
+        if scoped.tables.has_partition(METADATA_RELEASED, spec.dataset, year):
             released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year)
             changes = describe_changes(released.rows, current.rows)
         pack = build_review_pack(spec, year, current, findings, changes)

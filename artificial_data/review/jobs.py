@@ -112,7 +112,7 @@ def build_release_sensor(datasets: list[str], release_jobs: dict[str, JobDefinit
             released = {r["pair_digest"] for r in records}
             used = {r[f"{role}_statement"] for r in records for role in ("reviewer", "approver")}
             for year in spec.financial_years:
-                if not scoped.has_partition(METADATA_SENSITIVE, dataset, year):
+                if not scoped.tables.has_partition(METADATA_SENSITIVE, dataset, year):
                     continue
                 try:
                     current, pack = current_hashes(scoped, dataset, year)

@@ -49,7 +49,7 @@ class ReleaseResult:
     financial_year: str
     content_hash: str
     pair: VerifiedPair
-    path: Path
+    path: Path | str
     already_released: bool = False
 
     def message(self) -> str:
@@ -132,7 +132,7 @@ def release(
 
     records = release_records(stores, dataset)
     if any(r["pair_digest"] == pair.digest for r in records):
-        path = stores.partition_path(METADATA_RELEASED, dataset, financial_year)
+        path = stores.tables.read(METADATA_RELEASED, dataset, financial_year).location
         return ReleaseResult(
             dataset, financial_year, current.content_hash, pair, path, already_released=True
         )

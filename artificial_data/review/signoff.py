@@ -387,7 +387,7 @@ def sign_off_status(
     """Where one dataset-year stands: never scraped, waiting for sign-off, signed, ..."""
     dataset = spec.dataset
     base = {"dataset": dataset, "financial_year": financial_year}
-    if not stores.has_partition(METADATA_SENSITIVE, dataset, financial_year):
+    if not stores.tables.has_partition(METADATA_SENSITIVE, dataset, financial_year):
         return SignOffStatus(state=NEVER_SCRAPED, **base)
     try:
         current = current_metadata(stores, dataset, financial_year)

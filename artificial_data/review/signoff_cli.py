@@ -63,7 +63,7 @@ def _show(args: argparse.Namespace) -> int:
     stores = _stores()
     status = sign_off_status(stores, spec, args.year)
     out = [f"{spec.dataset} {args.year}: {status.line()}"]
-    if not stores.has_partition(METADATA_SENSITIVE, spec.dataset, args.year):
+    if not stores.tables.has_partition(METADATA_SENSITIVE, spec.dataset, args.year):
         out.append(f"  scrape it first: materialise metadata/suppressed/{spec.dataset}")
         print("\n".join(out))
         return 0
@@ -138,7 +138,7 @@ def _sign(args: argparse.Namespace) -> int:
     stores = _stores()
     content_hash, pack_hash = args.content_hash, args.review_pack_hash
     checklist = args.checklist_version
-    scraped = stores.has_partition(METADATA_SENSITIVE, spec.dataset, args.year)
+    scraped = stores.tables.has_partition(METADATA_SENSITIVE, spec.dataset, args.year)
     if scraped:
         current, pack = current_hashes(stores, spec.dataset, args.year)
         for name, given, actual in (

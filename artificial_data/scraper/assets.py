@@ -4,6 +4,8 @@ Raw HES is an external table in production (shown in the lineage, never material
 only in a simulated environment (local, demo, test) is it the simulator's stand-in data.
 """
 
+from typing import Any
+
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -13,14 +15,14 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.settings import load_settings
 from artificial_data.common.spark import explain_dead_spark
-from artificial_data.common.stores import METADATA_SENSITIVE, RAW
+from artificial_data.common.stores import METADATA_SENSITIVE, RAW, ScopedStores
+from artificial_data.orchestration.compute import SCRAPE, SparkEngine
 from artificial_data.orchestration.keys import raw_key, suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.resources import ScraperStores
@@ -77,6 +79,36 @@ def build_raw_asset(spec: DatasetSpec, simulated: bool) -> AssetsDefinition | As
     return _raw
 
 
+def scrape_partition(
+    spec: DatasetSpec, year: str, scoped: ScopedStores, spark: Any
+) -> MaterializeResult:
+    """Scrape one partition into suppressed metadata: the step of ``metadata/suppressed/<ds>``,
+    run by the asset here or by a Databricks task (``compute/pipes_task.py``). ``spark`` is
+    anything with a ``spark_session``."""
+    simulated = load_settings().uses_simulated_raw
+    with explain_dead_spark(spec.dataset, year):  # the session itself may be the dead part
+        session = spark.spark_session
+        if simulated:  # the raw store's table, in this process's store backend
+            source = scoped.tables.read(RAW, spec.dataset, year).spark(session)
+        else:
+            source = read_source(session, spec, year, None)
+        result = scrape(source, spec, year, simulated_source=simulated)
+    stored = write_metadata(
+        scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
+    )
+    kept = result.report.get("fields", {})
+    return MaterializeResult(
+        metadata={
+            "content_hash": stored.content_hash,
+            "source_rows_rounded": result.header.source_rows_rounded,
+            "metadata_rows": len(result.rows),
+            "policy": MetadataValue.json(result.header.policy),
+            "simulated_source": simulated,
+            "values_kept_and_dropped": MetadataValue.json(kept),
+        }
+    )
+
+
 def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
     """Field-by-field aggregate metadata with small-number suppression applied."""
 
@@ -93,28 +125,10 @@ def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
         kinds={"spark", "parquet"},
     )
     def _suppressed(
-        context: AssetExecutionContext, stores: ScraperStores, spark: LazyPySparkResource
+        context: AssetExecutionContext, stores: ScraperStores, spark: SparkEngine
     ) -> MaterializeResult:
-        year = context.partition_key
-        scoped = stores.stores()
-        simulated = load_settings().uses_simulated_raw
-        raw_path = str(scoped.partition_path(RAW, spec.dataset, year)) if simulated else None
-        with explain_dead_spark(spec.dataset, year):  # the session itself may be the dead part
-            source = read_source(spark.spark_session, spec, year, raw_path)
-            result = scrape(source, spec, year, simulated_source=simulated)
-        stored = write_metadata(
-            scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
-        )
-        kept = result.report.get("fields", {})
-        return MaterializeResult(
-            metadata={
-                "content_hash": stored.content_hash,
-                "source_rows_rounded": result.header.source_rows_rounded,
-                "metadata_rows": len(result.rows),
-                "policy": MetadataValue.json(result.header.policy),
-                "simulated_source": simulated,
-                "values_kept_and_dropped": MetadataValue.json(kept),
-            }
-        )
+        if (databricks := spark.databricks()) is not None:
+            return databricks.run(context, SCRAPE, stores.stores())
+        return scrape_partition(spec, context.partition_key, stores.stores(), spark)
 
     return _suppressed

@@ -27,7 +27,7 @@ class RawPartitionInfo:
     rows: int
     patients: int
     seed: int
-    path: Path
+    path: Path | str
     files: tuple[str, ...]
     simulated: bool = True
 
@@ -54,14 +54,17 @@ def write_raw_partition(
 ) -> RawPartitionInfo:
     """(Re)write the raw partition ``spec.dataset/financial_year`` with simulated rows.
 
-    Goes through ``stores.write_partition``, so the grant check happens before any work (a
-    location without write access to ``raw`` gets a ``ScopeViolation``) and the swap is atomic:
-    readers see the old partition or the new one, never a half-written one. One Parquet file per
-    chunk, each carrying the key-value metadata ``artificial_data.simulated=true``.
+    Goes through ``stores.tables``, so the grant check happens before any work (a location
+    without write access to ``raw`` gets a ``ScopeViolation``) and the partition is replaced
+    atomically: readers see the old partition or the new one, never a half-written one. One
+    Parquet file per chunk, each carrying the key-value metadata
+    ``artificial_data.simulated=true``.
     """
     check_request(spec, financial_year, rows, chunk_rows)
     files: list[str] = []
     totals = {"rows": 0, "patients": 0}
+
+    marker: dict[str, object] = {}
 
     def writer(folder: Path) -> None:
         folder.mkdir(parents=True)
@@ -74,20 +77,26 @@ def write_raw_partition(
             totals["rows"] += table.num_rows
             # Patients never straddle chunks, so distinct ids per chunk add up.
             totals["patients"] += pc.count_distinct(table[spec.patient_key]).as_py()
-        marker = {
-            "simulated": True,
-            "note": "Stand-in data from the artificial_data simulator. Not real patients.",
-            "dataset": spec.dataset,
-            "financial_year": financial_year,
-            "rows": totals["rows"],
-            "patients": totals["patients"],
-            "seed": int(seed),
-            "chunk_rows": int(chunk_rows),
-            "files": files,
-        }
-        (folder / MARKER_FILE).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n")
+        marker.update(
+            {
+                "simulated": True,
+                "note": "Stand-in data from the artificial_data simulator. Not real patients.",
+                "dataset": spec.dataset,
+                "financial_year": financial_year,
+                "rows": totals["rows"],
+                "patients": totals["patients"],
+                "seed": int(seed),
+                "chunk_rows": int(chunk_rows),
+                "files": files,
+            }
+        )
 
-    path = stores.write_partition(RAW, spec.dataset, financial_year, writer)
+    def attachments() -> dict[str, str]:
+        return {MARKER_FILE: json.dumps(marker, indent=2, sort_keys=True) + "\n"}
+
+    # The table store checks the grant before any work; the folder backend swaps the folder
+    # in, the catalog backend loads the files into the partition of its table.
+    path = stores.tables.write(RAW, spec.dataset, financial_year, writer, attachments)
     return RawPartitionInfo(
         dataset=spec.dataset,
         financial_year=financial_year,
