@@ -10,8 +10,8 @@ version, so any number of partition runs, retries or backfills converge on one r
 """
 
 import json
+from enum import Enum
 from importlib.metadata import version as package_version
-from typing import Literal
 
 from dagster import (
     AssetExecutionContext,
@@ -42,11 +42,16 @@ from artificial_data.orchestration.resources import GeneratorStores
 ONS_SPECTRUM_LEVEL = "3: synthetically-augmented plausible"
 
 
+class ReleaseKind(Enum):
+    sample = "sample"
+    full = "full"
+
+
 class PublishConfig(Config):
     """Kind and month of the release ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>``; the
     version ``N`` is never chosen: the next free one is taken when the inputs are new."""
 
-    release_kind: Literal["sample", "full"] | None = Field(
+    release_kind: ReleaseKind | None = Field(
         default=None,
         description="sample or full; default the size every year was generated with "
         "(GenerateConfig.size, recorded with the table). Never guessed from the row count.",
@@ -117,14 +122,15 @@ def _release_kind(spec: DatasetSpec, config: PublishConfig, provenance: dict[str
     generated = {y: p.get("size") for y, p in provenance.items()}
     recorded = {k for k in generated.values() if k is not None}
     if config.release_kind is not None:
-        other = sorted(y for y, k in generated.items() if k not in (None, config.release_kind))
+        kind = ReleaseKind(config.release_kind).value
+        other = sorted(y for y, k in generated.items() if k not in (None, kind))
         if other:
             raise Failure(
-                f"{spec.dataset}: release_kind is {config.release_kind}, but years "
-                f"{', '.join(other)} were generated as {generated[other[0]]}; regenerate them "
-                f"with size {config.release_kind} or publish them as {generated[other[0]]}"
+                f"{spec.dataset}: release_kind is {kind}, but years {', '.join(other)} were "
+                f"generated as {generated[other[0]]}; regenerate them with size {kind} or "
+                f"publish them as {generated[other[0]]}"
             )
-        return config.release_kind
+        return kind
     if len(recorded) > 1:
         raise Failure(
             f"{spec.dataset}: the years were generated with different sizes "
