@@ -113,10 +113,16 @@ def test_zip_layout_and_file_names(mini, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temp folder gone
 
 
-def test_release_is_deterministic_and_replaced_atomically(mini, tmp_path):
+def test_release_is_deterministic_and_never_replaced(mini, tmp_path):
     first = publish_mini(mini, tmp_path)
+    mtime = first.zip_path.stat().st_mtime_ns
     second = publish_mini(mini, tmp_path)
-    assert first.files == second.files
+    assert first.files == second.files and first.zip_path.stat().st_mtime_ns == mtime
+    assert [p.name for p in tmp_path.iterdir()] == ["artificial_hes_mini_202405_v2_sample"]
+    other_info = {**INFO, "seeds": {"2122": 43}}
+    with pytest.raises(PublicationError, match="never rewritten"):
+        publish_mini(mini, tmp_path, release_info=other_info)
+    assert _sha256(first.zip_path) == first.files[first.zip_path.name]
     assert [p.name for p in tmp_path.iterdir()] == ["artificial_hes_mini_202405_v2_sample"]
 
 
@@ -337,52 +343,66 @@ def test_release_time_is_the_latest_scrape_in_utc():
         release_time([])
 
 
-def _published_asset_setup(home, scraped_at: str):
+def _published_asset_setup(
+    home, scraped_at: str, spec=None, year="2122", seed=8, size="sample", simulated=True
+):
     """Released metadata, an artificial partition and a passed QA record for hes_mini 2122."""
     from artificial_data.common.metadata_store import write_metadata
     from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, ScopedStores
     from artificial_data.generator.assets import GENERATION_FILE
-    from artificial_data.generator.qa_assets import QA_FILE, qa_object
+    from artificial_data.generator.qa_assets import QA_FILE, generation_sha256, qa_object
     from artificial_data_tests.metadata_factory import header
 
-    spec = mini_spec()
+    spec = spec or mini_spec()
     metadata = hand_made_metadata(spec)
     review = ScopedStores.for_location("review", home)
     released = write_metadata(
         review,
         METADATA_RELEASED,
         spec.dataset,
-        "2122",
+        year,
         metadata,
-        dataclasses.replace(header(spec), scraped_at=scraped_at),
+        dataclasses.replace(header(spec, year), scraped_at=scraped_at, simulated_source=simulated),
     )
     generator = ScopedStores.for_location("generator", home)
-    table = clean_table(spec, metadata, 300, seed=8)
-    provenance = {"dataset": spec.dataset, "rows": 300, "seed": 8}
+    table = clean_table(spec, metadata, 300, seed=seed)
+    provenance = {"dataset": spec.dataset, "rows": 300, "seed": seed, "size": size}
     provenance["metadata_content_hash"] = released.content_hash
+    provenance["sign_off"] = {"demo": simulated, "pair_digest": "p" * 64}
 
     def write(folder):
         folder.mkdir(parents=True)
         pq.write_table(table, folder / "part-00000.parquet")
         (folder / GENERATION_FILE).write_text(json.dumps(provenance))
 
-    generator.write_partition(ARTIFICIAL, spec.dataset, "2122", write)
+    generator.write_partition(ARTIFICIAL, spec.dataset, year, write)
+    checked = generation_sha256(json.dumps(provenance).encode())
     generator.write_json_partition(
-        ARTIFICIAL, qa_object(spec.dataset), "2122", {QA_FILE: {"passed": True}}
+        ARTIFICIAL,
+        qa_object(spec.dataset),
+        year,
+        {QA_FILE: {"passed": True, "generation_sha256": checked}},
     )
     return spec, released
 
 
-def _materialise_published(spec):
+def _materialise_published(spec, year="2122", config=None, metadata=False):
     from dagster import materialize
 
-    from artificial_data.generator.qa_assets import build_published_asset
+    from artificial_data.generator.publication import build_published_asset
     from artificial_data.orchestration.resources import GeneratorStores
 
+    asset = build_published_asset(spec)
+    run_config = {"ops": {asset.op.name: {"config": config}}} if config else None
     result = materialize(
-        [build_published_asset(spec)], partition_key="2122", resources={"stores": GeneratorStores()}
+        [asset],
+        partition_key=year,
+        resources={"stores": GeneratorStores()},
+        run_config=run_config,
     )
     (event,) = result.asset_materializations_for_node(result.all_node_events[0].node_name)
+    if metadata:
+        return {k: v.value for k, v in event.metadata.items()}
     return event.metadata["release"].value, Path(event.metadata["zip"].value)
 
 
@@ -405,7 +425,8 @@ def test_published_asset_is_byte_identical_for_the_same_release(home):
     assert again_name == name and _sha256(again) == first
     _published_asset_setup(home, "2024-06-03T08:00:00+00:00")
     changed_name, changed = _materialise_published(spec)
-    assert changed_name == "artificial_hes_mini_202406_v1_sample" and _sha256(changed) != first
+    assert changed_name == "artificial_hes_mini_202406_v2_sample" and _sha256(changed) != first
+    assert _sha256(zip_path) == first  # v1 is never rewritten
 
 
 def test_published_asset_refuses_a_table_of_an_older_release(home):
@@ -422,3 +443,82 @@ def test_published_asset_refuses_a_table_of_an_older_release(home):
     write_metadata(review, METADATA_RELEASED, spec.dataset, "2122", newer, header(spec))
     with pytest.raises((Failure, DagsterExecutionStepExecutionError), match="generated from"):
         _materialise_published(spec)
+
+
+# ------------------------------------------- issue 15: releases through the Dagster asset
+
+
+def test_published_asset_holds_every_year_and_makes_new_versions(home):
+    spec = dataclasses.replace(mini_spec(), financial_years=("2122", "2223"))
+    _published_asset_setup(home, "2026-12-10T10:00:00+00:00", spec=spec)
+    name1, zip1 = _materialise_published(spec)
+    assert name1 == "artificial_hes_mini_202612_v1_sample"
+    v1 = _sha256(zip1)
+    _published_asset_setup(home, "2027-01-10T10:00:00+00:00", spec=spec, year="2223", seed=9)
+    meta = _materialise_published(spec, year="2223", metadata=True)
+    assert meta["release"] == "artificial_hes_mini_202701_v2_sample" and meta["new_version"]
+    assert meta["years"] == ["2122", "2223"] and meta["version"] == 2
+    with zipfile.ZipFile(meta["zip"]) as archive:
+        csvs = sorted(n for n in archive.namelist() if n.endswith(".csv"))
+    assert [c.rsplit("/", 1)[1] for c in csvs] == [
+        "artificial_hes_mini_2122.csv",
+        "artificial_hes_mini_2223.csv",
+    ]
+    # The other year's run publishes the same inputs: no new version, same bytes.
+    again = _materialise_published(spec, year="2122", metadata=True)
+    assert again["release"] == meta["release"] and not again["new_version"]
+    assert _sha256(Path(again["zip"])) == _sha256(Path(meta["zip"]))
+    assert _sha256(zip1) == v1
+    # Regenerating one year (another seed) makes v3.
+    _published_asset_setup(home, "2027-01-10T10:00:00+00:00", spec=spec, year="2223", seed=10)
+    assert _materialise_published(spec, year="2223", metadata=True)["version"] == 3
+    assert _sha256(zip1) == v1
+
+
+def test_published_asset_takes_the_kind_from_configuration(home):
+    from dagster import DagsterExecutionStepExecutionError, Failure
+
+    spec, _ = _published_asset_setup(home, "2024-05-17T10:00:00+01:00", size="full")
+    name, _zip = _materialise_published(spec)  # 300 rows, labelled as generated: full
+    assert name == "artificial_hes_mini_202405_v1_full"
+    with pytest.raises((Failure, DagsterExecutionStepExecutionError), match="generated as full"):
+        _materialise_published(spec, config={"release_kind": "sample"})
+    _published_asset_setup(home, "2024-05-17T10:00:00+01:00", size=None)
+    with pytest.raises((Failure, DagsterExecutionStepExecutionError), match="set release_kind"):
+        _materialise_published(spec)
+    name, _zip = _materialise_published(spec, config={"release_kind": "sample"})
+    assert name == "artificial_hes_mini_202405_v1_sample"
+
+
+def test_published_asset_refuses_a_year_regenerated_since_its_qa(home):
+    from dagster import DagsterExecutionStepExecutionError, Failure
+
+    from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+    from artificial_data.generator.qa_assets import QA_FILE, qa_object
+
+    spec, _ = _published_asset_setup(home, "2024-05-17T10:00:00+01:00")
+    generator = ScopedStores.for_location("generator", home)
+    stale = {QA_FILE: {"passed": True, "generation_sha256": "0" * 64}}
+    generator.write_json_partition(ARTIFICIAL, qa_object(spec.dataset), "2122", stale)
+    with pytest.raises((Failure, DagsterExecutionStepExecutionError), match="passed QA"):
+        _materialise_published(spec)
+
+
+@pytest.mark.parametrize("simulated", [True, False])
+def test_published_asset_metadata_and_notice_say_where_the_data_came_from(home, simulated):
+    spec, _ = _published_asset_setup(home, "2024-05-17T10:00:00+01:00", simulated=simulated)
+    meta = _materialise_published(spec, metadata=True)
+    assert meta["simulated_source"] is simulated and meta["demo_sign_off"] is simulated
+    name = meta["release"]
+    with zipfile.ZipFile(meta["zip"]) as archive:
+        notice = archive.read(f"{name}/user_notice.md").decode()
+        notes = json.loads(archive.read(f"{name}/release_notes.json"))
+    assert notes["source"]["simulated_source"] is simulated
+    if simulated:
+        assert "SIMULATED SOURCE" in meta["source"] and "DEMO SIGN-OFF" in meta["source"]
+        assert "SIMULATED SOURCE" in notice and "DEMO sign-off" in notice
+        assert "taken from HES" not in notice
+    else:
+        assert "simulated" not in (meta["source"] + notice).lower()
+        assert "demo" not in (meta["source"] + notice).lower()
+        assert "Aggregate statistics were taken from HES" in notice

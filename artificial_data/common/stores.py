@@ -486,6 +486,65 @@ class ScopedStores:
             json.dump(record, fh, indent=2, sort_keys=True)
         return path
 
+    def create_record(self, store: str, obj: str, name: str, record: dict[str, Any]) -> Path:
+        """Create the record ``obj/name.json`` once; :class:`FileExistsError` if it exists.
+
+        The exclusive create (O_EXCL) is what makes a named record a claim: of two writers of
+        the same name exactly one succeeds, and the other's record is never written. The file is
+        read-only (0444) and never replaced or removed by this class.
+        """
+        if not _SEGMENT.match(name):
+            raise self._refuse(store, f"{obj}/{name}", "write", "record names are plain names")
+        folder = self._make_folders(store, obj)
+        path = folder / f"{name}.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(record, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+        return path
+
+    def write_folder_once(
+        self,
+        store: str,
+        obj: str,
+        name: str,
+        writer: Callable[[Path], None],
+        commit: Callable[[Path], None] | None = None,
+    ) -> Path:
+        """Write the folder ``obj/name`` once, never replacing anything of that name.
+
+        ``writer`` fills a fresh hidden folder inside ``obj``; then ``commit`` (if given) is
+        called with it, e.g. to claim the name by creating a record exclusively; then the folder
+        is renamed onto ``obj/name``. If ``obj/name`` exists, or ``writer`` or ``commit`` raises
+        (:class:`FileExistsError` for a lost claim), the hidden folder is removed and nothing
+        else is touched. The result is a plain folder, readable with :meth:`partition_path`.
+        """
+        entry = f"{obj}/{name}"
+        self._locate(store, entry, "write")  # grants, names, no links on the way
+        folder = self._make_folders(store, obj)
+        target = folder / name
+        building = folder / f".{name}.building-{uuid.uuid4().hex}"
+        try:
+            if _lstat(target) is not None:
+                raise FileExistsError(f"{store}/{entry} exists and is never replaced")
+            writer(building)
+            if _lstat(building) is None or not stat.S_ISDIR(_lstat(building).st_mode):
+                raise RuntimeError(f"writer for {store}/{entry} created no folder")
+            if commit is not None:
+                commit(building)
+            if _lstat(target) is not None:
+                raise FileExistsError(f"{store}/{entry} exists and is never replaced")
+            # rename(2) onto a non-empty folder fails; the claim above keeps out any other
+            # writer of this name, so nothing can appear between the check and the rename.
+            try:
+                os.rename(building, target)
+            except OSError as exc:
+                raise FileExistsError(f"{store}/{entry} appeared while it was written") from exc
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        return target
+
     def secret(self, store: str, obj: str, create: Callable[[], bytes]) -> bytes:
         """A secret kept in ``store`` (e.g. a key), created with ``create`` on first use.
 

@@ -81,6 +81,8 @@ def generate_partition(
         "dataset": spec.dataset,
         "financial_year": year,
         "rows": rows,
+        # The release kind this table is for (configuration, never guessed from `rows`).
+        "size": config.size,
         "seed": seed,
         "base_seed": config.base_seed,
         "metadata_content_hash": released.content_hash,

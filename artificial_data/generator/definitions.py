@@ -8,7 +8,8 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from artificial_data.common.dataset_spec import load_all_specs
 from artificial_data.generator.assets import build_artificial_asset
-from artificial_data.generator.qa_assets import build_published_asset, build_qa_asset
+from artificial_data.generator.publication import build_published_asset
+from artificial_data.generator.qa_assets import build_qa_asset
 from artificial_data.generator.triggers import build_regeneration_sensor
 from artificial_data.orchestration.keys import artificial_key
 from artificial_data.orchestration.resources import GeneratorStores, spark_resource

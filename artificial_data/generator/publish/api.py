@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import uuid
@@ -55,6 +56,62 @@ def _validate(tables, spec, release_month, version, size) -> None:
             )
 
 
+def build_package(
+    tables: dict[str, pa.Table],
+    spec: DatasetSpec,
+    folder: Path,
+    *,
+    release_month: str,
+    version: int,
+    size: str,
+    release_info: dict[str, Any],
+) -> dict[str, str]:
+    """Write one release into ``folder`` (which must not exist): the zip, the Parquet files and
+    the documents. Returns the sha256 of every file written (name -> sha256).
+
+    ``tables`` maps financial year -> artificial table with the exact spec schema;
+    ``release_info`` carries policy, seed(s), metadata content hash(es), package versions, the
+    ONS spectrum level and the source facts (simulated source, DEMO sign-off), copied into the
+    release notes and the user notice.
+    """
+    _validate(tables, spec, release_month, version, size)
+    folder = Path(folder)
+    name = package.release_name(spec, release_month, version, size)
+    folder.mkdir(parents=True)
+    inner = folder / name  # the folder that is zipped
+    inner.mkdir()
+    years = sorted(tables)
+    data_files: dict[str, str] = {}
+    for year in years:
+        csv_path = inner / package.year_file(spec, year, "csv")
+        write_csv(tables[year], csv_path)
+        data_files[csv_path.name] = package.sha256(csv_path)
+        parquet_path = folder / package.year_file(spec, year, "parquet")
+        package.write_parquet(tables[year], parquet_path)
+        data_files[parquet_path.name] = package.sha256(parquet_path)
+    documents = {
+        "data_dictionary.md": release_docs.data_dictionary(spec, name),
+        "user_notice.md": release_docs.user_notice(spec, name, years, release_info),
+        "schema.json": package.schema_json(spec),
+        "release_notes.json": release_docs.release_notes(
+            spec,
+            name,
+            release_month=release_month,
+            version=version,
+            size=size,
+            rows={y: tables[y].num_rows for y in years},
+            data_files=data_files,
+            info=release_info,
+        ),
+    }
+    for file_name, text in documents.items():
+        (inner / file_name).write_text(text, encoding="utf-8")
+        (folder / file_name).write_text(text, encoding="utf-8")
+    package.write_zip(folder / f"{name}.zip", name, sorted(inner.iterdir()), release_month)
+    shutil.rmtree(inner)
+    return {p.name: package.sha256(p) for p in sorted(folder.iterdir())}
+
+
 def publish(
     tables: dict[str, pa.Table],
     spec: DatasetSpec,
@@ -65,57 +122,44 @@ def publish(
     size: str,
     release_info: dict[str, Any],
 ) -> PublishedRelease:
-    """Write the zip of CSVs, the Parquet files and the release documents of one dataset.
+    """Write the release folder ``out_folder/<release name>`` of one dataset (see
+    :func:`build_package`), built under a hidden name and renamed into place.
 
-    ``tables`` maps financial year -> artificial table with the exact spec schema;
-    ``release_info`` carries policy, seed(s), metadata content hash(es), package versions and
-    the ONS spectrum level, copied into the release notes.
+    A release folder is never replaced: publishing the same release again leaves the folder
+    as it is when its files are byte-identical, and is refused when they differ (a new
+    release is a new version; ``publish.releases`` numbers them).
     """
     _validate(tables, spec, release_month, version, size)
     out_folder = Path(out_folder)
     out_folder.mkdir(parents=True, exist_ok=True)
     name = package.release_name(spec, release_month, version, size)
     build = out_folder / f".{name}.building-{uuid.uuid4().hex}"
-    inner = build / name  # the folder that is zipped
-    inner.mkdir(parents=True)
+    target = out_folder / name
     try:
-        years = sorted(tables)
-        data_files: dict[str, str] = {}
-        for year in years:
-            csv_path = inner / package.year_file(spec, year, "csv")
-            write_csv(tables[year], csv_path)
-            data_files[csv_path.name] = package.sha256(csv_path)
-            parquet_path = build / package.year_file(spec, year, "parquet")
-            package.write_parquet(tables[year], parquet_path)
-            data_files[parquet_path.name] = package.sha256(parquet_path)
-        documents = {
-            "data_dictionary.md": release_docs.data_dictionary(spec, name),
-            "user_notice.md": release_docs.user_notice(spec, name, years, release_info),
-            "schema.json": package.schema_json(spec),
-            "release_notes.json": release_docs.release_notes(
-                spec,
-                name,
-                release_month=release_month,
-                version=version,
-                size=size,
-                rows={y: tables[y].num_rows for y in years},
-                data_files=data_files,
-                info=release_info,
-            ),
-        }
-        for file_name, text in documents.items():
-            (inner / file_name).write_text(text, encoding="utf-8")
-            (build / file_name).write_text(text, encoding="utf-8")
-        package.write_zip(build / f"{name}.zip", name, sorted(inner.iterdir()), release_month)
-        shutil.rmtree(inner)
-        files = {p.name: package.sha256(p) for p in sorted(build.iterdir())}
-        target = out_folder / name
-        package.swap_into_place(build, target)
+        files = build_package(
+            tables,
+            spec,
+            build,
+            release_month=release_month,
+            version=version,
+            size=size,
+            release_info=release_info,
+        )
+        if target.exists():
+            existing = {p.name: package.sha256(p) for p in sorted(target.iterdir())}
+            if existing != files:
+                raise PublicationError(
+                    f"{spec.dataset}: release {name} exists with other content and is never "
+                    "rewritten; publish a new version"
+                )
+            shutil.rmtree(build)
+        else:
+            os.rename(build, target)
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
     return PublishedRelease(
         zip_path=target / f"{name}.zip",
-        parquet_paths=[target / package.year_file(spec, y, "parquet") for y in years],
+        parquet_paths=[target / package.year_file(spec, y, "parquet") for y in sorted(tables)],
         files=files,
     )

@@ -1,4 +1,4 @@
-"""Build one release folder and swap it into place atomically.
+"""The files of one release folder, written so that the same inputs give the same bytes.
 
 Layout (``<release>`` = ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>``)::
 
@@ -7,8 +7,8 @@ Layout (``<release>`` = ``artificial_hes_<ds>_<YYYYMM>_v<N>_<sample|full>``)::
         artificial_hes_<ds>_<YYZZ>.parquet   (one per financial year)
         data_dictionary.md  user_notice.md  release_notes.json  schema.json
 
-The folder is built under a temporary name inside ``out_folder`` and renamed into place, so a
-reader never sees half a release.
+The folder is built under a temporary name and renamed into place, so a reader never sees half
+a release; a release folder, once in place, is never replaced (``publish/releases.py``).
 
 Every file is a function of the release inputs only (tables, spec, release month, version,
 size, release facts), so the same inputs give byte-identical files with the same software
@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -108,14 +106,3 @@ def write_zip(zip_path: Path, folder_name: str, files: list[Path], release_month
 
 def schema_json(spec: DatasetSpec) -> str:
     return json.dumps({"dataset": spec.dataset, "fields": column_types(spec)}, indent=2) + "\n"
-
-
-def swap_into_place(built: Path, target: Path) -> None:
-    """Rename ``built`` onto ``target``; an older release of the same name is replaced."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex}")
-        os.replace(target, old)
-        os.replace(built, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(built, target)
