@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
 from artificial_data.common.settings import ENVIRONMENT_ENV
+from artificial_data.common.stores import maximum_grants
 from artificial_data.orchestration.resources import GeneratorStores, ScraperStores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,20 +72,91 @@ def test_production_scraper_has_external_raw_and_no_raw_write(home, monkeypatch)
     assert "raw" not in ScraperStores().stores().grants.write
 
 
-def test_run_config_cannot_point_the_generator_at_raw(home):
-    from artificial_data.generator.definitions import build_definitions
+WIDENINGS = [
+    ("generator", "generate_hes_apc", "read", "raw", "GeneratorMayRead"),
+    ("generator", "generate_hes_apc", "read", "metadata_sensitive", "GeneratorMayRead"),
+    ("generator", "generate_hes_apc", "write", "metadata_released", "GeneratorMayWrite"),
+    ("review", "release_hes_apc", "write", "metadata_sensitive", "ReviewMayWrite"),
+    ("scraper", "scrape_hes_apc", "read", "admin", "ScraperMayRead"),
+    ("scraper", "scrape_hes_apc", "write", "metadata_released", "ScraperSimulatedMayWrite"),
+]
 
-    job = build_definitions().resolve_job_def("generate_hes_apc")
-    result = job.execute_in_process(
-        partition_key="2122",
-        run_config={"resources": {"stores": {"config": {"read": ["raw", "metadata_released"]}}}},
-        raise_on_error=False,
+
+def _location_defs(location):
+    import importlib
+
+    return importlib.import_module(f"artificial_data.{location}.definitions").build_definitions()
+
+
+@pytest.mark.parametrize(("location", "job_name", "action", "store", "enum"), WIDENINGS)
+def test_widened_run_config_is_refused_before_a_run_exists(
+    home, location, job_name, action, store, enum
+):
+    """An attack run (a store grant widened in the Launchpad) is a config error: no run record,
+    no failed step, and the last materialisation of the good data is untouched."""
+    from dagster import AssetMaterialization, DagsterInstance, DagsterInvalidConfigError
+
+    job = _location_defs(location).resolve_job_def(job_name)
+    key = next(iter(job.asset_layer.executable_asset_keys))
+    granted = sorted(getattr(maximum_grants(location, simulated_raw=True), action))
+    assert store not in granted
+    with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=key, partition="2122", metadata={"good": True})
+        )
+        before = instance.get_latest_materialization_event(key)
+        with pytest.raises(DagsterInvalidConfigError) as refused:
+            job.execute_in_process(
+                partition_key="2122",
+                instance=instance,
+                run_config={"resources": {"stores": {"config": {action: [granted[0], store]}}}},
+            )
+        assert instance.get_runs() == []
+        after = instance.get_latest_materialization_event(key)
+        assert after == before
+        assert not instance.get_event_records(
+            EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
+        )
+    lines = [str(e.message) for e in refused.value.errors]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert f"{action}[1]" in lines[0] and f"not in enum type {enum} got {store}" in lines[0]
+
+
+def test_widened_run_config_is_refused_by_the_launchpad_path(home, tmp_path):
+    """The path the Launchpad takes: the webserver's ``launchPipelineExecution`` mutation against
+    the generator's code server answers ``RunConfigValidationInvalid`` with one line, and the
+    instance holds no run."""
+    from dagster import instance_for_test
+    from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION
+    from dagster_graphql.test.utils import (
+        define_out_of_process_context,
+        execute_dagster_graphql,
+        infer_job_selector,
     )
-    assert not result.success
-    assert any(e.is_run_failure for e in result.all_events)
-    text = str(result.all_events)
-    assert "scope violation" in text and "'generator'" in text and "'raw'" in text
-    assert not result.get_asset_materialization_events()
+
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: artificial_data.generator.definitions\n"
+        f"      working_directory: {ROOT}\n      location_name: generator\n"
+    )
+    wide = {"resources": {"stores": {"config": {"read": ["metadata_released", "raw"]}}}}
+    with (
+        instance_for_test() as instance,
+        define_out_of_process_context(str(workspace), None, instance) as context,
+    ):
+        params = {
+            "selector": infer_job_selector(context, "generate_hes_apc"),
+            "runConfigData": wide,
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2122"}]},
+        }
+        answer = execute_dagster_graphql(
+            context, LAUNCH_PIPELINE_EXECUTION_MUTATION, {"executionParams": params}
+        ).data["launchPipelineExecution"]
+        assert answer["__typename"] == "RunConfigValidationInvalid", answer
+        [error] = answer["errors"]
+        assert "\n" not in error["message"]
+        assert "not in enum type GeneratorMayRead got raw" in error["message"]
+        assert instance.get_runs() == []
 
 
 def test_run_config_with_unknown_resource_field_is_rejected(home):
