@@ -245,15 +245,15 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
         partition_key=year,
         resources=resources,
         instance=instance,
-        run_config={"ops": {"artificial__hes_op": {"config": {"rows": 200, "base_seed": 3}}}},
+        run_config={"ops": {"hes_op__artificial": {"config": {"rows": 200, "base_seed": 3}}}},
     )
     assert result.success
 
     # Materialisation metadata came back from the task, plus the run the client adds.
     (generated,) = [
         m
-        for m in result.asset_materializations_for_node("artificial__hes_op")
-        if m.asset_key == AssetKey(["artificial", "hes_op"])
+        for m in result.asset_materializations_for_node("hes_op__artificial")
+        if m.asset_key == AssetKey(["hes_op", "artificial"])
     ]
     assert generated.metadata["rows"].value == 200
     assert generated.metadata["sign_off"].value
@@ -270,7 +270,7 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
     from artificial_data.generator.qa import CHECK_NAMES
 
     assert {c.check_name for c in checks} == set(CHECK_NAMES)
-    (qa,) = result.asset_materializations_for_node("qa__hes_op")
+    (qa,) = result.asset_materializations_for_node("hes_op__qa")
     assert qa.metadata["passed"].value == all(
         c.passed for c in checks if c.severity.value == "ERROR"
     )

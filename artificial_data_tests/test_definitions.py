@@ -43,12 +43,12 @@ def test_each_location_owns_its_assets_and_lineage_is_joined_by_key(home):
 
     scraper_defs, review_defs, generator_defs = scraper(), review(), generator()
     for ds in ("hes_apc", "hes_op", "hes_ae"):
-        assert AssetKey(["raw", ds]) in _asset_keys(scraper_defs)
-        assert AssetKey(["metadata", "suppressed", ds]) in _asset_keys(scraper_defs)
-        reviewed = review_defs.resolve_assets_def(AssetKey(["metadata", "reviewed", ds]))
-        assert AssetKey(["metadata", "suppressed", ds]) in reviewed.dependency_keys
-        artificial = generator_defs.resolve_assets_def(AssetKey(["artificial", ds]))
-        assert AssetKey(["metadata", "reviewed", ds]) in artificial.dependency_keys
+        assert AssetKey([ds, "raw"]) in _asset_keys(scraper_defs)
+        assert AssetKey([ds, "suppressed_metadata"]) in _asset_keys(scraper_defs)
+        reviewed = review_defs.resolve_assets_def(AssetKey([ds, "reviewed_metadata"]))
+        assert AssetKey([ds, "suppressed_metadata"]) in reviewed.dependency_keys
+        artificial = generator_defs.resolve_assets_def(AssetKey([ds, "artificial"]))
+        assert AssetKey([ds, "reviewed_metadata"]) in artificial.dependency_keys
         assert artificial.partitions_def.get_partition_keys() == ["2021", "2122", "2223"]
 
 
@@ -67,7 +67,7 @@ def test_production_scraper_has_external_raw_and_no_raw_write(home, monkeypatch)
     from artificial_data.scraper.definitions import build_definitions
 
     defs = build_definitions()
-    raw = defs.resolve_assets_def(AssetKey(["raw", "hes_apc"]))
+    raw = defs.resolve_assets_def(AssetKey(["hes_apc", "raw"]))
     assert not raw.is_executable
     assert "raw" not in ScraperStores().stores().grants.write
 

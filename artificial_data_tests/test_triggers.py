@@ -125,7 +125,7 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
     generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
         partition_key=YEAR,
         instance=instance,
-        run_config={"ops": {"artificial__hes_op": {"config": {"rows": 500}}}},
+        run_config={"ops": {"hes_op__artificial": {"config": {"rows": 500}}}},
         raise_on_error=False,
     )
     generator = ScopedStores.for_location("generator", home)

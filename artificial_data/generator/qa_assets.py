@@ -1,7 +1,7 @@
-"""QA and publication assets: ``qa/<dataset>`` and ``published/<dataset>`` (DESIGN §9).
+"""QA and publication assets: ``<dataset>/qa`` and ``<dataset>/published`` (DESIGN §9).
 
 QA compares each artificial partition with the *released* metadata only and reports its
-results as blocking asset checks on ``qa/<dataset>``: a failure stops ``published/<dataset>``
+results as blocking asset checks on ``<dataset>/qa``: a failure stops ``<dataset>/published``
 in the same run, and publication itself refuses any year whose latest QA did not pass.
 """
 
@@ -35,7 +35,6 @@ from artificial_data.common.stores import (
 )
 from artificial_data.generator.assets import (
     GENERATION_FILE,
-    GROUP,
     NOT_RELEASED_HINT,
     read_verified_release,
 )
@@ -46,8 +45,11 @@ from artificial_data.generator.qa import CHECK_NAMES, run_qa
 from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import code_version
 from artificial_data.orchestration.resources import GeneratorStores
 
+#: Version of this module's steps (with the spec version: each asset's ``code_version``).
+CODE_VERSION = 1
 ONS_SPECTRUM_LEVEL = "3: synthetically-augmented plausible"
 QA_FILE = "qa.json"
 
@@ -57,7 +59,7 @@ def qa_object(dataset: str) -> str:
 
 
 def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> MaterializeResult:
-    """QA of one artificial partition: the step of ``qa/<ds>``, run by the asset here or by a
+    """QA of one artificial partition: the step of ``<ds>/qa``, run by the asset here or by a
     Databricks task (``compute/pipes_task.py``); its check results travel with the result."""
     released = read_verified_release(scoped, spec, year).metadata
     table = scoped.tables.read(ARTIFICIAL, spec.dataset, year).arrow()
@@ -105,8 +107,8 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
             f"QA of artificial {spec.dataset} against the released metadata only: "
             "noise-aware distances, domain, keys, derived fields, date chains, schema."
         ),
-        group_name=GROUP,
         partitions_def=partitions,
+        code_version=code_version(spec, CODE_VERSION),
         check_specs=[
             AssetCheckSpec(
                 name,
@@ -117,7 +119,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
             )
             for name, blocking in CHECK_NAMES.items()
         ],
-        kinds={"html"},
+        kinds={"pandas", "html"},
     )
     def _qa(
         context: AssetExecutionContext, stores: GeneratorStores, spark: SparkEngine
@@ -167,7 +169,8 @@ def _recorded_time(scoped, spec: DatasetSpec, year: str, info: dict) -> str:
         raise Failure(
             f"{spec.dataset} {year}: the artificial table was generated from metadata "
             f"{str(info.get('metadata_content_hash'))[:12]}, but the released metadata is now "
-            f"{released.content_hash[:12]}; materialise artificial/ and qa/ for this year again"
+            f"{released.content_hash[:12]}; materialise {spec.dataset}/artificial and "
+            f"{spec.dataset}/qa for this year again"
         )
     return released.header.scraped_at
 
@@ -181,9 +184,9 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
             "NHS artificial HES format, Parquet, data dictionary, user notice, release notes. "
             "Holds every year whose latest QA passed."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         kinds={"csv", "parquet"},
+        code_version=code_version(spec, CODE_VERSION),
     )
     def _published(
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
@@ -207,7 +210,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         if context.partition_key not in tables:
             raise Failure(
                 f"{spec.dataset} {context.partition_key}: no artificial table that passed QA; "
-                "materialise artificial/ and qa/ for this year first"
+                f"materialise {spec.dataset}/artificial and {spec.dataset}/qa for this year first"
             )
         size = "full" if "full" in sizes else "sample"
         recorded_at = release_time(recorded)
