@@ -172,6 +172,93 @@ def test_run_config_with_unknown_resource_field_is_rejected(home):
         )
 
 
+def _all_locations():
+    from artificial_data.generator.definitions import build_definitions as generator
+    from artificial_data.review.definitions import build_definitions as review
+    from artificial_data.scraper.definitions import build_definitions as scraper
+
+    return {"scraper": scraper(), "review": review(), "generator": generator()}
+
+
+def _own_nodes(defs):
+    graph = defs.resolve_asset_graph()
+    return [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_executable]
+
+
+def test_every_asset_speaks_dagsters_vocabulary(home):
+    """Description, owners, kinds, code_version and the dataset as group, on every asset."""
+    from artificial_data.orchestration.policy import OWNERS, SCOPES
+
+    for location, defs in _all_locations().items():
+        nodes = _own_nodes(defs)
+        assert nodes
+        for node in nodes:
+            name = node.key.to_user_string()
+            assert node.description and len(node.description) > 40, name
+            assert list(node.owners) == list(OWNERS[location]), name
+            assert node.kinds, name
+            assert node.code_version and node.code_version.startswith("spec1."), name
+            assert node.group_name == node.key.path[0], name
+            assert node.tags["scope"] == SCOPES[location], name
+
+
+def test_lineage_node_labels_are_distinct_per_dataset(home):
+    """The UI labels a node with its key's last part: every stage of a dataset has its own,
+    and every key (the whole lineage across the three locations) is ``<dataset>/<stage>``."""
+    from artificial_data.compute import STEP_ASSET_STAGE
+    from artificial_data.orchestration.keys import STAGES
+
+    keys = [n.key for defs in _all_locations().values() for n in _own_nodes(defs)]
+    for ds in ("hes_apc", "hes_op", "hes_ae"):
+        labels = [k.path[-1] for k in keys if k.path[0] == ds]
+        assert sorted(labels) == sorted(STAGES) and len(set(labels)) == 7, labels
+    assert all(len(k.path) == 2 for k in keys)
+    assert set(STEP_ASSET_STAGE.values()) <= set(STAGES)
+
+
+def test_spark_steps_are_in_the_spark_pool(home):
+    from artificial_data.orchestration.policy import SPARK_POOL
+
+    spark_stages = {"suppressed_metadata", "artificial"}
+    for defs in _all_locations().values():
+        for node in _own_nodes(defs):
+            pools = defs.resolve_assets_def(node.key).op.pools
+            expected = {SPARK_POOL} if node.key.path[-1] in spark_stages else set()
+            assert pools == expected, node.key.to_user_string()
+
+
+def test_raw_and_artificial_tables_declare_their_column_schema(home):
+    from artificial_data.common.dataset_spec import load_spec
+
+    defs = _all_locations()
+    for location, stage in (("scraper", "raw"), ("generator", "artificial")):
+        for ds in ("hes_apc", "hes_op", "hes_ae"):
+            node = defs[location].resolve_asset_graph().get(AssetKey([ds, stage]))
+            schema = node.metadata["dagster/column_schema"].value
+            assert [c.name for c in schema.columns] == load_spec(ds).field_names
+
+
+def test_raw_materialisation_carries_row_count_and_column_schema(home):
+    from dagster import materialize
+
+    from artificial_data.common.dataset_spec import load_spec
+    from artificial_data.orchestration.resources import scraper_stores
+    from artificial_data.scraper.assets import build_raw_asset
+
+    spec = load_spec("hes_op")
+    result = materialize(
+        [build_raw_asset(spec, simulated=True)],
+        partition_key="2122",
+        resources={"stores": scraper_stores(simulated_raw=True)},
+        run_config={"ops": {"hes_op__raw": {"config": {"rows": 300}}}},
+    )
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["dagster/row_count"].value == 300
+    names = [c.name for c in metadata["dagster/column_schema"].value.columns]
+    assert names == spec.field_names
+
+
 def test_local_spark_workers_use_this_interpreter(monkeypatch):
     from artificial_data.common.spark import spark_config
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from dagster import AssetSpec, TableColumn, TableSchema, map_asset_specs
+from dagster import AssetSpec, MetadataValue, TableColumn, TableSchema, map_asset_specs
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.stores import GENERATOR, REVIEW, SCRAPER
@@ -67,7 +67,7 @@ def table_schema(spec: DatasetSpec) -> TableSchema:
 
 def table_metadata(spec: DatasetSpec, rows: int | None = None) -> dict[str, Any]:
     """``dagster/column_schema`` (and ``dagster/row_count`` when known) of a HES table."""
-    metadata: dict[str, Any] = {COLUMN_SCHEMA: table_schema(spec)}
+    metadata: dict[str, Any] = {COLUMN_SCHEMA: MetadataValue.table_schema(table_schema(spec))}
     if rows is not None:
         metadata[ROW_COUNT] = rows
     return metadata
