@@ -259,6 +259,46 @@ def test_raw_materialisation_carries_row_count_and_column_schema(home):
     assert names == spec.field_names
 
 
+def _isolated_deploy():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("isolated_deploy", ROOT / "deploy/isolated.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules[spec.name]
+
+
+@pytest.mark.parametrize("deployment", ["make", "isolated"])
+def test_instance_runs_one_spark_run_at_a_time(home, tmp_path, deployment):
+    """Both instance configs (``make dev``'s copy of deploy/dagster.yaml, and the isolated
+    deployment's) limit the ``spark`` pool per run; a run of a Spark job records the pool, so
+    the run queue holds it while another Spark run is in progress."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.config import PoolGranularity
+
+    if deployment == "make":
+        assert "cp deploy/dagster.yaml" in (ROOT / "Makefile").read_text()
+        text = (ROOT / "deploy/dagster.yaml").read_text()
+    else:
+        text = _isolated_deploy().instance_config(tmp_path / "history")
+    (tmp_path / "dagster.yaml").write_text(text)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        pools = instance.get_concurrency_config().pool_config
+        assert pools.pool_granularity == PoolGranularity.RUN
+        assert pools.default_pool_limit == 1
+        defs = _all_locations()
+        for location, job_name, expected in (
+            ("generator", "generate_hes_apc", {"spark"}),
+            ("scraper", "scrape_hes_apc", {"spark"}),
+            ("review", "review_pack_hes_apc", set()),
+        ):
+            job = defs[location].resolve_job_def(job_name)
+            run = instance.create_run_for_job(job, tags={"dagster/partition": "2122"})
+            concurrency = run.run_op_concurrency
+            assert set(concurrency.all_pools if concurrency else ()) == expected, job_name
+
+
 def test_local_spark_workers_use_this_interpreter(monkeypatch):
     from artificial_data.common.spark import spark_config
 
