@@ -63,3 +63,9 @@ def qa_key(dataset: str) -> AssetKey:
 
 def published_key(dataset: str) -> AssetKey:
     return stage_key(dataset, PUBLISHED_STAGE)
+
+
+def step_config(key: AssetKey, **config: object) -> dict:
+    """Run config giving the step of asset ``key`` its ``config`` (the op is named after the
+    key: ``hes_op/raw`` -> ``hes_op__raw``)."""
+    return {"ops": {key.to_python_identifier(): {"config": config}}}
