@@ -316,3 +316,25 @@ def test_code_locations_point_local_spark_workers_at_this_interpreter(monkeypatc
     monkeypatch.delenv("PYSPARK_PYTHON", raising=False)
     importlib.reload(generator)
     assert os.environ["PYSPARK_PYTHON"] == sys.executable
+
+
+def test_run_config_cannot_point_the_spark_resource_at_another_cluster(home):
+    """The master URL comes from the location's environment (ARTIFICIAL_DATA_SPARK_MASTER):
+    a Launchpad edit of the ``spark`` resource's ``spark_config`` is refused before any step
+    starts Spark, so it cannot send a scrape's raw rows to another cluster."""
+    from dagster import DagsterResourceFunctionError
+
+    from artificial_data.common.spark import spark_config
+    from artificial_data.orchestration.keys import suppressed_key
+    from artificial_data.scraper.definitions import build_definitions
+
+    job = build_definitions().resolve_job_def("scrape_hes_op")
+    conf = spark_config("local[2]", "artificial_data_scraper")
+    conf["spark.master"] = "spark://elsewhere:7077"
+    with pytest.raises(DagsterResourceFunctionError) as refused:
+        job.execute_in_process(
+            partition_key="2122",
+            asset_selection=[suppressed_key("hes_op")],
+            run_config={"resources": {"spark": {"config": {"spark_config": conf}}}},
+        )
+    assert "refused settings: spark.master" in str(refused.value.__cause__)

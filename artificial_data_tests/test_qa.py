@@ -550,3 +550,17 @@ def test_a_placed_date_with_mass_moved_between_released_days_fails():
     # Every row on the released days, but all of them uniformly: the shape is wrong.
     draws = pd.Series(rng.choice(released, 20_000)).value_counts().to_dict()
     assert _placed(truth, released, 100_000, draws).failed
+
+
+def test_every_qa_check_says_what_it_checks_in_dagster():
+    """The Dagster UI shows each check's description: what is compared, against what limit."""
+    from artificial_data.generator.definitions import defs
+    from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS
+
+    specs = [s for a in defs.assets if hasattr(a, "check_specs") for s in a.check_specs]
+    qa = [s for s in specs if s.name in CHECK_NAMES]
+    assert {s.name for s in qa} == set(CHECK_NAMES)
+    for s in qa:
+        assert s.description.endswith(CHECK_DESCRIPTIONS[s.name])
+        assert s.description.startswith("Blocking" if CHECK_NAMES[s.name] else "Informational")
+        assert "QA check '" not in s.description

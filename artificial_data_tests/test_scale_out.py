@@ -2,10 +2,20 @@
 Spark Connect, by configuration only (``ARTIFICIAL_DATA_SPARK_MASTER``), and give exactly the
 results they give on local Spark.
 
-Each test starts real Spark processes from the installed pyspark: a standalone master with one
-worker, or a Spark Connect server. A driver process (``remote_driver``) then scrapes a simulated
-APC partition and generates a table from that metadata through it; the test compares its
-metadata hash and table fingerprint with the same work done on the test session's local Spark.
+Each test starts real Spark processes from the installed pyspark: a standalone master with two
+workers (one per module), or a Spark Connect server. A driver process (``remote_driver``) then
+works through it and the test compares what it made with the same work done on the test
+session's local Spark:
+
+- the scrape and generate *functions* on a simulated APC partition (cluster and Connect);
+- the scraper's and the generator's *Dagster jobs* (raw -> suppressed metadata -> DEMO sign-off
+  and release -> artificial table) for a small OP partition, with the cluster chosen only by
+  ``ARTIFICIAL_DATA_SPARK_MASTER`` in the driver's environment and the stores in one folder on
+  this machine, which every worker can reach.
+
+Executors run this interpreter and import ``artificial_data`` from the folder this test imported
+it from (:data:`PROJECT_ROOT`): a worktree's checkout, not whichever copy the venv has installed.
+A cluster outside the tests needs the project installed in its executors' Python instead.
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+import artificial_data
 from artificial_data.common.dataset_spec import load_spec
+from artificial_data.common.settings import ENVIRONMENT_ENV, HOME_ENV, SPARK_MASTER_ENV
+from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
 from artificial_data.simulator import simulate_chunks
 from artificial_data_tests import remote_driver
 
@@ -30,6 +43,9 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 RAW_ROWS = 4_000
 STARTUP_SECONDS = 120
+WORKERS = 2
+#: The folder this test imported the package from (a worktree's checkout, say).
+PROJECT_ROOT = Path(artificial_data.__file__).resolve().parents[1]
 
 
 def spark_bin(name: str) -> str:
@@ -44,13 +60,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spark_env() -> dict[str, str]:
-    """Spark processes bound to loopback, running this interpreter's Python workers."""
+def spark_env(**extra: str) -> dict[str, str]:
+    """Spark processes bound to loopback, running this interpreter's Python workers on this
+    checkout's package: ``PYTHONPATH`` for the workers (and the drivers), and
+    ``spark.executorEnv.PYTHONPATH`` for each application's executors, so that neither imports
+    a copy of ``artificial_data`` installed elsewhere in the venv."""
+    python_path = os.pathsep.join(
+        p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p
+    )
     return {
         **os.environ,
         "PYSPARK_PYTHON": sys.executable,
+        "PYTHONPATH": python_path,
+        "PYSPARK_SUBMIT_ARGS": f"--conf spark.executorEnv.PYTHONPATH={python_path} pyspark-shell",
         "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_LOCAL_HOSTNAME": "localhost",
+        **extra,
     }
 
 
@@ -102,7 +127,8 @@ def local_result(spark, raw_folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A standalone Spark master with one 2-core worker on loopback: (URL, logs folder)."""
+    """A standalone Spark master with two 1-core workers on loopback: (URL, logs folder). Each
+    worker's executors keep their logs under ``<logs>/work-<n>``."""
     logs = tmp_path_factory.mktemp("standalone")
     port = free_port()
     url = f"spark://127.0.0.1:{port}"
@@ -119,33 +145,42 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
         ],
         logs / "master.log",
     )
-    worker = None
+    workers: list[SparkProcess] = []
     try:
         master.wait_for("I have been elected leader")
-        worker = SparkProcess(
-            [
-                spark_bin("spark-class"),
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                "127.0.0.1",
-                "--cores",
-                "2",
-                "--memory",
-                "2g",
-                "--webui-port",
-                str(free_port()),
-                "--work-dir",
-                str(logs / "work"),
-                url,
-            ],
-            logs / "worker.log",
-        )
-        worker.wait_for("Successfully registered with master")
+        for n in range(WORKERS):
+            workers.append(
+                SparkProcess(
+                    [
+                        spark_bin("spark-class"),
+                        "org.apache.spark.deploy.worker.Worker",
+                        "--host",
+                        "127.0.0.1",
+                        "--cores",
+                        "1",
+                        "--memory",
+                        "1536m",
+                        "--webui-port",
+                        str(free_port()),
+                        "--work-dir",
+                        str(logs / f"work-{n}"),
+                        url,
+                    ],
+                    logs / f"worker-{n}.log",
+                )
+            )
+        for worker in workers:
+            worker.wait_for("Successfully registered with master")
         yield url, logs
     finally:
-        if worker is not None:
+        for worker in workers:
             worker.stop()
         master.stop()
+
+
+def executor_logs(logs: Path) -> dict[int, list[Path]]:
+    """Worker number -> the stderr files of the executors it ran."""
+    return {n: sorted((logs / f"work-{n}").glob("app-*/*/stderr")) for n in range(WORKERS)}
 
 
 @pytest.fixture(scope="module")
@@ -205,8 +240,8 @@ def test_scrape_and_generation_on_a_standalone_cluster_match_local_spark(
     remote = run_remote_driver(url, raw_folder, tmp_path / "out.json")
     assert local_result["metadata_rows"] > 100
     assert remote == local_result
-    # the work ran on the cluster's executor, not in a local session of the driver
-    assert list((logs / "work").glob("app-*/*/stderr"))
+    # the work ran on the cluster's executors, not in a local session of the driver
+    assert any(executor_logs(logs).values())
 
 
 def test_scrape_and_generation_through_spark_connect_match_local_spark(
@@ -217,3 +252,70 @@ def test_scrape_and_generation_through_spark_connect_match_local_spark(
     assert remote == local_result
     # the frames were planned and the Arrow steps run by the server, not by a local session
     assert "map_partitions" in log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------ the assets, on the cluster
+
+
+def asset_env(home: Path) -> dict[str, str]:
+    """A single-user home in the test environment: every store is a folder under ``home``."""
+    return {HOME_ENV: str(home), ENVIRONMENT_ENV: "test", ALLOWED_SIGNERS_ENV: ""}
+
+
+@pytest.fixture(scope="module")
+def local_assets(spark, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The scraper's and generator's jobs in this process, on the test session's local Spark."""
+    home = tmp_path_factory.mktemp("assets_local") / "artificial_data_home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in asset_env(home).items():
+            mp.setenv(name, value)
+        mp.delenv(SPARK_MASTER_ENV, raising=False)
+        mp.delenv("DAGSTER_HOME", raising=False)
+        return remote_driver.materialise_through_assets()
+
+
+def test_scrape_and_generate_assets_on_a_standalone_cluster_match_local_spark(
+    standalone_master: tuple[str, Path], local_assets: dict, tmp_path: Path
+):
+    """DESIGN §11 through the assets: the same Dagster jobs, pointed at a two-worker cluster by
+    the location's environment only, make the same suppressed metadata and the same artificial
+    table as on local Spark, with the executors reading and writing the store folders."""
+    url, logs = standalone_master
+    before = {n: set(files) for n, files in executor_logs(logs).items()}
+    home = tmp_path / "artificial_data_home"
+    home.mkdir()
+    out = tmp_path / "assets.json"
+    env = spark_env(**asset_env(home), **{SPARK_MASTER_ENV: url})
+    env.pop("DAGSTER_HOME", None)
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "artificial_data_tests.remote_driver", "assets", str(out)],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stderr[-6000:]
+    remote = json.loads(out.read_text())
+    print(f"[scale-out] assets on {url}: {time.monotonic() - started:.1f}s", file=sys.stderr)
+
+    assert local_assets["where"]["master"].startswith("local")
+    assert remote["where"]["master"] == url
+    assert remote["same"] == local_assets["same"]
+    assert remote["same"]["rows"] == remote_driver.ASSET_ROWS
+    assert remote["same"]["generated_from"] == remote["same"]["metadata_hash"]
+    # the executors imported this checkout's package, not another copy
+    assert remote["where"]["executor_package"] == [str(PROJECT_ROOT)]
+    # the table was written by Spark (part files) into the artificial store's folder
+    folder = Path(remote["where"]["artificial_folder"])
+    assert folder.is_relative_to(home.resolve() / "artificial")
+    assert remote["where"]["artificial_files"]
+    # this application's tasks ran on both workers' executors
+    tasks = {
+        n: sum(f.read_text(errors="replace").count("Running task") for f in set(files) - before[n])
+        for n, files in executor_logs(logs).items()
+    }
+    print(f"[scale-out] tasks per worker: {tasks}", file=sys.stderr)
+    assert all(tasks.values()), tasks

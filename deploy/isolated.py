@@ -35,6 +35,7 @@ import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -44,8 +45,19 @@ from pathlib import Path
 SOURCE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(SOURCE))
 
+from artificial_data.common.credentials import (  # noqa: E402
+    FIELDS as CREDENTIAL_FIELDS,
+)
+from artificial_data.common.credentials import (  # noqa: E402
+    credential_env,
+    is_credential_env,
+)
 from artificial_data.common.settings import (  # noqa: E402
+    BACKEND_ENV,
+    CATALOG_ENV,
+    CATALOG_FORMAT_ENV,
     ENVIRONMENT_ENV,
+    SCHEMA_PREFIX_ENV,
     SPARK_MASTER_ENV,
     store_root_env,
 )
@@ -73,6 +85,68 @@ INSTANCE_UMASK = 0o007
 DEFAULT_PORTS = {"scraper": 4100, "review": 4101, "generator": 4102}
 INSTANCE_DIRS = ("history", "schedules", "storage", "logs")
 INSTANCE_USER = "dagster"
+#: Platform settings (not secrets) the operator's environment may pass to every location:
+#: the store backend and the compute engine. Store roots and credentials are set per location.
+PLATFORM_SETTINGS = (
+    BACKEND_ENV,
+    CATALOG_ENV,
+    CATALOG_FORMAT_ENV,
+    SCHEMA_PREFIX_ENV,
+    "ARTIFICIAL_DATA_ENGINE",
+    "ARTIFICIAL_DATA_DATABRICKS_CLUSTER",
+    "ARTIFICIAL_DATA_DATABRICKS_WHEEL",
+    "ARTIFICIAL_DATA_DATABRICKS_POLL_SECONDS",
+)
+#: Credential fields whose values are secrets (masked by ``plan`` and ``env``).
+SECRET_FIELDS = ("CLIENT_SECRET", "TOKEN")
+
+
+class CredentialFileRefused(SystemExit):
+    """A location's credential file is unsafe or holds a variable that is not its own."""
+
+
+def read_credential_file(path: Path, location: str) -> dict[str, str]:
+    """``location``'s Databricks credential from its own file (``KEY=VALUE`` lines).
+
+    The file must be a regular file (not a link) owned by root (or the user running this
+    script) with no group or other access, and may only name ``location``'s own credential
+    variables: a scraper secret in the generator's file is refused, naming the variable and
+    never its value. A missing file means no Databricks credential (local Spark)."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return {}
+    if not stat.S_ISREG(st.st_mode):
+        raise CredentialFileRefused(f"{path}: credential file must be a regular file, not a link")
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o077:
+        raise CredentialFileRefused(
+            f"{path}: credential file must be owned by root and mode 0600 "
+            f"(is uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
+        )
+    own = {credential_env(location, f) for f in CREDENTIAL_FIELDS}
+    found: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or name not in own:
+            whose = "another location's credential" if is_credential_env(name) else "not allowed"
+            raise CredentialFileRefused(
+                f"{path}:{number}: {name or '(no name)'} is {whose}; "
+                f"only {', '.join(sorted(own))} may be set for {location}"
+            )
+        found[name] = value.strip()
+    return found
+
+
+def masked(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with credential secrets replaced by ``***`` (for printing)."""
+    return {
+        k: ("***" if is_credential_env(k) and k.endswith(SECRET_FIELDS) else v)
+        for k, v in env.items()
+    }
 
 
 @dataclass
@@ -93,6 +167,12 @@ class Layout:
     #: root and not writable by any location's user: the review location verifies sign-offs
     #: against it and the generator re-verifies released metadata against it.
     allowed_signers: Path = Path("/etc/artificial_data/allowed_signers")
+    #: One file per location, ``<location>.env``, holding only that location's Databricks
+    #: credential (root-owned, 0600): read by this script as root and put into that location's
+    #: environment only, so no location's process ever holds another's identity.
+    credentials: Path = Path("/etc/artificial_data/credentials")
+    #: Platform settings (backend, engine) passed to every location; see PLATFORM_SETTINGS.
+    platform: dict[str, str] = field(default_factory=dict)
 
     # -------------------------------------------------------------------------------- names
 
@@ -198,6 +278,8 @@ class Layout:
             env[store_root_env(store)] = str(self.root(store))
         if location in SIGNER_READERS:
             env[ALLOWED_SIGNERS_ENV] = str(self.allowed_signers)
+        env.update({k: v for k, v in self.platform.items() if k in PLATFORM_SETTINGS and v})
+        env.update(read_credential_file(self.credentials / f"{location}.env", location))
         return env
 
     def umask(self, location: str) -> int:
@@ -615,6 +697,7 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
     parser.add_argument("--webserver-port", type=int, default=defaults.webserver_port)
     parser.add_argument("--no-create-users", action="store_true")
     parser.add_argument("--allowed-signers", type=Path, default=defaults.allowed_signers)
+    parser.add_argument("--credentials", type=Path, default=defaults.credentials)
     command = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     args.rest = command
@@ -627,6 +710,8 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, Layout]:
         spark_master=args.spark_master,
         webserver_port=args.webserver_port,
         allowed_signers=args.allowed_signers,
+        credentials=args.credentials,
+        platform={k: os.environ[k] for k in PLATFORM_SETTINGS if os.environ.get(k)},
     )
     return args, layout
 
@@ -644,13 +729,13 @@ def main(argv: list[str] | None = None) -> None:
                 layout.user(loc): {"groups": layout.groups_of(layout.user(loc)), "runs": loc}
                 for loc in LOCATIONS
             },
-            "env": {loc: layout.location_env(loc) for loc in LOCATIONS},
+            "env": {loc: masked(layout.location_env(loc)) for loc in LOCATIONS},
         }
         print(json.dumps(plan, indent=2))
     elif args.command == "env":
         if args.location not in LOCATIONS:
             raise SystemExit(f"env needs a location: one of {', '.join(LOCATIONS)}")
-        for key, value in sorted(layout.location_env(args.location).items()):
+        for key, value in sorted(masked(layout.location_env(args.location)).items()):
             print(f"{key}={value}")
     elif args.command == "run-as":
         if args.location not in LOCATIONS:

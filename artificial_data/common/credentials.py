@@ -14,7 +14,7 @@ editable in the UI and shared in run history. The names carry the location so th
 can tell a credential meant for another location, and it refuses to use any credential when it
 holds one: a generator process that can see the scraper's secret was started wrongly (each
 location's process must be given only its own; ``deploy/isolated.py`` builds each location's
-environment from scratch and sets no Databricks variable yet). The Pipes engine
+environment from scratch and adds only that location's credential file). The Pipes engine
 (``orchestration/compute.py``) takes its client from here. The SDK's
 unscoped variables (``DATABRICKS_TOKEN``, ``DATABRICKS_CLIENT_SECRET``, ...) are refused for
 the same reason: they would name one identity for every location started from that shell.

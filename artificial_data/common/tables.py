@@ -34,6 +34,7 @@ handed to people as files (zips); on Databricks those roots are Unity Catalog vo
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import shutil
@@ -66,6 +67,8 @@ ATTACHMENTS_COLUMN = "_attachments"
 #: object names start with a letter or digit).
 TABLES_FOLDER = "_tables"
 STAGING_FOLDER = "_staging"
+#: Lock file in a local table's folder held while a partition is replaced.
+WRITE_LOCK = "_write.lock"
 DEFAULT_FILE = "part-00000.parquet"
 #: The stores whose table objects are catalog tables on the catalog backend. The admin store's
 #: objects (the signed metadata snapshot, keyed by content hash rather than by year, and the
@@ -371,9 +374,24 @@ class CatalogTables(TableStore):
                         f"{name}: the partition's columns differ from the table's; drop or "
                         "migrate the table first (nothing is cast silently)"
                     )
-                out.select(*table.columns).write.mode("overwrite").option(
-                    "partitionOverwriteMode", "dynamic"
-                ).insertInto(name)
+                files = self._files_of(store, obj, "write")
+                files.mkdir(parents=True, exist_ok=True)
+                # One writer per local table at a time (an exclusive lock on a file in its
+                # folder): two dynamic overwrites of one table share its staging area.
+                with open(files / WRITE_LOCK, "a") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    before = set(files.glob(".spark-staging-*"))
+                    try:
+                        out.select(*table.columns).write.mode("overwrite").option(
+                            "partitionOverwriteMode", "dynamic"
+                        ).insertInto(name)
+                    except Exception:
+                        # Spark leaves its job's staging folder behind when a task fails (not
+                        # always: it depends on which task fails when). The old partition is
+                        # untouched; under the lock, what appeared is this write's: remove it.
+                        for left in set(files.glob(".spark-staging-*")) - before:
+                            shutil.rmtree(left, ignore_errors=True)
+                        raise
             else:
                 out.write.format("delta").mode("overwrite").option(
                     "replaceWhere", self._where(partition)

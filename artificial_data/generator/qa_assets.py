@@ -42,6 +42,7 @@ from artificial_data.generator.engine import SAMPLE_ROWS
 from artificial_data.generator.publish import publish
 from artificial_data.generator.publish.release_docs import release_month_of, release_time
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
+from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS
 from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -115,7 +116,9 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
                 asset=qa_key(spec.dataset),
                 blocking=blocking,
                 partitions_def=partitions,
-                description=f"QA check '{name}' ({'blocking' if blocking else 'informational'})",
+                description=(
+                    f"{'Blocking' if blocking else 'Informational'}. {CHECK_DESCRIPTIONS[name]}"
+                ),
             )
             for name, blocking in CHECK_NAMES.items()
         ],

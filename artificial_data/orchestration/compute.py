@@ -49,6 +49,7 @@ from dagster_databricks import PipesDatabricksClient
 from dagster_databricks.pipes import PipesDbfsMessageReader
 from dagster_pyspark import LazyPySparkResource
 from databricks.sdk.service import jobs
+from pydantic import model_validator
 
 from artificial_data.common.credentials import (
     UNSCOPED,
@@ -66,11 +67,13 @@ from artificial_data.common.settings import (
     FOLDERS,
     HOME_ENV,
     SCHEMA_PREFIX_ENV,
+    SPARK_MASTER_ENV,
     STORE_ENV_PREFIX,
     load_settings,
     store_root_env,
 )
 from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
+from artificial_data.common.spark import spark_config
 from artificial_data.common.stores import STORE_NAMES, ScopedStores
 from artificial_data.compute import GENERATE, QA, SCRAPE, SETTING_ARGUMENT
 
@@ -281,7 +284,28 @@ class SparkEngine(LazyPySparkResource):
     """The ``spark`` resource of a location: a lazy local/cluster Spark session, or Databricks.
 
     The engine is chosen by the process environment (:func:`load_engine`), never by run config.
+    ``spark_config`` is a config field of ``LazyPySparkResource``, so the Launchpad could set it;
+    anything but the configuration this process's environment gives (the master URL of
+    ``ARTIFICIAL_DATA_SPARK_MASTER`` and the project's settings, ``common/spark.py``) is refused
+    at construction, before any step runs. Otherwise a run config could send a scrape's raw rows
+    to another cluster, or start the Python workers from another interpreter.
     """
+
+    @model_validator(mode="after")
+    def _spark_config_from_environment(self) -> SparkEngine:
+        app_name = str(self.spark_config.get("spark.app.name", ""))
+        expected = spark_config(load_settings().spark_master, app_name)
+        if dict(self.spark_config) != expected:
+            changed = sorted(
+                key
+                for key in set(self.spark_config) | set(expected)
+                if self.spark_config.get(key) != expected.get(key)
+            )
+            raise ValueError(
+                f"the spark resource's configuration comes from the code location's environment "
+                f"({SPARK_MASTER_ENV}), not from run config; refused settings: {', '.join(changed)}"
+            )
+        return self
 
     def databricks(self) -> DatabricksCompute | None:
         """The Databricks runner when this location runs its Spark steps there, else None."""

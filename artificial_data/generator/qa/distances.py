@@ -134,7 +134,7 @@ def placed_distance(
     restricted = tvd(expected.shares, inside / n_in) if n_in > 0 else 1.0
     records = float(source_rows or expected.weight or 1.0)
     slack = ROUNDING_SLACK_BASE * (math.sqrt(len(expected.shares)) + 1) / records
-    value = restricted + max(0.0, outside - s - slack)
+    value = min(1.0, restricted + max(0.0, outside - s - slack))
     w = float(expected.weight)
     n_eff = int(n_in * w / (n_in + w)) if n_in > 0 and w > 0 else int(n_in)
     threshold = NOISE_FACTOR * expected_tvd(expected.shares.to_numpy(), n_eff)
