@@ -28,9 +28,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
+# The instance settings (telemetry off, the `spark` concurrency pool): deploy/dagster.yaml.
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
-	@printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	@cp deploy/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/artificial-data demo

@@ -20,6 +20,7 @@ from artificial_data.common.dataset_spec import DatasetSpec, load_all_specs
 from artificial_data.common.settings import ENVIRONMENT_ENV, load_settings
 from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
 from artificial_data.common.stores import ARTIFICIAL, PUBLISHED, REVIEW, ScopedStores
+from artificial_data.orchestration.keys import artificial_key, raw_key, step_config
 
 DEMO_YEARS = ("2223",)
 DEMO_RAW_ROWS = 20_000
@@ -103,7 +104,7 @@ def run_demo(
                 f"scrape_{ds}",
                 year,
                 instance,
-                {"ops": {f"raw__{ds}": {"config": {"rows": raw_rows, "seed": DEMO_SEED}}}},
+                step_config(raw_key(ds), rows=raw_rows, seed=DEMO_SEED),
             )
             print(f"[demo] {ds} {year}: review pack, DEMO sign-off, release")
             _run(review_defs, f"review_pack_{ds}", year, instance)
@@ -115,7 +116,7 @@ def run_demo(
                 f"generate_{ds}",
                 year,
                 instance,
-                {"ops": {f"artificial__{ds}": {"config": {"rows": artificial_rows}}}},
+                step_config(artificial_key(ds), rows=artificial_rows),
             )
             path = settings.store_roots[ARTIFICIAL] / ds / year
             zips = sorted((settings.store_roots[PUBLISHED] / ds).glob("*/*.zip"))

@@ -91,7 +91,7 @@ def materialise_through_assets() -> dict[str, Any]:
     from artificial_data.common.stores import ARTIFICIAL, METADATA_SENSITIVE
     from artificial_data.demo import demo_sign_off, use_demo_signers
     from artificial_data.generator.definitions import defs as generator_defs
-    from artificial_data.orchestration.keys import artificial_key
+    from artificial_data.orchestration.keys import artificial_key, raw_key, step_config
     from artificial_data.review.definitions import defs as review_defs
     from artificial_data.scraper.definitions import defs as scraper_defs
 
@@ -99,12 +99,12 @@ def materialise_through_assets() -> dict[str, Any]:
     settings = load_settings()
     use_demo_signers()
     instance = DagsterInstance.ephemeral()
-    raw = {"ops": {f"raw__{ds}": {"config": {"rows": ASSET_RAW_ROWS, "seed": ASSET_SEED}}}}
+    raw = step_config(raw_key(ds), rows=ASSET_RAW_ROWS, seed=ASSET_SEED)
     _run_job(scraper_defs, f"scrape_{ds}", instance, raw)
     _run_job(review_defs, f"review_pack_{ds}", instance)
     demo_sign_off(load_spec(ds), ASSET_YEAR)
     _run_job(review_defs, f"release_{ds}", instance)
-    generate = {"ops": {f"artificial__{ds}": {"config": {"rows": ASSET_ROWS}}}}
+    generate = step_config(artificial_key(ds), rows=ASSET_ROWS)
     _run_job(generator_defs, f"generate_{ds}", instance, generate, assets=[artificial_key(ds)])
 
     roots = settings.store_roots

@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from dagster import DagsterInvalidConfigError
 
 from artificial_data.cli import main
 from artificial_data.common.credentials import (
@@ -145,16 +146,14 @@ def test_config_naming_raw_or_sensitive_is_refused(home, monkeypatch):
         ):
             GeneratorStores(read=["metadata_released", store])
     job = build_definitions().resolve_job_def("generate_hes_op")
-    with pytest.raises(Exception) as refused:
+    # Refused by Dagster's config system before any run exists (test_definitions.py).
+    with pytest.raises(
+        DagsterInvalidConfigError, match="not in enum type GeneratorMayRead got raw"
+    ):
         job.execute_in_process(
             partition_key="2122",
             run_config={"resources": {"stores": {"config": {"read": ["raw"]}}}},
         )
-    chain, error = [], refused.value
-    while error is not None:
-        chain.append(str(error))
-        error = error.__cause__ or error.__context__
-    assert "scope violation: code location 'generator'" in " ".join(chain)
     # A schema prefix cannot point a granted store at another scope's schema: a schema is
     # always <prefix><store>, and the prefix must be a plain identifier.
     monkeypatch.setenv(SCHEMA_PREFIX_ENV, "artificial_data_raw.x")

@@ -36,6 +36,7 @@ from artificial_data.common.tables import (
     FolderTables,
     TableSchemaChanged,
 )
+from artificial_data.orchestration.keys import artificial_key, raw_key, step_config
 
 
 def _no_spark():
@@ -215,12 +216,12 @@ def test_pipeline_runs_through_the_assets_on_catalog_tables(home, monkeypatch, s
     spec = load_spec(ds)
     use_demo_signers()
     instance = DagsterInstance.ephemeral()
-    raw_config = {"ops": {f"raw__{ds}": {"config": {"rows": 3_000, "seed": 7}}}}
+    raw_config = step_config(raw_key(ds), rows=3_000, seed=7)
     _run(scraper_defs, f"scrape_{ds}", year, instance, raw_config)
     _run(review_defs, f"review_pack_{ds}", year, instance)
     demo_sign_off(spec, year)
     _run(review_defs, f"release_{ds}", year, instance)
-    gen_config = {"ops": {f"artificial__{ds}": {"config": {"rows": 1_200}}}}
+    gen_config = step_config(artificial_key(ds), rows=1_200)
     _run(generator_defs, f"generate_{ds}", year, instance, gen_config)
 
     # Every big table is a catalog table, one schema per store, partitioned by financial year;

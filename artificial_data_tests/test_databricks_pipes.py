@@ -245,13 +245,13 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
         partition_key=year,
         resources=resources,
         instance=instance,
-        run_config={"ops": {"artificial__hes_op": {"config": {"rows": 200, "base_seed": 3}}}},
+        run_config={"ops": {"hes_op__artificial": {"config": {"rows": 200, "base_seed": 3}}}},
         raise_on_error=False,
     )
     # The metadata is made up (not scraped), so QA may refuse its 200 rows: the round trip is
     # what is tested here. Any failure must be QA's own verdict, reported through Pipes.
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert all(e.step_key == "qa__hes_op" for e in failures)
+    assert all(e.step_key == "hes_op__qa" for e in failures)
     assert all("blocking asset check" in e.step_failure_data.error.message for e in failures), [
         e.step_failure_data.error.message for e in failures
     ]
@@ -259,8 +259,8 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
     # Materialisation metadata came back from the task, plus the run the client adds.
     (generated,) = [
         m
-        for m in result.asset_materializations_for_node("artificial__hes_op")
-        if m.asset_key == AssetKey(["artificial", "hes_op"])
+        for m in result.asset_materializations_for_node("hes_op__artificial")
+        if m.asset_key == AssetKey(["hes_op", "artificial"])
     ]
     assert generated.metadata["rows"].value == 200
     assert generated.metadata["sign_off"].value
@@ -277,7 +277,7 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
     from artificial_data.generator.qa import CHECK_NAMES
 
     assert {c.check_name for c in checks} == set(CHECK_NAMES)
-    (qa,) = result.asset_materializations_for_node("qa__hes_op")
+    (qa,) = result.asset_materializations_for_node("hes_op__qa")
     assert qa.metadata["passed"].value == all(
         c.passed for c in checks if c.severity.value == "ERROR"
     )

@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
 from artificial_data.common.settings import ENVIRONMENT_ENV
+from artificial_data.common.stores import maximum_grants
 from artificial_data.orchestration.resources import GeneratorStores, ScraperStores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,12 +43,12 @@ def test_each_location_owns_its_assets_and_lineage_is_joined_by_key(home):
 
     scraper_defs, review_defs, generator_defs = scraper(), review(), generator()
     for ds in ("hes_apc", "hes_op", "hes_ae"):
-        assert AssetKey(["raw", ds]) in _asset_keys(scraper_defs)
-        assert AssetKey(["metadata", "suppressed", ds]) in _asset_keys(scraper_defs)
-        reviewed = review_defs.resolve_assets_def(AssetKey(["metadata", "reviewed", ds]))
-        assert AssetKey(["metadata", "suppressed", ds]) in reviewed.dependency_keys
-        artificial = generator_defs.resolve_assets_def(AssetKey(["artificial", ds]))
-        assert AssetKey(["metadata", "reviewed", ds]) in artificial.dependency_keys
+        assert AssetKey([ds, "raw"]) in _asset_keys(scraper_defs)
+        assert AssetKey([ds, "suppressed_metadata"]) in _asset_keys(scraper_defs)
+        reviewed = review_defs.resolve_assets_def(AssetKey([ds, "reviewed_metadata"]))
+        assert AssetKey([ds, "suppressed_metadata"]) in reviewed.dependency_keys
+        artificial = generator_defs.resolve_assets_def(AssetKey([ds, "artificial"]))
+        assert AssetKey([ds, "reviewed_metadata"]) in artificial.dependency_keys
         assert artificial.partitions_def.get_partition_keys() == ["2021", "2122", "2223"]
 
 
@@ -66,25 +67,96 @@ def test_production_scraper_has_external_raw_and_no_raw_write(home, monkeypatch)
     from artificial_data.scraper.definitions import build_definitions
 
     defs = build_definitions()
-    raw = defs.resolve_assets_def(AssetKey(["raw", "hes_apc"]))
+    raw = defs.resolve_assets_def(AssetKey(["hes_apc", "raw"]))
     assert not raw.is_executable
     assert "raw" not in ScraperStores().stores().grants.write
 
 
-def test_run_config_cannot_point_the_generator_at_raw(home):
-    from artificial_data.generator.definitions import build_definitions
+WIDENINGS = [
+    ("generator", "generate_hes_apc", "read", "raw", "GeneratorMayRead"),
+    ("generator", "generate_hes_apc", "read", "metadata_sensitive", "GeneratorMayRead"),
+    ("generator", "generate_hes_apc", "write", "metadata_released", "GeneratorMayWrite"),
+    ("review", "release_hes_apc", "write", "metadata_sensitive", "ReviewMayWrite"),
+    ("scraper", "scrape_hes_apc", "read", "admin", "ScraperMayRead"),
+    ("scraper", "scrape_hes_apc", "write", "metadata_released", "ScraperSimulatedMayWrite"),
+]
 
-    job = build_definitions().resolve_job_def("generate_hes_apc")
-    result = job.execute_in_process(
-        partition_key="2122",
-        run_config={"resources": {"stores": {"config": {"read": ["raw", "metadata_released"]}}}},
-        raise_on_error=False,
+
+def _location_defs(location):
+    import importlib
+
+    return importlib.import_module(f"artificial_data.{location}.definitions").build_definitions()
+
+
+@pytest.mark.parametrize(("location", "job_name", "action", "store", "enum"), WIDENINGS)
+def test_widened_run_config_is_refused_before_a_run_exists(
+    home, location, job_name, action, store, enum
+):
+    """An attack run (a store grant widened in the Launchpad) is a config error: no run record,
+    no failed step, and the last materialisation of the good data is untouched."""
+    from dagster import AssetMaterialization, DagsterInstance, DagsterInvalidConfigError
+
+    job = _location_defs(location).resolve_job_def(job_name)
+    key = next(iter(job.asset_layer.executable_asset_keys))
+    granted = sorted(getattr(maximum_grants(location, simulated_raw=True), action))
+    assert store not in granted
+    with DagsterInstance.ephemeral() as instance:
+        instance.report_runless_asset_event(
+            AssetMaterialization(asset_key=key, partition="2122", metadata={"good": True})
+        )
+        before = instance.get_latest_materialization_event(key)
+        with pytest.raises(DagsterInvalidConfigError) as refused:
+            job.execute_in_process(
+                partition_key="2122",
+                instance=instance,
+                run_config={"resources": {"stores": {"config": {action: [granted[0], store]}}}},
+            )
+        assert instance.get_runs() == []
+        after = instance.get_latest_materialization_event(key)
+        assert after == before
+        assert not instance.get_event_records(
+            EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION_PLANNED, asset_key=key)
+        )
+    lines = [str(e.message) for e in refused.value.errors]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    assert f"{action}[1]" in lines[0] and f"not in enum type {enum} got {store}" in lines[0]
+
+
+def test_widened_run_config_is_refused_by_the_launchpad_path(home, tmp_path):
+    """The path the Launchpad takes: the webserver's ``launchPipelineExecution`` mutation against
+    the generator's code server answers ``RunConfigValidationInvalid`` with one line, and the
+    instance holds no run."""
+    from dagster import instance_for_test
+    from dagster_graphql.client.query import LAUNCH_PIPELINE_EXECUTION_MUTATION
+    from dagster_graphql.test.utils import (
+        define_out_of_process_context,
+        execute_dagster_graphql,
+        infer_job_selector,
     )
-    assert not result.success
-    assert any(e.is_run_failure for e in result.all_events)
-    text = str(result.all_events)
-    assert "scope violation" in text and "'generator'" in text and "'raw'" in text
-    assert not result.get_asset_materialization_events()
+
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n  - python_module:\n      module_name: artificial_data.generator.definitions\n"
+        f"      working_directory: {ROOT}\n      location_name: generator\n"
+    )
+    wide = {"resources": {"stores": {"config": {"read": ["metadata_released", "raw"]}}}}
+    with (
+        instance_for_test() as instance,
+        define_out_of_process_context(str(workspace), None, instance) as context,
+    ):
+        params = {
+            "selector": infer_job_selector(context, "generate_hes_apc"),
+            "runConfigData": wide,
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2122"}]},
+        }
+        answer = execute_dagster_graphql(
+            context, LAUNCH_PIPELINE_EXECUTION_MUTATION, {"executionParams": params}
+        ).data["launchPipelineExecution"]
+        assert answer["__typename"] == "RunConfigValidationInvalid", answer
+        [error] = answer["errors"]
+        assert "\n" not in error["message"]
+        assert "not in enum type GeneratorMayRead got raw" in error["message"]
+        assert instance.get_runs() == []
 
 
 def test_run_config_with_unknown_resource_field_is_rejected(home):
@@ -98,6 +170,133 @@ def test_run_config_with_unknown_resource_field_is_rejected(home):
             partition_key="2122",
             run_config={"resources": {"stores": {"config": {"home": "/", "location": "scraper"}}}},
         )
+
+
+def _all_locations():
+    from artificial_data.generator.definitions import build_definitions as generator
+    from artificial_data.review.definitions import build_definitions as review
+    from artificial_data.scraper.definitions import build_definitions as scraper
+
+    return {"scraper": scraper(), "review": review(), "generator": generator()}
+
+
+def _own_nodes(defs):
+    graph = defs.resolve_asset_graph()
+    return [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_executable]
+
+
+def test_every_asset_speaks_dagsters_vocabulary(home):
+    """Description, owners, kinds, code_version and the dataset as group, on every asset."""
+    from artificial_data.orchestration.policy import OWNERS, SCOPES
+
+    for location, defs in _all_locations().items():
+        nodes = _own_nodes(defs)
+        assert nodes
+        for node in nodes:
+            name = node.key.to_user_string()
+            assert node.description and len(node.description) > 40, name
+            assert list(node.owners) == list(OWNERS[location]), name
+            assert node.kinds, name
+            assert node.code_version and node.code_version.startswith("spec1."), name
+            assert node.group_name == node.key.path[0], name
+            assert node.tags["scope"] == SCOPES[location], name
+
+
+def test_lineage_node_labels_are_distinct_per_dataset(home):
+    """The UI labels a node with its key's last part: every stage of a dataset has its own,
+    and every key (the whole lineage across the three locations) is ``<dataset>/<stage>``."""
+    from artificial_data.compute import STEP_ASSET_STAGE
+    from artificial_data.orchestration.keys import STAGES
+
+    keys = [n.key for defs in _all_locations().values() for n in _own_nodes(defs)]
+    for ds in ("hes_apc", "hes_op", "hes_ae"):
+        labels = [k.path[-1] for k in keys if k.path[0] == ds]
+        assert sorted(labels) == sorted(STAGES) and len(set(labels)) == 7, labels
+    assert all(len(k.path) == 2 for k in keys)
+    assert set(STEP_ASSET_STAGE.values()) <= set(STAGES)
+
+
+def test_spark_steps_are_in_the_spark_pool(home):
+    from artificial_data.orchestration.policy import SPARK_POOL
+
+    spark_stages = {"suppressed_metadata", "artificial"}
+    for defs in _all_locations().values():
+        for node in _own_nodes(defs):
+            pools = defs.resolve_assets_def(node.key).op.pools
+            expected = {SPARK_POOL} if node.key.path[-1] in spark_stages else set()
+            assert pools == expected, node.key.to_user_string()
+
+
+def test_raw_and_artificial_tables_declare_their_column_schema(home):
+    from artificial_data.common.dataset_spec import load_spec
+
+    defs = _all_locations()
+    for location, stage in (("scraper", "raw"), ("generator", "artificial")):
+        for ds in ("hes_apc", "hes_op", "hes_ae"):
+            node = defs[location].resolve_asset_graph().get(AssetKey([ds, stage]))
+            schema = node.metadata["dagster/column_schema"].value
+            assert [c.name for c in schema.columns] == load_spec(ds).field_names
+
+
+def test_raw_materialisation_carries_row_count_and_column_schema(home):
+    from dagster import materialize
+
+    from artificial_data.common.dataset_spec import load_spec
+    from artificial_data.orchestration.resources import scraper_stores
+    from artificial_data.scraper.assets import build_raw_asset
+
+    spec = load_spec("hes_op")
+    result = materialize(
+        [build_raw_asset(spec, simulated=True)],
+        partition_key="2122",
+        resources={"stores": scraper_stores(simulated_raw=True)},
+        run_config={"ops": {"hes_op__raw": {"config": {"rows": 300}}}},
+    )
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["dagster/row_count"].value == 300
+    names = [c.name for c in metadata["dagster/column_schema"].value.columns]
+    assert names == spec.field_names
+
+
+def _isolated_deploy():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("isolated_deploy", ROOT / "deploy/isolated.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)  # its dataclasses look their module up
+    spec.loader.exec_module(sys.modules[spec.name])
+    return sys.modules[spec.name]
+
+
+@pytest.mark.parametrize("deployment", ["make", "isolated"])
+def test_instance_runs_one_spark_run_at_a_time(home, tmp_path, deployment):
+    """Both instance configs (``make dev``'s copy of deploy/dagster.yaml, and the isolated
+    deployment's) limit the ``spark`` pool per run; a run of a Spark job records the pool, so
+    the run queue holds it while another Spark run is in progress."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.config import PoolGranularity
+
+    if deployment == "make":
+        assert "cp deploy/dagster.yaml" in (ROOT / "Makefile").read_text()
+        text = (ROOT / "deploy/dagster.yaml").read_text()
+    else:
+        text = _isolated_deploy().instance_config(tmp_path / "history")
+    (tmp_path / "dagster.yaml").write_text(text)
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        pools = instance.get_concurrency_config().pool_config
+        assert pools.pool_granularity == PoolGranularity.RUN
+        assert pools.default_pool_limit == 1
+        defs = _all_locations()
+        for location, job_name, expected in (
+            ("generator", "generate_hes_apc", {"spark"}),
+            ("scraper", "scrape_hes_apc", {"spark"}),
+            ("review", "review_pack_hes_apc", set()),
+        ):
+            job = defs[location].resolve_job_def(job_name)
+            run = instance.create_run_for_job(job, tags={"dagster/partition": "2122"})
+            concurrency = run.run_op_concurrency
+            assert set(concurrency.all_pools if concurrency else ()) == expected, job_name
 
 
 def test_local_spark_workers_use_this_interpreter(monkeypatch):

@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from artificial_data.common.settings import ENVIRONMENT_ENV, HOME_ENV
+from artificial_data.orchestration.keys import artificial_key, raw_key, step_config
 from artificial_data_tests.canaries import (
     BLOCKING_CANARIES,
     DATASET,
@@ -132,7 +133,7 @@ class Pipeline:
         """A fresh simulated raw partition (the raw asset only)."""
         from artificial_data.orchestration.keys import raw_key
 
-        config = {"ops": {f"raw__{DATASET}": {"config": {"rows": rows, "seed": SEED}}}}
+        config = step_config(raw_key(DATASET), rows=rows, seed=SEED)
         return self._job(
             self.scraper, f"scrape_{DATASET}", "simulate", config, assets=[raw_key(DATASET)]
         )
@@ -147,7 +148,7 @@ class Pipeline:
             return self._job(
                 self.scraper, f"scrape_{DATASET}", "scrape", assets=[suppressed_key(DATASET)]
             )
-        config = {"ops": {f"raw__{DATASET}": {"config": {"rows": RAW_ROWS, "seed": SEED}}}}
+        config = step_config(raw_key(DATASET), rows=RAW_ROWS, seed=SEED)
         return self._job(self.scraper, f"scrape_{DATASET}", "scrape", config)
 
     def review_pack(self) -> Outcome:
@@ -166,7 +167,7 @@ class Pipeline:
         return self._job(self.review, f"release_{DATASET}", "release")
 
     def generate(self) -> Outcome:
-        config = {"ops": {f"artificial__{DATASET}": {"config": {"rows": ARTIFICIAL_ROWS}}}}
+        config = step_config(artificial_key(DATASET), rows=ARTIFICIAL_ROWS)
         return self._job(self.generator, f"generate_{DATASET}", "generate", config)
 
     def review_to_publication(self, stage: Stage, generate: bool = True) -> None:

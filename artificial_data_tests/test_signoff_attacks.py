@@ -353,5 +353,5 @@ def test_a_pack_built_for_other_metadata_cannot_be_signed_with_new_content(revie
     rows.loc[rows["FIELD_NAME"] == "ADMINCAT", "WEIGHT"] += 5
     scraper = ScopedStores.for_location("scraper", demo_home(review))
     write_metadata(scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, rows, header(SPEC))
-    with pytest.raises(SignOffRefused, match="rebuild review/report/hes_op"):
+    with pytest.raises(SignOffRefused, match="rebuild hes_op/review_pack"):
         _submit(review, _signed(review, signers, "reviewer", ADA))

@@ -8,6 +8,7 @@ from dagster import DagsterInstance, build_sensor_context
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.stores import ADMIN, ARTIFICIAL, METADATA_SENSITIVE, ScopedStores
+from artificial_data.orchestration.keys import artificial_key
 from artificial_data.orchestration.resources import GeneratorStores, ReviewStores
 from artificial_data_tests.metadata_factory import header, small_metadata
 
@@ -125,13 +126,19 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
     generator_defs.resolve_job_def("generate_hes_op").execute_in_process(
         partition_key=YEAR,
         instance=instance,
-        run_config={"ops": {"artificial__hes_op": {"config": {"rows": 500}}}},
+        run_config={"ops": {"hes_op__artificial": {"config": {"rows": 500}}}},
         raise_on_error=False,
     )
     generator = ScopedStores.for_location("generator", home)
     table = pq.read_table(generator.partition_path(ARTIFICIAL, "hes_op", YEAR))
     assert table.num_rows == 500
     assert table.schema.names == SPEC.field_names
+    # Dagster's own table metadata: the row count and the HES column schema.
+    event = instance.get_latest_materialization_event(artificial_key("hes_op"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == 500
+    schema = metadata["dagster/column_schema"].value
+    assert [c.name for c in schema.columns] == SPEC.field_names
 
     # A fresh daemon (no cursors, e.g. `make dev` after `make demo`) starts nothing again:
     # the sign-off is already released and the artificial table already generated from it.

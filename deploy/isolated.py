@@ -377,6 +377,23 @@ def _own(path: Path, user: str, group: str, mode: int) -> None:
     os.chmod(path, mode)
 
 
+#: The instance settings shared with ``make dev`` (telemetry, the ``spark`` concurrency pool).
+INSTANCE_SETTINGS = SOURCE / "deploy" / "dagster.yaml"
+
+
+def instance_config(history: Path) -> str:
+    """This deployment's ``dagster.yaml``: the shared settings plus its event log storage."""
+    return (
+        "# Written by deploy/isolated.py. SQLite with a shared group is for this single-machine\n"
+        "# deployment; production uses dagster-postgres (see docs/admin_guide.md).\n"
+        + INSTANCE_SETTINGS.read_text()
+        + "event_log_storage:\n"
+        "  module: dagster._core.storage.event_log\n"
+        "  class: ConsolidatedSqliteEventLogStorage\n"
+        f"  config:\n    base_dir: {history}\n"
+    )
+
+
 def ensure_folders(layout: Layout) -> None:
     for parent in (layout.stores, layout.state, layout.state / "home"):
         parent.mkdir(parents=True, exist_ok=True)
@@ -391,15 +408,7 @@ def ensure_folders(layout: Layout) -> None:
     for sub in INSTANCE_DIRS:
         _own(layout.dagster_home / sub, layout.instance_user, layout.instance_group, 0o2770)
     history = layout.dagster_home / "history"
-    config = (
-        "# Written by deploy/isolated.py. SQLite with a shared group is for this single-machine\n"
-        "# deployment; production uses dagster-postgres (see docs/admin_guide.md).\n"
-        "telemetry:\n  enabled: false\n"
-        "event_log_storage:\n"
-        "  module: dagster._core.storage.event_log\n"
-        "  class: ConsolidatedSqliteEventLogStorage\n"
-        f"  config:\n    base_dir: {history}\n"
-    )
+    config = instance_config(history)
     (layout.dagster_home / "dagster.yaml").write_text(config)
     os.chmod(layout.dagster_home / "dagster.yaml", 0o644)
     layout.workspace.write_text(layout.workspace_yaml())

@@ -6,13 +6,14 @@ side (``compute/pipes_task.py``, the CLI's ``pipes-task``).
 
 SCRAPE, GENERATE, QA = "scrape", "generate", "qa"
 
-#: Each step and the asset key prefix it materialises (the dataset is the key's last part).
-STEP_ASSET_PREFIX: dict[str, tuple[str, ...]] = {
-    SCRAPE: ("metadata", "suppressed"),
-    GENERATE: ("artificial",),
-    QA: ("qa",),
+#: Each step and the stage it materialises: its asset key is ``<dataset>/<stage>``
+#: (``orchestration/keys.py``).
+STEP_ASSET_STAGE: dict[str, str] = {
+    SCRAPE: "suppressed_metadata",
+    GENERATE: "artificial",
+    QA: "qa",
 }
-STEPS = tuple(STEP_ASSET_PREFIX)
+STEPS = tuple(STEP_ASSET_STAGE)
 
 #: How the task is told one of its location's settings: ``--setting NAME=VALUE``.
 SETTING_ARGUMENT = "--setting"

@@ -48,7 +48,7 @@ from artificial_data.compute import (
     QA,
     SCRAPE,
     SETTING_PREFIX,
-    STEP_ASSET_PREFIX,
+    STEP_ASSET_STAGE,
     STEPS,
 )
 
@@ -122,8 +122,8 @@ class TaskSpark:
 
 
 def _dataset_of(step: str, asset_key: str) -> str:
-    *prefix, dataset = asset_key.split("/")
-    if tuple(prefix) != STEP_ASSET_PREFIX[step]:
+    dataset, _, stage = asset_key.partition("/")
+    if stage != STEP_ASSET_STAGE[step] or not dataset:
         raise TaskRefused(f"step {step!r} does not materialise {asset_key!r}")
     return dataset
 
@@ -158,6 +158,8 @@ def pipes_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         JsonMetadataValue,
         MarkdownMetadataValue,
         PathMetadataValue,
+        TableSchema,
+        TableSchemaMetadataValue,
         TextMetadataValue,
         UrlMetadataValue,
     )
@@ -171,6 +173,13 @@ def pipes_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     )
     converted: dict[str, Any] = {}
     for name, value in metadata.items():
+        if isinstance(value, TableSchemaMetadataValue):
+            value = value.schema
+        if isinstance(value, TableSchema):  # ``dagster/column_schema``
+            columns = [{"name": c.name, "type": c.type, "description": c.description}
+                       for c in value.columns]  # fmt: skip
+            converted[name] = {"raw_value": {"columns": columns}, "type": "table_schema"}
+            continue
         kind = next((k for cls, k in kinds if isinstance(value, cls)), None)
         if kind is not None:
             converted[name] = {"raw_value": value.value, "type": kind}

@@ -1,4 +1,4 @@
-"""Generator assets: ``artificial/<dataset>`` from the released metadata only."""
+"""Generator assets: ``<dataset>/artificial`` from the released metadata only."""
 
 import json
 from typing import Any, Literal
@@ -27,9 +27,11 @@ from artificial_data.generator.engine import (
 from artificial_data.orchestration.compute import GENERATE, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, reviewed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import SPARK_POOL, code_version, table_metadata
 from artificial_data.orchestration.resources import GeneratorStores
 
-GROUP = "open"
+#: Version of this module's steps (with the spec version: each asset's ``code_version``).
+CODE_VERSION = 1
 #: Provenance of an artificial partition (seed, metadata hash), read by publication.
 GENERATION_FILE = "_generation.json"
 NOT_RELEASED_HINT = (
@@ -69,7 +71,7 @@ class GenerateConfig(Config):
 def generate_partition(
     spec: DatasetSpec, year: str, config: GenerateConfig, scoped: ScopedStores, spark: Any
 ) -> MaterializeResult:
-    """Generate one artificial partition: the step of ``artificial/<ds>``, run by the asset here
+    """Generate one artificial partition: the step of ``<ds>/artificial``, run by the asset here
     or by a Databricks task (``compute/pipes_task.py``). ``spark`` has a ``spark_session``."""
     verified = read_verified_release(scoped, spec, year)
     released = verified.metadata
@@ -99,6 +101,7 @@ def generate_partition(
         path = scoped.tables.write(ARTIFICIAL, spec.dataset, year, table, attachments)
     return MaterializeResult(
         metadata={
+            **table_metadata(spec, rows),
             "rows": rows,
             "columns": len(spec.fields),
             "seed": seed,
@@ -118,10 +121,11 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
             f"Artificial {spec.title}: every field sampled independently from the released "
             "metadata, patients -> episodes, derived fields and IDs added, exact HES schema."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
-        metadata={"scope": "open", "spec_version": spec.spec_version},
+        metadata={"scope": "open", "spec_version": spec.spec_version, **table_metadata(spec)},
         kinds={"spark", "parquet"},
+        code_version=code_version(spec, CODE_VERSION),
+        pool=SPARK_POOL,
     )
     def _artificial(
         context: AssetExecutionContext,

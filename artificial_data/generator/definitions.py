@@ -7,11 +7,13 @@ no resource that can reach raw data or unreleased metadata.
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from artificial_data.common.dataset_spec import load_all_specs
+from artificial_data.common.stores import GENERATOR
 from artificial_data.generator.assets import build_artificial_asset
 from artificial_data.generator.publication import build_published_asset
 from artificial_data.generator.qa_assets import build_qa_asset
 from artificial_data.generator.triggers import build_regeneration_sensor
 from artificial_data.orchestration.keys import artificial_key
+from artificial_data.orchestration.policy import with_location_policy
 from artificial_data.orchestration.resources import GeneratorStores, spark_resource
 
 
@@ -30,7 +32,7 @@ def build_definitions() -> Definitions:
             description=f"Generate (and check and publish) artificial {spec.dataset}.",
         )
     return Definitions(
-        assets=assets,
+        assets=with_location_policy(GENERATOR, assets),
         jobs=list(generate_jobs.values()),
         sensors=[build_regeneration_sensor(generate_jobs)],
         resources={

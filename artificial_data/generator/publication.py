@@ -1,4 +1,4 @@
-"""Publication asset: ``published/<dataset>`` (DESIGN §9).
+"""Publication asset: ``<dataset>/published`` (DESIGN §9).
 
 The asset stays partitioned by financial year, like everything upstream of it, so that a year's
 blocking QA checks stop its own publication and a run for one year needs nothing else to be
@@ -27,7 +27,7 @@ from pydantic import Field
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.metadata_store import read_metadata
 from artificial_data.common.stores import ARTIFICIAL, METADATA_RELEASED, ScopedStores
-from artificial_data.generator.assets import GENERATION_FILE, GROUP, NOT_RELEASED_HINT
+from artificial_data.generator.assets import GENERATION_FILE, NOT_RELEASED_HINT
 from artificial_data.generator.publish.release_docs import (
     release_month_of,
     release_time,
@@ -37,9 +37,13 @@ from artificial_data.generator.publish.releases import ReleaseRace, publish_rele
 from artificial_data.generator.qa_assets import QA_FILE, generation_sha256, qa_object
 from artificial_data.orchestration.keys import published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import code_version
 from artificial_data.orchestration.resources import GeneratorStores
 
 ONS_SPECTRUM_LEVEL = "3: synthetically-augmented plausible"
+
+#: Version of this module's step (with the spec version: the asset's ``code_version``).
+CODE_VERSION = 1
 
 
 class ReleaseKind(Enum):
@@ -90,7 +94,8 @@ def _released_facts(scoped: ScopedStores, spec: DatasetSpec, year: str, info: di
         raise Failure(
             f"{spec.dataset} {year}: the artificial table was generated from metadata "
             f"{str(info.get('metadata_content_hash'))[:12]}, but the released metadata is now "
-            f"{released.content_hash[:12]}; materialise artificial/ and qa/ for this year again"
+            f"{released.content_hash[:12]}; materialise {spec.dataset}/artificial and "
+            f"{spec.dataset}/qa for this year again"
         )
     return {
         "metadata_scraped_at": released.header.scraped_at,
@@ -112,7 +117,7 @@ def _qa_passed(context, scoped: ScopedStores, spec: DatasetSpec, year: str, prov
     if checked is not None and checked != generation_sha256(provenance):
         context.log.warning(
             f"{spec.dataset} {year}: the artificial table changed since its QA; not published "
-            "until qa/ runs for this year again"
+            f"until {spec.dataset}/qa runs for this year again"
         )
         return False
     return True
@@ -156,9 +161,9 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
             "format, Parquet per year, data dictionary, user notice, release notes). A new "
             "year or a regenerated year makes a new version; no version is ever rewritten."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         kinds={"csv", "parquet"},
+        code_version=code_version(spec, CODE_VERSION),
     )
     def _published(
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
@@ -178,7 +183,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         if context.partition_key not in tables:
             raise Failure(
                 f"{spec.dataset} {context.partition_key}: no artificial table that passed QA; "
-                "materialise artificial/ and qa/ for this year first"
+                f"materialise {spec.dataset}/artificial and {spec.dataset}/qa for this year first"
             )
         kind = _release_kind(spec, config, provenance)
         recorded_at = release_time(recorded)

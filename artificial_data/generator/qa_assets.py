@@ -1,7 +1,7 @@
-"""QA assets: ``qa/<dataset>`` (DESIGN §9).
+"""QA assets: ``<dataset>/qa`` (DESIGN §9).
 
 QA compares each artificial partition with the *released* metadata only and reports its
-results as blocking asset checks on ``qa/<dataset>``: a failure stops ``published/<dataset>``
+results as blocking asset checks on ``<dataset>/qa``: a failure stops ``<dataset>/published``
 (``publication.py``) in the same run, and publication itself refuses any year whose latest QA
 did not pass or was made of another artificial table than the current one.
 """
@@ -22,14 +22,17 @@ from dagster import (
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.stores import ARTIFICIAL, ScopedStores
-from artificial_data.generator.assets import GENERATION_FILE, GROUP, read_verified_release
+from artificial_data.generator.assets import GENERATION_FILE, read_verified_release
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
 from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS
 from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import code_version
 from artificial_data.orchestration.resources import GeneratorStores
 
+#: Version of this module's steps (with the spec version: each asset's ``code_version``).
+CODE_VERSION = 1
 QA_FILE = "qa.json"
 
 
@@ -45,7 +48,7 @@ def qa_object(dataset: str) -> str:
 
 
 def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> MaterializeResult:
-    """QA of one artificial partition: the step of ``qa/<ds>``, run by the asset here or by a
+    """QA of one artificial partition: the step of ``<ds>/qa``, run by the asset here or by a
     Databricks task (``compute/pipes_task.py``); its check results travel with the result."""
     released = read_verified_release(scoped, spec, year).metadata
     artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
@@ -96,8 +99,8 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
             f"QA of artificial {spec.dataset} against the released metadata only: "
             "noise-aware distances, domain, keys, derived fields, date chains, schema."
         ),
-        group_name=GROUP,
         partitions_def=partitions,
+        code_version=code_version(spec, CODE_VERSION),
         check_specs=[
             AssetCheckSpec(
                 name,
@@ -110,7 +113,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
             )
             for name, blocking in CHECK_NAMES.items()
         ],
-        kinds={"html"},
+        kinds={"pandas", "html"},
     )
     def _qa(
         context: AssetExecutionContext, stores: GeneratorStores, spark: SparkEngine

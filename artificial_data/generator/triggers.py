@@ -1,6 +1,6 @@
 """Regenerate the artificial tables after each release (DESIGN §7).
 
-One mechanism: this sensor reads the materialisations of ``metadata/reviewed/<dataset>`` from
+One mechanism: this sensor reads the materialisations of ``<dataset>/reviewed_metadata`` from
 the instance's event log and asks for one generation run per release event (run_key = the
 event's storage id), so a release is never generated twice and never missed. A release whose
 content the current artificial partition was already generated from (e.g. by `make demo` or a

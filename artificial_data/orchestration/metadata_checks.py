@@ -36,7 +36,7 @@ _DESCRIPTIONS = {
 
 
 def build_disclosure_checks(spec: DatasetSpec) -> list[AssetChecksDefinition]:
-    """One blocking check per automated review rule on ``metadata/suppressed/<dataset>``,
+    """One blocking check per automated review rule on ``<dataset>/suppressed_metadata``,
     evaluated together so the metadata is read and hash-checked once per partition."""
     partitions = financial_year_partitions(spec)
 

@@ -3,13 +3,20 @@
 Why the grants are not ordinary config: run config can be edited in the Launchpad and
 overrides resource fields, so a default alone isolates nothing. Each location has its own
 resource class whose location is a class constant; the only config it accepts (``read`` and
-``write``) can *narrow* its grants, and a validator refuses anything wider at construction,
-before any step runs. Where the stores live comes from the process environment, never from
-run config: only the roots of this location's stores, in the isolated deployment.
+``write``) can *narrow* its grants. Wider grants cannot even be written down: each field is a
+list of an enum holding only the stores that location may ever reach (built from
+``MAXIMUM_GRANTS``), so Dagster's config system refuses a wider run config when the run is
+submitted, before any run is created (one line: ``Value at path
+root:resources:stores:config:read[0] not in enum type GeneratorMayRead got raw``), and the
+good data's status is untouched. A validator then checks the chosen grants again at
+construction (the second wall, e.g. for the scraper's raw write outside a simulated
+environment). Where the stores live comes from the process environment, never from run
+config: only the roots of this location's stores, in the isolated deployment.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import ClassVar
 
 from dagster import ConfigurableResource
@@ -23,12 +30,38 @@ from artificial_data.common.stores import (
     SCRAPER,
     ScopedStores,
     ScopeViolation,
+    maximum_grants,
 )
 from artificial_data.orchestration.compute import SparkEngine
 
 
+def store_choices(location: str, action: str, simulated_raw: bool = False) -> type[Enum]:
+    """The stores ``location`` may ever ``action`` ("read" or "write"), as an enum whose member
+    names are the store names: the only values its run config can name. Its name (e.g.
+    ``GeneratorMayRead``) is what Dagster's refusal names, so the one line says location,
+    action and store."""
+    grants = maximum_grants(location, simulated_raw)
+    stores = sorted(grants.read if action == "read" else grants.write)
+    name = f"{location.capitalize()}{'Simulated' if simulated_raw else ''}May{action.capitalize()}"
+    return Enum(name, [(store, store) for store in stores], type=str)  # type: ignore[misc]
+
+
+ScraperMayRead = store_choices(SCRAPER, "read")
+ScraperMayWrite = store_choices(SCRAPER, "write")
+ScraperSimulatedMayWrite = store_choices(SCRAPER, "write", simulated_raw=True)
+ReviewMayRead = store_choices(REVIEW, "read")
+ReviewMayWrite = store_choices(REVIEW, "write")
+GeneratorMayRead = store_choices(GENERATOR, "read")
+GeneratorMayWrite = store_choices(GENERATOR, "write")
+
+
+def _names(stores: list | None) -> list[str] | None:
+    return None if stores is None else [getattr(s, "value", s) for s in stores]
+
+
 class ScopedStoreResource(ConfigurableResource):
-    """Store access for one code location. ``read``/``write`` may only narrow the grants."""
+    """Store access for one code location. ``read``/``write`` may only narrow the grants;
+    each subclass types them as lists of its location's enums (see ``store_choices``)."""
 
     LOCATION: ClassVar[str] = ""
 
@@ -51,8 +84,8 @@ class ScopedStoreResource(ConfigurableResource):
             self.LOCATION,
             settings.store_roots,
             simulated_raw=settings.uses_simulated_raw,
-            read=self.read,
-            write=self.write,
+            read=_names(self.read),
+            write=_names(self.write),
             catalog=settings.catalog,
         )
 
@@ -62,17 +95,37 @@ class ScraperStores(ScopedStoreResource):
 
     LOCATION: ClassVar[str] = SCRAPER
 
+    read: list[ScraperMayRead] | None = None  # type: ignore[valid-type]
+    write: list[ScraperMayWrite] | None = None  # type: ignore[valid-type]
+
+
+class SimulatedScraperStores(ScraperStores):
+    """The scraper where raw HES is the simulator's stand-in data: may also write ``raw``."""
+
+    write: list[ScraperSimulatedMayWrite] | None = None  # type: ignore[valid-type]
+
+
+def scraper_stores(simulated_raw: bool) -> ScraperStores:
+    """The scraper's store resource in this environment (raw is writable only if simulated)."""
+    return SimulatedScraperStores() if simulated_raw else ScraperStores()
+
 
 class ReviewStores(ScopedStoreResource):
     """Admin scope: reads suppressed metadata, writes sign-offs, review packs and releases."""
 
     LOCATION: ClassVar[str] = REVIEW
 
+    read: list[ReviewMayRead] | None = None  # type: ignore[valid-type]
+    write: list[ReviewMayWrite] | None = None  # type: ignore[valid-type]
+
 
 class GeneratorStores(ScopedStoreResource):
     """Open scope: reads released metadata only; writes artificial and published tables."""
 
     LOCATION: ClassVar[str] = GENERATOR
+
+    read: list[GeneratorMayRead] | None = None  # type: ignore[valid-type]
+    write: list[GeneratorMayWrite] | None = None  # type: ignore[valid-type]
 
 
 def spark_resource(app_name: str) -> SparkEngine:

@@ -16,13 +16,15 @@ from artificial_data.common.references import reference_key
 from artificial_data.common.stores import ADMIN, METADATA_RELEASED, METADATA_SENSITIVE
 from artificial_data.orchestration.keys import review_report_key, reviewed_key, suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import code_version
 from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.changes import describe_changes
 from artificial_data.review.release import ReleaseRefused, release
 from artificial_data.review.review_pack import build_review_pack
 from artificial_data.review.signoff import review_pack_object, sign_off_status
 
-GROUP = "review"
+#: Version of this module's steps (with the spec version: each asset's ``code_version``).
+CODE_VERSION = 1
 
 
 def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
@@ -33,10 +35,10 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
             f"Review pack for {spec.dataset}: every field's values and weights, automated "
             "findings, policy and changes since the last release. Read it, then sign off."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         metadata={"scope": "admin"},
         kinds={"html", "markdown"},
+        code_version=code_version(spec, CODE_VERSION),
     )
     def _report(context: AssetExecutionContext, stores: ReviewStores) -> MaterializeResult:
         year = context.partition_key
@@ -98,10 +100,10 @@ def build_reviewed_asset(spec: DatasetSpec) -> AssetsDefinition:
             "approver signed with their own keys (hash-bound), with their signed statements. "
             "The only input the generator may read."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         metadata={"scope": "released"},
         kinds={"parquet"},
+        code_version=code_version(spec, CODE_VERSION),
         output_required=False,
     )
     def _reviewed(context: AssetExecutionContext, stores: ReviewStores):

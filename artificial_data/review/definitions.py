@@ -8,7 +8,9 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from artificial_data.common.dataset_spec import load_all_specs
+from artificial_data.common.stores import REVIEW
 from artificial_data.orchestration.keys import review_report_key, reviewed_key
+from artificial_data.orchestration.policy import with_location_policy
 from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.assets import build_review_report_asset, build_reviewed_asset
 from artificial_data.review.jobs import build_release_sensor, sign_off_job, sign_off_status_job
@@ -33,7 +35,7 @@ def build_definitions() -> Definitions:
         )
     jobs += list(release_jobs.values())
     return Definitions(
-        assets=assets,
+        assets=with_location_policy(REVIEW, assets),
         jobs=jobs,
         sensors=[build_release_sensor([s.dataset for s in specs], release_jobs)],
         resources={"stores": ReviewStores()},

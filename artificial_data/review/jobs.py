@@ -82,7 +82,7 @@ def sign_off_status_op(context: OpExecutionContext, stores: ReviewStores) -> Non
     context.log.info("\n".join(lines))
 
 
-@job(description="Record the sign-off status of every dataset-year on review/report assets.")
+@job(description="Record the sign-off status of every dataset-year on the review_pack assets.")
 def sign_off_status_job() -> None:
     sign_off_status_op()
 

@@ -125,7 +125,7 @@ def release(
         if stale_pack:
             why += (
                 f" The review pack on file describes metadata {pack.content_hash[:12]}, not the "
-                f"current {current.content_hash[:12]}: rebuild review/report/{dataset}."
+                f"current {current.content_hash[:12]}: rebuild {dataset}/review_pack."
             )
         raise ReleaseRefused(why)
     pair = search.pair

@@ -78,7 +78,7 @@ def current_review_pack(stores: ScopedStores, dataset: str, financial_year: str)
     if not stores.has_partition(ADMIN, review_pack_object(dataset), financial_year):
         raise SignOffRefused(
             f"{dataset} {financial_year}: there is no review pack yet; materialise "
-            f"review/report/{dataset} for {financial_year} and read it before signing"
+            f"{dataset}/review_pack for {financial_year} and read it before signing"
         )
     path = stores.partition_path(ADMIN, review_pack_object(dataset), financial_year)
     pack = json.loads((path / "pack.json").read_text())
@@ -115,7 +115,7 @@ def current_hashes(
         raise SignOffRefused(
             f"{dataset} {financial_year}: the review pack on file describes metadata "
             f"{pack.content_hash[:12]}, not the current {current.content_hash[:12]}; rebuild "
-            f"review/report/{dataset} for {financial_year} and read it"
+            f"{dataset}/review_pack for {financial_year} and read it"
         )
     return current, pack
 

@@ -64,7 +64,7 @@ def _show(args: argparse.Namespace) -> int:
     status = sign_off_status(stores, spec, args.year)
     out = [f"{spec.dataset} {args.year}: {status.line()}"]
     if not stores.tables.has_partition(METADATA_SENSITIVE, spec.dataset, args.year):
-        out.append(f"  scrape it first: materialise metadata/suppressed/{spec.dataset}")
+        out.append(f"  scrape it first: materialise {spec.dataset}/suppressed_metadata")
         print("\n".join(out))
         return 0
     current = current_metadata(stores, spec.dataset, args.year)

@@ -1,4 +1,4 @@
-"""Scraper assets: ``raw/<dataset>`` and ``metadata/suppressed/<dataset>`` per dataset spec.
+"""Scraper assets: ``<dataset>/raw`` and ``<dataset>/suppressed_metadata`` per dataset spec.
 
 Raw HES is an external table in production (shown in the lineage, never materialised here);
 only in a simulated environment (local, demo, test) is it the simulator's stand-in data.
@@ -25,11 +25,13 @@ from artificial_data.common.stores import METADATA_SENSITIVE, RAW, ScopedStores
 from artificial_data.orchestration.compute import SCRAPE, SparkEngine
 from artificial_data.orchestration.keys import raw_key, suppressed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
+from artificial_data.orchestration.policy import SPARK_POOL, code_version, table_metadata
 from artificial_data.orchestration.resources import ScraperStores
 from artificial_data.scraper.scrape import read_source, scrape
 from artificial_data.simulator import write_raw_partition
 
-GROUP = "sensitive"
+#: Version of this module's steps (with the spec version: each asset's ``code_version``).
+CODE_VERSION = 1
 
 
 class SimulateConfig(Config):
@@ -41,24 +43,30 @@ class SimulateConfig(Config):
 
 def build_raw_asset(spec: DatasetSpec, simulated: bool) -> AssetsDefinition | AssetSpec:
     """The raw extract: simulated where allowed, otherwise an external table."""
-    description = f"Raw {spec.title} extract, one partition per financial year."
+    description = (
+        f"Raw {spec.title} ({spec.dataset}): the record-level extract, one partition per "
+        "financial year. Sensitive: only the scraper reads it."
+    )
     if not simulated:
         return AssetSpec(
             raw_key(spec.dataset),
-            description=description + " External table, read by the scraper only.",
-            group_name=GROUP,
+            description=description + f" External table `{spec.source_table}`, never written here.",
             partitions_def=financial_year_partitions(spec),
-            metadata={"source_table": spec.source_table, "scope": "sensitive"},
-            kinds={"spark"},
+            metadata={
+                "source_table": spec.source_table,
+                "scope": "sensitive",
+                **table_metadata(spec),
+            },
+            kinds={"spark", "table"},
         )
 
     @asset(
         key=raw_key(spec.dataset),
-        description=description + " SIMULATED stand-in data (never real patients).",
-        group_name=GROUP,
+        description=description + " Here SIMULATED stand-in data (never real patients).",
         partitions_def=financial_year_partitions(spec),
-        metadata={"simulated": True, "scope": "sensitive"},
-        kinds={"parquet"},
+        metadata={"simulated": True, "scope": "sensitive", **table_metadata(spec)},
+        kinds={"python", "parquet"},
+        code_version=code_version(spec, CODE_VERSION),
     )
     def _raw(
         context: AssetExecutionContext, config: SimulateConfig, stores: ScraperStores
@@ -68,6 +76,7 @@ def build_raw_asset(spec: DatasetSpec, simulated: bool) -> AssetsDefinition | As
         )
         return MaterializeResult(
             metadata={
+                **table_metadata(spec, info.rows),
                 "simulated": True,
                 "rows": info.rows,
                 "patients": info.patients,
@@ -82,7 +91,7 @@ def build_raw_asset(spec: DatasetSpec, simulated: bool) -> AssetsDefinition | As
 def scrape_partition(
     spec: DatasetSpec, year: str, scoped: ScopedStores, spark: Any
 ) -> MaterializeResult:
-    """Scrape one partition into suppressed metadata: the step of ``metadata/suppressed/<ds>``,
+    """Scrape one partition into suppressed metadata: the step of ``<ds>/suppressed_metadata``,
     run by the asset here or by a Databricks task (``compute/pipes_task.py``). ``spark`` is
     anything with a ``spark_session``."""
     simulated = load_settings().uses_simulated_raw
@@ -117,12 +126,14 @@ def build_suppressed_asset(spec: DatasetSpec) -> AssetsDefinition:
         deps=[raw_key(spec.dataset)],
         description=(
             f"Suppressed metadata of {spec.dataset}: per-field frequencies, percentiles and "
-            "episodes per patient after the disclosure policy. Sensitive until signed off."
+            "episodes per patient scraped from the raw extract, after the disclosure policy "
+            "(small counts suppressed, the rest rounded). Sensitive until signed off."
         ),
-        group_name=GROUP,
         partitions_def=financial_year_partitions(spec),
         metadata={"scope": "sensitive", "policy": spec.disclosure.as_dict()},
         kinds={"spark", "parquet"},
+        code_version=code_version(spec, CODE_VERSION),
+        pool=SPARK_POOL,
     )
     def _suppressed(
         context: AssetExecutionContext, stores: ScraperStores, spark: SparkEngine

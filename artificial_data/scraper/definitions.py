@@ -16,9 +16,11 @@ from dagster import (
 
 from artificial_data.common.dataset_spec import load_all_specs
 from artificial_data.common.settings import load_settings
+from artificial_data.common.stores import SCRAPER
 from artificial_data.orchestration.keys import raw_key, suppressed_key
 from artificial_data.orchestration.metadata_checks import build_disclosure_checks
-from artificial_data.orchestration.resources import ScraperStores, spark_resource
+from artificial_data.orchestration.policy import with_location_policy
+from artificial_data.orchestration.resources import scraper_stores, spark_resource
 from artificial_data.scraper.assets import build_raw_asset, build_suppressed_asset
 
 
@@ -64,11 +66,14 @@ def build_definitions() -> Definitions:
         jobs.append(job)
         schedules.append(build_scrape_schedule(spec.dataset, job, spec.financial_years[-1]))
     return Definitions(
-        assets=assets,
+        assets=with_location_policy(SCRAPER, assets),
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
-        resources={"stores": ScraperStores(), "spark": spark_resource("artificial_data_scraper")},
+        resources={
+            "stores": scraper_stores(settings.uses_simulated_raw),
+            "spark": spark_resource("artificial_data_scraper"),
+        },
         executor=in_process_executor,
     )
 
