@@ -67,7 +67,7 @@ def _require_browser() -> None:
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         problems.append(
             f"no Chromium at {CHROMIUM}: `make test` installs Debian's package when run as root "
-            "(`apt-get install -y --no-install-recommends chromium`); otherwise install it so"
+            "(`apt-get install -y --no-install-recommends chromium`); otherwise run that with sudo"
         )
     try:
         import playwright.sync_api  # noqa: F401
