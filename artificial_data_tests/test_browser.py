@@ -1,0 +1,366 @@
+"""The Dagster UI in a real browser: Playwright driving Debian's Chromium (never a downloaded
+browser) against `dagster dev` on loopback, after one dataset-year went through all three code
+locations the way `make demo` runs it.
+
+`make test` installs Debian's `chromium` when it is missing and it runs as root (CI). Without the
+browser or Playwright this test fails in CI (`CI=true`) and is skipped elsewhere. Screenshots go
+to the test's temporary folder; with `ARTIFICIAL_DATA_UPDATE_SCREENSHOTS=1` the ones the guides
+use are also copied to `docs/img/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("ARTIFICIAL_DATA_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+]
+UPDATE_SCREENSHOTS_ENV = "ARTIFICIAL_DATA_UPDATE_SCREENSHOTS"
+DOCS_IMG = REPO / "docs" / "img"
+VIEWPORT = {"width": 1280, "height": 800}
+DATASET = "hes_op"
+YEAR = "2122"
+LOCATIONS = {"scraper", "review", "generator"}
+# The seven assets of one dataset, in lineage order, and the location each belongs to.
+CHAIN = {
+    f"raw/{DATASET}": "scraper",
+    f"metadata/suppressed/{DATASET}": "scraper",
+    f"review/report/{DATASET}": "review",
+    f"metadata/reviewed/{DATASET}": "review",
+    f"artificial/{DATASET}": "generator",
+    f"qa/{DATASET}": "generator",
+    f"published/{DATASET}": "generator",
+}
+SERVER_TIMEOUT_S = 300
+UI_TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.slow
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _require_browser() -> None:
+    """Fail in CI, skip elsewhere, when the browser or Playwright is missing."""
+    problems = []
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        problems.append(
+            f"no Chromium at {CHROMIUM}: `make test` installs Debian's package when run as root "
+            "(`apt-get install -y --no-install-recommends chromium`); otherwise run that with sudo"
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problems.append("Playwright for Python is not installed (`pip install -e '.[dev]'`)")
+    if problems:
+        message = "browser test cannot run: " + "; ".join(problems)
+        if _in_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _graphql(base: str, query: str) -> dict:
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as response:
+        body = json.loads(response.read())
+    if body.get("errors"):
+        raise AssertionError(f"GraphQL errors: {body['errors']}")
+    return body["data"]
+
+
+LOCATION_STATUS = """{ workspaceOrError { __typename ... on Workspace { locationEntries {
+  name loadStatus locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+
+ASSET_NODES = """{ assetNodes { assetKey { path } groupName
+  repository { location { name } } } }"""
+
+
+def _wait_for_locations(base: str, server: subprocess.Popen, log: Path) -> None:
+    """Poll the webserver's GraphQL until all three code locations are loaded (no sleeps
+    standing in for readiness: each poll asks the workspace for its location statuses)."""
+    deadline = time.monotonic() + SERVER_TIMEOUT_S
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"dagster dev exited with {server.returncode}:\n{_tail(log)}")
+        try:
+            entries = _graphql(base, LOCATION_STATUS)["workspaceOrError"]["locationEntries"]
+        except (urllib.error.URLError, ConnectionError, TimeoutError, KeyError) as exc:
+            last = repr(exc)
+        else:
+            errors = {
+                e["name"]: e["locationOrLoadError"]["message"]
+                for e in entries
+                if (e["locationOrLoadError"] or {}).get("__typename") == "PythonError"
+            }
+            if errors:
+                pytest.fail(f"code locations failed to load: {errors}")
+            loaded = {e["name"] for e in entries if e["loadStatus"] == "LOADED"}
+            if loaded >= LOCATIONS and all(e["locationOrLoadError"] for e in entries):
+                return
+            last = f"loaded so far: {sorted(loaded)}"
+        time.sleep(1)
+    pytest.fail(f"dagster dev not ready after {SERVER_TIMEOUT_S}s ({last}):\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Stop dagster dev and everything it started (webserver, daemon, code servers)."""
+    if server.poll() is not None:
+        return
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment `make demo` / `make dev` give: a fresh Dagster instance (telemetry off)
+    and a fresh ARTIFICIAL_DATA_HOME, simulated raw data, the demo's allowed-signers list."""
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    home = tmp_path / "artificial_data_home"
+    home.mkdir()
+    # Nothing of the caller's deployment leaks in (store roots, backend, credentials).
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("ARTIFICIAL_DATA_")}
+    environment.update(
+        DAGSTER_HOME=str(dagster_home),
+        ARTIFICIAL_DATA_HOME=str(home),
+        ARTIFICIAL_DATA_ENV="demo",
+        ARTIFICIAL_DATA_ALLOWED_SIGNERS=str(home / "demo_signers" / "allowed_signers"),
+        PYSPARK_PYTHON=sys.executable,
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    )
+    return environment
+
+
+@contextmanager
+def _dagster_dev(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`dagster dev -w workspace.yaml` on a free loopback port, in its own process group so
+    that stopping it stops the webserver, the daemon and the three code servers with it."""
+    port = _free_port()
+    dagster = Path(sys.executable).with_name("dagster")
+    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_locations(base, server, log)
+        # The "join the community" dialog would cover the page on loopback; mark it seen.
+        _graphql(base, "mutation { setNuxSeen }")
+        yield base
+    finally:
+        _stop(server)
+
+
+def _run_demo_slice(env: dict[str, str]) -> float:
+    """One dataset-year end to end through Dagster, exactly as `make demo` runs it (each
+    location's own jobs and resources, DEMO sign-off in between), into the test's instance."""
+    started = time.monotonic()
+    command = [
+        sys.executable, "-m", "artificial_data.cli", "demo",
+        "--years", YEAR, "--dataset", DATASET, "--raw-rows", "5000", "--rows", "1000",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"demo failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert "published (QA passed)" in result.stdout, result.stdout
+    return time.monotonic() - started
+
+
+class Shots:
+    """Screenshots of one run; the guides' ones are copied to docs/img on request only."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.taken: list[Path] = []
+
+    def take(self, page, name: str) -> Path:
+        path = self.folder / f"{name}.png"
+        page.screenshot(path=str(path))
+        self.taken.append(path)
+        return path
+
+    def publish(self) -> None:
+        if os.environ.get(UPDATE_SCREENSHOTS_ENV) != "1":
+            return
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        for path in self.taken:
+            shutil.copyfile(path, DOCS_IMG / path.name)
+
+
+def _settle(page) -> None:
+    page.wait_for_load_state("networkidle")
+
+
+def _graph_nodes(page, name: str):
+    """The asset nodes of the rendered graph (an SVG of foreignObjects) labelled ``name``."""
+    return page.locator("foreignObject").get_by_text(name, exact=True)
+
+
+def test_ui_shows_a_dataset_year_across_the_three_locations(env, tmp_path):
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    timings = {"demo_slice": _run_demo_slice(env)}
+    shots = Shots(tmp_path / "screenshots")
+    started = time.monotonic()
+    with _dagster_dev(env, tmp_path / "dagster_dev.log") as base:
+        timings["server_ready"] = time.monotonic() - started
+        # Which location and group define each asset: the webserver's own answer.
+        nodes = _graphql(base, ASSET_NODES)["assetNodes"]
+        where = {
+            "/".join(n["assetKey"]["path"]): n["repository"]["location"]["name"] for n in nodes
+        }
+        groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
+        assert {key: where.get(key) for key in CHAIN} == CHAIN
+        started = time.monotonic()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport=VIEWPORT)
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                expect.set_options(timeout=UI_TIMEOUT_MS)
+                _check_lineage(page, base, groups, shots)
+                _check_review(page, base, shots)
+                _check_published(page, base, shots)
+                _check_qa(page, base, shots)
+            finally:
+                browser.close()
+        timings["browser"] = time.monotonic() - started
+        started = time.monotonic()
+    timings["server_stop"] = time.monotonic() - started
+    shots.publish()
+    print("browser test timings (s):", {k: round(v, 1) for k, v in timings.items()})
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+
+
+def _check_lineage(page, base: str, groups: dict[str, str], shots: Shots) -> None:
+    """Global asset lineage, every group expanded: the groups of the three locations are drawn,
+    with seven nodes per dataset; the published asset's upstream lineage draws its seven
+    assets (raw to published) across the same three groups. Which key and location each node
+    is comes from the webserver's GraphQL (the nodes are all labelled with the dataset)."""
+    from playwright.sync_api import expect
+
+    expanded = ",".join(f"global@global:{g}" for g in sorted(set(groups.values())))
+    lineage = f"{base}/asset-groups?expanded={quote(expanded)}"
+    _open(page, lineage)
+    # More room for the graph: the left navigation folds away (the UI remembers it).
+    page.get_by_text("Hide navigation", exact=True).click()
+    _open(page, lineage)
+    graph = page.locator("foreignObject")
+    for group in sorted({groups[key] for key in CHAIN}):
+        expect(graph.get_by_text(group, exact=True).first).to_be_visible()
+    # Every dataset draws the same chain: seven nodes each.
+    nodes = graph.get_by_text(DATASET, exact=True)
+    expect(nodes).to_have_count(len(CHAIN))
+    shots.take(page, "lineage")
+    # One dataset's chain on its own: the published asset's upstream lineage, across the
+    # groups of the three locations.
+    upstream = "view=lineage&lineageScope=upstream&lineageDepth=10"
+    _open(page, f"{base}/assets/published/{DATASET}?{upstream}")
+    graph = page.locator("foreignObject")
+    expect(graph.get_by_text(DATASET, exact=True)).to_have_count(len(CHAIN))
+    for group in sorted({groups[key] for key in CHAIN}):
+        expect(graph.get_by_text(group, exact=True).first).to_be_visible()
+    shots.take(page, "lineage_one_dataset")
+
+
+def _partition_page(page, base: str, key: str) -> None:
+    from playwright.sync_api import expect
+
+    _open(page, f"{base}/assets/{key}?view=partitions&partition={YEAR}")
+    expect(page.get_by_text("Latest materialization").first).to_be_visible()
+    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+
+
+def _check_review(page, base: str, shots: Shots) -> None:
+    """What the reviewer reads: the review pack's facts and the pre-filled sign-off commands on
+    review/report, then the released metadata naming the DEMO sign-off."""
+    from playwright.sync_api import expect
+
+    _partition_page(page, base, f"review/report/{DATASET}")
+    for field in ("content_hash", "review_pack_hash", "blocking_findings", "sign_off_commands"):
+        expect(page.get_by_text(field, exact=True).first).to_be_visible()
+    expect(
+        page.get_by_text(f"artificial-data sign-off show --dataset {DATASET}").first
+    ).to_be_attached()
+    shots.take(page, "review_pack")
+    _partition_page(page, base, f"metadata/reviewed/{DATASET}")
+    expect(page.get_by_text("sign_off", exact=True).first).to_be_visible()
+    expect(page.get_by_text("DEMO").first).to_be_visible()
+    shots.take(page, "released_metadata")
+
+
+def _check_published(page, base: str, shots: Shots) -> None:
+    """The published asset is materialised for the year, with its release name."""
+    from playwright.sync_api import expect
+
+    _partition_page(page, base, f"published/{DATASET}")
+    expect(page.get_by_text("Materialized (1)").first).to_be_visible()
+    expect(page.get_by_text(YEAR, exact=True).filter(visible=True).first).to_be_visible()
+    expect(page.get_by_text(f"artificial_{DATASET}_").first).to_be_visible()
+    shots.take(page, "published_partition")
+
+
+def _check_qa(page, base: str, shots: Shots) -> None:
+    """The QA asset's checks: every check listed with a result; a blocking one passed for the
+    year."""
+    from playwright.sync_api import expect
+
+    _open(page, f"{base}/assets/qa/{DATASET}?view=checks&checkDetail=schema")
+    expect(page.get_by_text("Checks (").first).to_be_visible()
+    expect(page.get_by_text("Succeeded").first).to_be_visible()
+    expect(page.get_by_text("This is a blocking asset check.").first).to_be_visible()
+    expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
+    expect(page.get_by_text(YEAR, exact=True).filter(visible=True).first).to_be_visible()
+    shots.take(page, "qa_checks")
