@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +28,17 @@ from urllib.parse import quote
 
 import pytest
 
+from artificial_data.orchestration.keys import (
+    ARTIFICIAL_STAGE,
+    PUBLISHED_STAGE,
+    QA_STAGE,
+    RAW_STAGE,
+    REVIEW_PACK_STAGE,
+    REVIEWED_STAGE,
+    STAGES,
+    SUPPRESSED_STAGE,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("ARTIFICIAL_DATA_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -41,15 +53,19 @@ VIEWPORT = {"width": 1280, "height": 800}
 DATASET = "hes_op"
 YEAR = "2122"
 LOCATIONS = {"scraper", "review", "generator"}
-# The seven assets of one dataset, in lineage order, and the location each belongs to.
+# The seven assets of one dataset, in lineage order (keys ``<dataset>/<stage>``), and the
+# location each belongs to.
 CHAIN = {
-    f"raw/{DATASET}": "scraper",
-    f"metadata/suppressed/{DATASET}": "scraper",
-    f"review/report/{DATASET}": "review",
-    f"metadata/reviewed/{DATASET}": "review",
-    f"artificial/{DATASET}": "generator",
-    f"qa/{DATASET}": "generator",
-    f"published/{DATASET}": "generator",
+    f"{DATASET}/{stage}": location
+    for stage, location in (
+        (RAW_STAGE, "scraper"),
+        (SUPPRESSED_STAGE, "scraper"),
+        (REVIEW_PACK_STAGE, "review"),
+        (REVIEWED_STAGE, "review"),
+        (ARTIFICIAL_STAGE, "generator"),
+        (QA_STAGE, "generator"),
+        (PUBLISHED_STAGE, "generator"),
+    )
 }
 SERVER_TIMEOUT_S = 300
 UI_TIMEOUT_MS = 60_000
@@ -284,11 +300,19 @@ def _open(page, url: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
+def _label(stage: str):
+    """A node's label as the UI draws it: long names are truncated in the middle
+    (``suppres…adata``), so those match by their first and last characters."""
+    if len(stage) <= 10:
+        return re.compile(f"^{re.escape(stage)}$")
+    return re.compile(f"^{re.escape(stage[:4])}.*{re.escape(stage[-4:])}$")
+
+
 def _check_lineage(page, base: str, groups: dict[str, str], shots: Shots) -> None:
-    """Global asset lineage, every group expanded: the groups of the three locations are drawn,
-    with seven nodes per dataset; the published asset's upstream lineage draws its seven
-    assets (raw to published) across the same three groups. Which key and location each node
-    is comes from the webserver's GraphQL (the nodes are all labelled with the dataset)."""
+    """Global asset lineage, every group expanded: one group per dataset, and each stage's node
+    drawn once per dataset under its own readable name; the published asset's upstream
+    lineage draws the dataset's seven stages, raw to published. Which location each node
+    belongs to comes from the webserver's GraphQL (checked by the caller)."""
     from playwright.sync_api import expect
 
     expanded = ",".join(f"global@global:{g}" for g in sorted(set(groups.values())))
@@ -298,20 +322,18 @@ def _check_lineage(page, base: str, groups: dict[str, str], shots: Shots) -> Non
     page.get_by_text("Hide navigation", exact=True).click()
     _open(page, lineage)
     graph = page.locator("foreignObject")
-    for group in sorted({groups[key] for key in CHAIN}):
+    datasets = sorted({key.split("/")[0] for key in groups})
+    for group in sorted(set(groups.values())):
         expect(graph.get_by_text(group, exact=True).first).to_be_visible()
-    # Every dataset draws the same chain: seven nodes each.
-    nodes = graph.get_by_text(DATASET, exact=True)
-    expect(nodes).to_have_count(len(CHAIN))
+    for stage in STAGES:
+        expect(graph.get_by_text(_label(stage))).to_have_count(len(datasets))
     shots.take(page, "lineage")
-    # One dataset's chain on its own: the published asset's upstream lineage, across the
-    # groups of the three locations.
+    # One dataset's chain on its own: the published asset's upstream lineage.
     upstream = "view=lineage&lineageScope=upstream&lineageDepth=10"
-    _open(page, f"{base}/assets/published/{DATASET}?{upstream}")
+    _open(page, f"{base}/assets/{DATASET}/{PUBLISHED_STAGE}?{upstream}")
     graph = page.locator("foreignObject")
-    expect(graph.get_by_text(DATASET, exact=True)).to_have_count(len(CHAIN))
-    for group in sorted({groups[key] for key in CHAIN}):
-        expect(graph.get_by_text(group, exact=True).first).to_be_visible()
+    for stage in STAGES:
+        expect(graph.get_by_text(_label(stage))).to_have_count(1)
     shots.take(page, "lineage_one_dataset")
 
 
@@ -325,17 +347,17 @@ def _partition_page(page, base: str, key: str) -> None:
 
 def _check_review(page, base: str, shots: Shots) -> None:
     """What the reviewer reads: the review pack's facts and the pre-filled sign-off commands on
-    review/report, then the released metadata naming the DEMO sign-off."""
+    the review pack, then the released metadata naming the DEMO sign-off."""
     from playwright.sync_api import expect
 
-    _partition_page(page, base, f"review/report/{DATASET}")
+    _partition_page(page, base, f"{DATASET}/{REVIEW_PACK_STAGE}")
     for field in ("content_hash", "review_pack_hash", "blocking_findings", "sign_off_commands"):
         expect(page.get_by_text(field, exact=True).first).to_be_visible()
     expect(
         page.get_by_text(f"artificial-data sign-off show --dataset {DATASET}").first
     ).to_be_attached()
     shots.take(page, "review_pack")
-    _partition_page(page, base, f"metadata/reviewed/{DATASET}")
+    _partition_page(page, base, f"{DATASET}/{REVIEWED_STAGE}")
     expect(page.get_by_text("sign_off", exact=True).first).to_be_visible()
     expect(page.get_by_text("DEMO").first).to_be_visible()
     shots.take(page, "released_metadata")
@@ -345,7 +367,7 @@ def _check_published(page, base: str, shots: Shots) -> None:
     """The published asset is materialised for the year, with its release name."""
     from playwright.sync_api import expect
 
-    _partition_page(page, base, f"published/{DATASET}")
+    _partition_page(page, base, f"{DATASET}/{PUBLISHED_STAGE}")
     expect(page.get_by_text("Materialized (1)").first).to_be_visible()
     expect(page.get_by_text(YEAR, exact=True).filter(visible=True).first).to_be_visible()
     expect(page.get_by_text(f"artificial_{DATASET}_").first).to_be_visible()
@@ -357,7 +379,7 @@ def _check_qa(page, base: str, shots: Shots) -> None:
     year."""
     from playwright.sync_api import expect
 
-    _open(page, f"{base}/assets/qa/{DATASET}?view=checks&checkDetail=schema")
+    _open(page, f"{base}/assets/{DATASET}/{QA_STAGE}?view=checks&checkDetail=schema")
     expect(page.get_by_text("Checks (").first).to_be_visible()
     expect(page.get_by_text("Succeeded").first).to_be_visible()
     expect(page.get_by_text("This is a blocking asset check.").first).to_be_visible()
