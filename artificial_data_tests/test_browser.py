@@ -302,7 +302,7 @@ def _open(page, url: str) -> None:
 
 def _label(stage: str):
     """A node's label as the UI draws it: long names are truncated in the middle
-    (``suppres…adata``), so those match by their first and last characters."""
+    (``suppress…_metadata``), so those match by their first and last characters."""
     if len(stage) <= 10:
         return re.compile(f"^{re.escape(stage)}$")
     return re.compile(f"^{re.escape(stage[:4])}.*{re.escape(stage[-4:])}$")
