@@ -38,6 +38,7 @@ import fcntl
 import json
 import re
 import shutil
+import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -83,6 +84,18 @@ Attachments = Mapping[str, bytes | str] | Callable[[], Mapping[str, bytes | str]
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: Files of a folder partition that are data or Spark's bookkeeping, not attachments.
 _NOT_ATTACHMENTS = re.compile(r"(\.parquet|\.crc)$|^_SUCCESS$")
+
+
+def _settle(session, timeout_s: float = 30.0) -> None:
+    """Wait (bounded) until no Spark job is active: after a failed write, the job's other
+    tasks may still be writing into its staging folder for a moment after the driver raised."""
+    try:
+        tracker = session.sparkContext.statusTracker()
+    except Exception:  # Spark Connect has no SparkContext
+        return
+    deadline = time.monotonic() + timeout_s
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 class TableSchemaChanged(ValueError):
@@ -389,6 +402,7 @@ class CatalogTables(TableStore):
                         # Spark leaves its job's staging folder behind when a task fails (not
                         # always: it depends on which task fails when). The old partition is
                         # untouched; under the lock, what appeared is this write's: remove it.
+                        _settle(session)
                         for left in set(files.glob(".spark-staging-*")) - before:
                             shutil.rmtree(left, ignore_errors=True)
                         raise
