@@ -27,11 +27,15 @@ def _cmd_sign_off(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec_import(args: argparse.Namespace) -> int:
-    from artificial_data.common.dataset_spec import load_spec_file
+    from artificial_data.common.dataset_spec import SpecError, load_spec_file
     from artificial_data.common.spec_import import spec_from_reference, write_spec
 
     write_spec(spec_from_reference(args.csv, args.dataset, args.years), args.out)
-    spec = load_spec_file(args.out)
+    try:
+        spec = load_spec_file(args.out)
+    except SpecError as exc:
+        message = f"wrote {args.out}, but the draft needs editing before it loads: {exc}"
+        raise SystemExit(message) from None
     print(f"wrote {args.out}: {len(spec.fields)} fields, valid")
     return 0
 
