@@ -35,6 +35,7 @@ from artificial_data.orchestration.keys import (
     RAW_STAGE,
     REVIEW_PACK_STAGE,
     REVIEWED_STAGE,
+    SIGN_OFF_STAGE,
     STAGES,
     SUPPRESSED_STAGE,
 )
@@ -53,7 +54,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 DATASET = "hes_op"
 YEAR = "2122"
 LOCATIONS = {"scraper", "review", "generator"}
-# The seven assets of one dataset, in lineage order (keys ``<dataset>/<stage>``), and the
+# The eight assets of one dataset, in lineage order (keys ``<dataset>/<stage>``), and the
 # location each belongs to.
 CHAIN = {
     f"{DATASET}/{stage}": location
@@ -61,6 +62,7 @@ CHAIN = {
         (RAW_STAGE, "scraper"),
         (SUPPRESSED_STAGE, "scraper"),
         (REVIEW_PACK_STAGE, "review"),
+        (SIGN_OFF_STAGE, "review"),
         (REVIEWED_STAGE, "review"),
         (ARTIFICIAL_STAGE, "generator"),
         (QA_STAGE, "generator"),
@@ -311,7 +313,7 @@ def _label(stage: str):
 def _check_lineage(page, base: str, groups: dict[str, str], shots: Shots) -> None:
     """Global asset lineage, every group expanded: one group per dataset, and each stage's node
     drawn once per dataset under its own readable name; the published asset's upstream
-    lineage draws the dataset's seven stages, raw to published. Which location each node
+    lineage draws the dataset's eight stages, raw to published. Which location each node
     belongs to comes from the webserver's GraphQL (checked by the caller)."""
     from playwright.sync_api import expect
 

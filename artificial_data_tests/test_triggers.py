@@ -1,14 +1,15 @@
-"""The sensor chain sign-off -> release -> artificial tables, on a real Dagster instance:
-exactly one release run per sign-off and exactly one generation run per release."""
+"""The chain sign-off -> release -> artificial tables, on a real Dagster instance: the release
+asked for exactly once per sign-off (automation condition) and exactly one generation run per
+release (sensor)."""
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import DagsterInstance, build_sensor_context
+from dagster import DagsterInstance, build_sensor_context, evaluate_automation_conditions
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.stores import ADMIN, ARTIFICIAL, METADATA_SENSITIVE, ScopedStores
-from artificial_data.orchestration.keys import artificial_key
+from artificial_data.orchestration.keys import artificial_key, reviewed_key, sign_off_key
 from artificial_data.orchestration.resources import GeneratorStores, ReviewStores
 from artificial_data_tests.metadata_factory import header, small_metadata
 
@@ -68,12 +69,18 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
 
     pack_hash = json.loads(pack)["review_pack_hash"]
 
-    release_sensor = (review_defs, "release_after_sign_off")
+    sign_off_sensor = (review_defs, "sign_off_status_sensor")
     regenerate_sensor = (generator_defs, "regenerate_after_release")
     resources = {"stores": ReviewStores()}
     gen_resources = {"stores": GeneratorStores()}
-    requests, review_cursor = _tick(*release_sensor, instance, None, resources)
-    assert requests == []
+    # The sign-off sensor records the pending state (one run), then nothing more.
+    requests, _ = _tick(*sign_off_sensor, instance, None, resources)
+    assert [r.job_name for r in requests] == ["sign_off_status_job"]
+    review_defs.resolve_job_def("sign_off_status_job").execute_in_process(instance=instance)
+    assert _tick(*sign_off_sensor, instance, None, resources)[0] == []
+    released = reviewed_key("hes_op")
+    automation = evaluate_automation_conditions(defs=review_defs, instance=instance)
+    assert automation.get_requested_partitions(released) == set()
 
     sign = dict(
         dataset="hes_op", year=YEAR, content_hash=stored.content_hash, review_pack_hash=pack_hash
@@ -89,8 +96,10 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
     assert not refused.success
     failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
     assert "two different people" in failure.step_failure_data.user_failure_data.description
-    requests, review_cursor = _tick(*release_sensor, instance, review_cursor, resources)
-    assert requests == []  # waiting for the approver
+    automation = evaluate_automation_conditions(
+        defs=review_defs, instance=instance, cursor=automation.cursor
+    )
+    assert automation.get_requested_partitions(released) == set()  # waiting for the approver
 
     approved = _launch_sign_off(
         review_defs, instance, signers.sign("approver", "grace@example.org", **sign)
@@ -101,18 +110,24 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
         e for e in approved.all_events if e.event_type_value == "ASSET_OBSERVATION"
     ).event_specific_data.asset_observation
     assert observation.metadata["sign_off_status"].value == "signed"
-    requests, review_cursor = _tick(*release_sensor, instance, review_cursor, resources)
-    assert len(requests) == 1
-    assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
-    assert _tick(*release_sensor, instance, review_cursor, resources)[0] == []  # no duplicate
+    assert observation.asset_key == sign_off_key("hes_op")
+    assert _tick(*sign_off_sensor, instance, None, resources)[0] == []  # already recorded
+    automation = evaluate_automation_conditions(
+        defs=review_defs, instance=instance, cursor=automation.cursor
+    )
+    assert automation.get_requested_partitions(released) == {YEAR}
+    again = evaluate_automation_conditions(
+        defs=review_defs, instance=instance, cursor=automation.cursor
+    )
+    assert again.get_requested_partitions(released) == set()  # no duplicate
 
     _, generator_cursor = _tick(*regenerate_sensor, instance, None, gen_resources)
     review_defs.resolve_job_def("release_hes_op").execute_in_process(
-        partition_key=YEAR, instance=instance, tags=requests[0].tags
+        partition_key=YEAR, instance=instance
     )
     # Launching the same release again is a no-op: no second materialisation.
     again = review_defs.resolve_job_def("release_hes_op").execute_in_process(
-        partition_key=YEAR, instance=instance, tags=requests[0].tags
+        partition_key=YEAR, instance=instance
     )
     assert again.success and again.get_asset_materialization_events() == []
     requests, generator_cursor = _tick(
@@ -142,5 +157,6 @@ def test_one_release_and_one_generation_per_sign_off(home, spark, signers):
 
     # A fresh daemon (no cursors, e.g. `make dev` after `make demo`) starts nothing again:
     # the sign-off is already released and the artificial table already generated from it.
-    assert _tick(*release_sensor, instance, None, resources)[0] == []
+    fresh = evaluate_automation_conditions(defs=review_defs, instance=instance)
+    assert fresh.get_requested_partitions(released) == set()
     assert _tick(*regenerate_sensor, instance, None, gen_resources)[0] == []
