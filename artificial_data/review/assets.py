@@ -75,7 +75,7 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
             released = read_metadata(scoped, METADATA_RELEASED, spec.dataset, year)
             changes = describe_changes(released.rows, current.rows)
         pack = build_review_pack(spec, year, current, findings, changes)
-        path = scoped.write_json_partition(
+        folder = scoped.write_json_partition(
             ADMIN, review_pack_object(spec.dataset), year, pack.files()
         )
         blocking = blocking_findings(findings)
@@ -86,9 +86,10 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
                 "review_pack_hash": pack.review_pack_hash,
                 "blocking_findings": len(blocking),
                 **status_metadata(status),
-                # Values stay in the admin store: the UI gets the pack without them.
-                "review_pack": MetadataValue.md(pack.public_markdown[:60_000]),
-                "html": MetadataValue.path(str(path / "review_pack.html")),
+                # Values stay in the admin store: the UI gets the whole pack without them, and
+                # where to read them (the admin store's folder, the `sign-off show` command).
+                "review_pack": MetadataValue.md(pack.public_markdown),
+                "values_in": MetadataValue.text(f"{folder}/review_pack.html (admin scope)"),
             }
         )
 
