@@ -279,3 +279,145 @@ def test_in_the_workspace_the_release_is_the_review_locations_asset(home, tmp_pa
         generator = entries["generator"].code_location
         (repository,) = generator.get_repositories().values()
         assert [s.name for s in repository.get_sensors()] == [SENSOR_NAME]
+
+
+def _launch_sign_off(review_defs, instance, signed):
+    """Sign off through the UI path: `sign_off_job` with the statement pasted as config."""
+    return review_defs.resolve_job_def("sign_off_job").execute_in_process(
+        instance=instance,
+        run_config={
+            "ops": {
+                "record_signed_statement_op": {
+                    "config": {
+                        "statement": signed.statement.to_bytes().decode() + "\n",
+                        "signature": signed.signature,
+                    }
+                }
+            }
+        },
+        raise_on_error=False,
+    )
+
+
+def _sensor_tick(defs, sensor_name, instance, cursor, resources=None):
+    sensor_def = defs.resolve_sensor_def(sensor_name)
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources=resources, definitions=defs
+    )
+    data = sensor_def.evaluate_tick(context)
+    return data.run_requests, data.cursor
+
+
+@pytest.mark.spark
+def test_one_release_per_sign_off_and_one_generation_run_per_release(home, spark, signers):
+    """The whole chain on one instance: review pack, two sign-offs through the UI path, the
+    review location's release sensor, its release run (a real materialisation of
+    ``hes_op/reviewed_metadata``), then the generator's automation and its run."""
+    import pyarrow.parquet as pq
+
+    from artificial_data.common.metadata_store import write_metadata
+    from artificial_data.common.stores import ADMIN
+    from artificial_data.generator.definitions import build_definitions as generator_definitions
+    from artificial_data.orchestration.resources import ReviewStores
+    from artificial_data.review.definitions import build_definitions as review_definitions
+    from artificial_data_tests.metadata_factory import small_metadata
+
+    instance = DagsterInstance.ephemeral()
+    scraper = ScopedStores.for_location("scraper", home, simulated_raw=True)
+    stored = write_metadata(
+        scraper, METADATA_SENSITIVE, SPEC.dataset, YEAR, small_metadata(SPEC), header(SPEC, YEAR)
+    )
+    review_defs, generator_defs = review_definitions(), generator_definitions()
+    packed = review_defs.resolve_job_def("review_pack_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance
+    )
+    shown = packed.get_asset_materialization_events()[0].materialization.metadata
+    assert shown["sign_off_status"].value == "waiting for sign-off"
+    assert "artificial-data sign-off sign --dataset hes_op --year 2122 --role reviewer" in (
+        shown["sign_off_commands"].value
+    )
+    review = ScopedStores.for_location("review", home)
+    pack = (review.partition_path(ADMIN, "review_packs/hes_op", YEAR) / "pack.json").read_text()
+    pack_hash = json.loads(pack)["review_pack_hash"]
+
+    release_sensor = (review_defs, "release_after_sign_off")
+    resources = {"stores": ReviewStores()}
+    requests, review_cursor = _sensor_tick(*release_sensor, instance, None, resources)
+    assert requests == []
+
+    sign = dict(
+        dataset="hes_op", year=YEAR, content_hash=stored.content_hash, review_pack_hash=pack_hash
+    )
+    # One person typing both names is not possible any more: alan may hold either role, but
+    # the approver statement he signs after his reviewer statement is refused.
+    assert _launch_sign_off(
+        review_defs, instance, signers.sign("reviewer", "alan@example.org", **sign)
+    ).success
+    refused = _launch_sign_off(
+        review_defs, instance, signers.sign("approver", "alan@example.org", **sign)
+    )
+    assert not refused.success
+    failure = next(e for e in refused.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "two different people" in failure.step_failure_data.user_failure_data.description
+    requests, review_cursor = _sensor_tick(*release_sensor, instance, review_cursor, resources)
+    assert requests == []  # waiting for the approver
+
+    approved = _launch_sign_off(
+        review_defs, instance, signers.sign("approver", "grace@example.org", **sign)
+    )
+    assert approved.success
+    # The status is shown on the review report asset.
+    observation = next(
+        e for e in approved.all_events if e.event_type_value == "ASSET_OBSERVATION"
+    ).event_specific_data.asset_observation
+    assert observation.metadata["sign_off_status"].value == "signed"
+    requests, review_cursor = _sensor_tick(*release_sensor, instance, review_cursor, resources)
+    assert len(requests) == 1
+    assert requests[0].partition_key == YEAR and requests[0].job_name == "release_hes_op"
+    again, review_cursor = _sensor_tick(*release_sensor, instance, review_cursor, resources)
+    assert again == []  # no duplicate
+
+    generator_requests, generator_cursor = tick(generator_defs, instance, None)
+    assert generator_requests == []  # nothing released yet
+    review_defs.resolve_job_def("release_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance, tags=requests[0].tags
+    )
+    # Launching the same release again is a no-op: no second materialisation.
+    again = review_defs.resolve_job_def("release_hes_op").execute_in_process(
+        partition_key=YEAR, instance=instance, tags=requests[0].tags
+    )
+    assert again.success and again.get_asset_materialization_events() == []
+    generator_requests, generator_cursor = tick(generator_defs, instance, generator_cursor)
+    (request,) = generator_requests
+    assert request.partition_key == YEAR and set(request.asset_selection) == CHAIN
+    # exactly one generation run per release
+    none, generator_cursor = tick(generator_defs, instance, generator_cursor)
+    assert none == []
+
+    # The requested run, as the daemon launches it (500 rows instead of the default sample).
+    generator_defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        partition_key=YEAR,
+        instance=instance,
+        asset_selection=list(request.asset_selection),
+        tags=request.tags,
+        run_config={"ops": {"hes_op__artificial": {"config": {"rows": 500}}}},
+        raise_on_error=False,
+    )
+    generator = ScopedStores.for_location("generator", home)
+    table = pq.read_table(generator.partition_path(ARTIFICIAL, "hes_op", YEAR))
+    assert table.num_rows == 500
+    assert table.schema.names == SPEC.field_names
+    # Dagster's own table metadata: the row count and the HES column schema.
+    event = instance.get_latest_materialization_event(artificial_key("hes_op"))
+    metadata = event.asset_materialization.metadata
+    assert metadata["dagster/row_count"].value == 500
+    schema = metadata["dagster/column_schema"].value
+    assert [c.name for c in schema.columns] == SPEC.field_names
+    # After the run, whatever QA said, nothing is requested again.
+    none, generator_cursor = tick(generator_defs, instance, generator_cursor)
+    assert none == []
+
+    # A fresh daemon (no cursors, e.g. `make dev` after `make demo`) starts nothing again:
+    # the sign-off is already released and the artificial table already generated from it.
+    assert _sensor_tick(*release_sensor, instance, None, resources)[0] == []
+    assert tick(generator_defs, instance, None)[0] == []

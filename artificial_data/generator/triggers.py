@@ -1,7 +1,8 @@
 """Regenerate, check and publish after each release (DESIGN §7), by declarative automation.
 
-The generator's three assets carry Dagster ``AutomationCondition``s, evaluated by the daemon
-through the ``generator_automation`` sensor (running by default):
+The generator's three assets carry Dagster ``AutomationCondition``s, evaluated on the daemon's
+clock by the ``generator_automation`` sensor (running by default) in this location's code
+server:
 
 - ``<ds>/artificial`` is requested for a year once for every new materialisation of that year of
   ``<ds>/reviewed_metadata`` (a release, made by the review location: the generator sees it as
@@ -10,14 +11,14 @@ through the ``generator_automation`` sensor (running by default):
   or was updated by a run that did not include QA;
 - ``<ds>/published`` likewise after QA, and only while every *blocking* check of the year's QA
   passed or is part of the same request. Within a run, a failed blocking check stops
-  ``published`` (Dagster skips the step); across ticks, a year whose latest QA failed is not
-  requested.
+  ``published`` (Dagster does not start the step); across ticks, a year whose latest QA failed
+  is not requested.
 
 Why this gives exactly one generation per release: each condition is Dagster's ``eager()``,
 whose trigger ("a dependency updated") holds *since it was last handled*, i.e. until the asset
-is requested or materialised. A request resets it, so the next evaluation requests nothing; a
-manual run (``make demo``, the Launchpad) after the release also resets it, so the release is
-not generated twice; a dependency update made by a run that already included the asset (the
+is requested or materialised. A request resets it, so the next evaluation requests nothing
+(whether the run then succeeds, fails or has not started); a manual run (``make demo``, the
+Launchpad) after the release also resets it, so the release is not generated twice; a dependency update made by a run that already included the asset (the
 one-run chain artificial -> qa -> published) does not trigger it. Repeating a release makes no
 new materialisation (``review/release.py``), so it triggers nothing.
 
@@ -25,6 +26,12 @@ What ``eager()`` alone would miss: a release made before the sensor's first eval
 first tick counts as handled). ``catch_up`` covers it: on the first evaluation, a year whose
 asset is missing while its dependency exists is requested once. This replaces the cursor sensor
 ``regenerate_after_release`` and its content-hash comparison: the cursor is Dagster's own.
+
+Not covered (reasoned from Dagster's semantics, not tested): a second release of a year that
+lands while that year's generation run is in progress counts as handled by that run if the run
+materialises ``artificial`` after it. If the run read the earlier release, publication then
+refuses the year (its metadata hash differs from the released one) and says to materialise
+``artificial`` again.
 """
 
 import warnings
