@@ -18,9 +18,10 @@ Why this gives exactly one generation per release: each condition is Dagster's `
 whose trigger ("a dependency updated") holds *since it was last handled*, i.e. until the asset
 is requested or materialised. A request resets it, so the next evaluation requests nothing
 (whether the run then succeeds, fails or has not started); a manual run (``make demo``, the
-Launchpad) after the release also resets it, so the release is not generated twice; a dependency update made by a run that already included the asset (the
-one-run chain artificial -> qa -> published) does not trigger it. Repeating a release makes no
-new materialisation (``review/release.py``), so it triggers nothing.
+Launchpad) after the release also resets it, so the release is not generated twice; a
+dependency update made by a run that already included the asset (the one-run chain
+artificial -> qa -> published) does not trigger it. Repeating a release makes no new
+materialisation (``review/release.py``), so it triggers nothing.
 
 What ``eager()`` alone would miss: a release made before the sensor's first evaluation (its
 first tick counts as handled). ``catch_up`` covers it: on the first evaluation, a year whose
