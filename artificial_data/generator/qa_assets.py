@@ -25,6 +25,7 @@ from artificial_data.common.stores import ARTIFICIAL, ScopedStores
 from artificial_data.generator.assets import GENERATION_FILE, read_verified_release
 from artificial_data.generator.qa import CHECK_NAMES, run_qa
 from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS
+from artificial_data.generator.triggers import after_upstream
 from artificial_data.orchestration.compute import QA, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -116,6 +117,7 @@ def build_qa_asset(spec: DatasetSpec) -> AssetsDefinition:
             for name, blocking in CHECK_NAMES.items()
         ],
         kinds={"pandas", "html"},
+        automation_condition=after_upstream(),
     )
     def _qa(
         context: AssetExecutionContext, stores: GeneratorStores, spark: SparkEngine
