@@ -183,8 +183,13 @@ def _all_locations():
 def _own_nodes(defs):
     """The assets a location defines: executable ones, and the external ``sign_off`` assets
     it declares (not the upstream assets of other locations it depends on)."""
+    from artificial_data.orchestration.keys import SIGN_OFF_STAGE
+
     graph = defs.resolve_asset_graph()
     declared = {a.key for a in defs.assets if hasattr(a, "key") and not hasattr(a, "keys")}
+    # The generator also declares the review location's ``reviewed_metadata`` (to give the
+    # external dep its partitions); only ``sign_off`` is a location's own external asset.
+    declared = {k for k in declared if k.path[-1] == SIGN_OFF_STAGE}
     return [
         graph.get(k)
         for k in graph.get_all_asset_keys()
