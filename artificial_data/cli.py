@@ -15,6 +15,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raw_rows=args.raw_rows,
         artificial_rows=args.rows,
         datasets=args.dataset or None,
+        until_sign_off=args.until_sign_off,
     )
     print_summary(outputs)
     return 0
@@ -86,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", action="append", help="limit to a dataset (repeatable)")
     demo.add_argument("--raw-rows", type=int, default=20_000)
     demo.add_argument("--rows", type=int, default=10_000, help="artificial rows per table-year")
+    demo.add_argument(
+        "--until-sign-off",
+        action="store_true",
+        help="stop each year at its sign-off (scraped, review pack built, sign-off pending)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     sim = sub.add_parser("simulate", help="write simulated stand-in raw HES into the raw store")

@@ -86,7 +86,11 @@ def run_demo(
     raw_rows: int = DEMO_RAW_ROWS,
     artificial_rows: int = DEMO_ARTIFICIAL_ROWS,
     datasets: list[str] | None = None,
+    until_sign_off: bool = False,
 ) -> list[DemoOutput]:
+    """Run each dataset-year through the three locations' own jobs. ``until_sign_off`` stops
+    each year where a real one waits for people: scraped, review pack built, ``<ds>/sign_off``
+    pending, so the sign-off (UI or CLI) and what follows it can be tried by hand."""
     os.environ.setdefault(ENVIRONMENT_ENV, "demo")
     settings = load_settings()
     if not settings.uses_simulated_raw:
@@ -113,8 +117,16 @@ def run_demo(
                 instance,
                 step_config(raw_key(ds), rows=raw_rows, seed=DEMO_SEED),
             )
-            print(f"[demo] {ds} {year}: review pack, DEMO sign-off, release")
+            then = "waits for sign-off" if until_sign_off else "DEMO sign-off, release"
+            print(f"[demo] {ds} {year}: review pack, {then}")
             _run(review_defs, f"review_pack_{ds}", year, instance)
+            if until_sign_off:
+                _run_unpartitioned(review_defs, "sign_off_status_job", instance)
+                print(
+                    f"[demo] {ds} {year}: waiting for sign-off ({ds}/sign_off in the UI; "
+                    f"`artificial-data sign-off show --dataset {ds} --year {year}`)"
+                )
+                continue
             statements = demo_sign_off(spec, year)
             # The sign-off into the lineage (``<ds>/sign_off``) before the release, as the UI's
             # sign-off job and the sensor record it, so nothing later asks to release it again.
@@ -140,6 +152,10 @@ def run_demo(
 
 def print_summary(outputs: list[DemoOutput]) -> None:
     settings = load_settings()
+    if not outputs:
+        roots = sorted({str(root.parent) for root in settings.store_roots.values()})
+        print(f"\nNothing generated yet: every year waits for its sign-off. Stores: {roots[0]}")
+        return
     print("\nArtificial HES produced (simulated source, DEMO sign-off):")
     for o in outputs:
         shape = f"{o.rows:>8,} rows x {o.columns} columns"

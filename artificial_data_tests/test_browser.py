@@ -39,6 +39,7 @@ from artificial_data.orchestration.keys import (
     STAGES,
     SUPPRESSED_STAGE,
 )
+from artificial_data.review.sign_off_events import SIGN_OFF_JOB
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path(os.environ.get("ARTIFICIAL_DATA_CHROMIUM", "/usr/bin/chromium"))
@@ -266,6 +267,7 @@ def test_ui_shows_a_dataset_year_across_the_three_locations(env, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     timings = {"demo_slice": _run_demo_slice(env)}
+    timings["pending_slice"] = _stage_pending_year(env)
     shots = Shots(tmp_path / "screenshots")
     started = time.monotonic()
     with _dagster_dev(env, tmp_path / "dagster_dev.log") as base:
@@ -290,6 +292,7 @@ def test_ui_shows_a_dataset_year_across_the_three_locations(env, tmp_path):
                 _check_published(page, base, shots)
                 _check_qa(page, base, shots)
                 _check_qa_report(page, base, shots)
+                timings.update(_follow_sign_off_to_published(page, base, env, shots))
             finally:
                 browser.close()
         timings["browser"] = time.monotonic() - started
@@ -297,6 +300,108 @@ def test_ui_shows_a_dataset_year_across_the_three_locations(env, tmp_path):
     timings["server_stop"] = time.monotonic() - started
     shots.publish()
     print("browser test timings (s):", {k: round(v, 1) for k, v in timings.items()})
+
+
+PENDING_YEAR = "2223"
+FOLLOW_TIMEOUT_S = 600
+#: The assets a sign-off sets going, in order, each materialised for the year by its own run.
+FOLLOWS = (SIGN_OFF_STAGE, REVIEWED_STAGE, ARTIFICIAL_STAGE, QA_STAGE, PUBLISHED_STAGE)
+
+
+def _stage_pending_year(env: dict[str, str]) -> float:
+    """A second year of the dataset, stopped where a real one waits for people: scraped,
+    review pack built, its sign-off recorded as pending (`artificial-data demo
+    --until-sign-off`)."""
+    started = time.monotonic()
+    command = [
+        sys.executable, "-m", "artificial_data.cli", "demo", "--years", PENDING_YEAR,
+        "--dataset", DATASET, "--raw-rows", "5000", "--until-sign-off",
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, f"staging failed:\n{result.stdout[-3000:]}\n{result.stderr}"
+    assert "waiting for sign-off" in result.stdout, result.stdout
+    return time.monotonic() - started
+
+
+def _materialised_partitions(base: str, stage: str) -> set[str]:
+    query = (
+        f'{{ assetOrError(assetKey: {{path: ["{DATASET}", "{stage}"]}}) {{ __typename '
+        "... on Asset { assetMaterializations { partition } } } }"
+    )
+    asset = _graphql(base, query)["assetOrError"]
+    return {m["partition"] for m in asset.get("assetMaterializations") or []}
+
+
+def _sign_with_demo_keys(env: dict[str, str]) -> None:
+    """Both DEMO statements submitted outside Dagster, as `artificial-data sign-off submit`
+    records a person's: only the sign-off sensor can tell Dagster about them."""
+    code = (
+        "from artificial_data.common.settings import load_settings\n"
+        "from artificial_data.common.stores import REVIEW, ScopedStores\n"
+        "from artificial_data.review.demo_signers import demo_sign_off\n"
+        "stores = ScopedStores.for_location(REVIEW, load_settings().store_roots)\n"
+        f"print(demo_sign_off(stores, {DATASET!r}, {PENDING_YEAR!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def _follow_sign_off_to_published(page, base: str, env: dict[str, str], shots: Shots) -> dict:
+    """Pending sign-off to published with nobody touching Dagster: the year shows as waiting
+    for sign-off, its Launchpad link opens `sign_off_job` with the year's hashes, then two
+    statements are submitted outside Dagster and the daemon (sensor, then each location's
+    declarative automation) releases, generates, checks and publishes the year."""
+    from playwright.sync_api import expect
+
+    pack = json.loads(
+        (Path(env["ARTIFICIAL_DATA_HOME"]) / "admin" / "review_packs" / DATASET / PENDING_YEAR
+         / "pack.json").read_text()
+    )  # fmt: skip
+    assert PENDING_YEAR not in _materialised_partitions(base, SIGN_OFF_STAGE)
+    # The year's latest event: the observation that it waits for sign-off, with its hashes.
+    _open(page, f"{base}/assets/{DATASET}/{SIGN_OFF_STAGE}?view=events")
+    expect(page.get_by_text(f"Partition {PENDING_YEAR} observed").first).to_be_visible()
+    expect(page.get_by_text("waiting for sign-off", exact=True).first).to_be_visible()
+    expect(page.get_by_text(pack["content_hash"], exact=True).first).to_be_visible()
+    shots.take(page, "sign_off_pending")
+    year = quote(f"Sign off {DATASET} {PENDING_YEAR}:", safe="")
+    link = page.locator(f'a[href^="/locations/review/jobs/{SIGN_OFF_JOB}/"][href*="{year}"]')
+    link.first.click()
+    page.wait_for_load_state("networkidle")
+    editor = page.locator(".CodeMirror").first
+    expect(editor).to_contain_text(f"Sign off {DATASET} {PENDING_YEAR}")
+    expect(editor).to_contain_text(pack["review_pack_hash"])
+    expect(editor).to_contain_text("record_signed_statement_op")
+    shots.take(page, "sign_off_launchpad")
+
+    started = time.monotonic()
+    _sign_with_demo_keys(env)
+    reached: dict[str, float] = {}
+    deadline = started + FOLLOW_TIMEOUT_S
+    while len(reached) < len(FOLLOWS) and time.monotonic() < deadline:
+        for stage in FOLLOWS:
+            if stage not in reached and PENDING_YEAR in _materialised_partitions(base, stage):
+                reached[stage] = time.monotonic() - started
+        time.sleep(3)
+    assert set(reached) == set(FOLLOWS), (
+        f"{DATASET} {PENDING_YEAR} after sign-off reached only {reached} in {FOLLOW_TIMEOUT_S}s"
+    )
+    assert [s for s in sorted(reached, key=reached.get)] == list(FOLLOWS)
+
+    _open(
+        page, f"{base}/assets/{DATASET}/{SIGN_OFF_STAGE}?view=partitions&partition={PENDING_YEAR}"
+    )
+    expect(page.get_by_text("Materialized", exact=True).first).to_be_visible()
+    expect(page.get_by_text("sign_off_pair", exact=True).first).to_be_visible()
+    shots.take(page, "sign_off_signed")
+    _open(
+        page, f"{base}/assets/{DATASET}/{PUBLISHED_STAGE}?view=partitions&partition={PENDING_YEAR}"
+    )
+    expect(page.get_by_text("Materialized (2)").first).to_be_visible()
+    shots.take(page, "published_after_sign_off")
+    return {f"follow_{stage}": round(t, 1) for stage, t in reached.items()}
 
 
 def _open(page, url: str) -> None:
@@ -357,9 +462,13 @@ def _check_review(page, base: str, shots: Shots) -> None:
     _partition_page(page, base, f"{DATASET}/{REVIEW_PACK_STAGE}")
     for field in ("content_hash", "review_pack_hash", "blocking_findings", "sign_off_commands"):
         expect(page.get_by_text(field, exact=True).first).to_be_visible()
+    # The commands (with the Launchpad link) are long Markdown: the UI shows them on request.
+    commands = page.get_by_role("row", name=re.compile("^sign_off_commands"))
+    commands.get_by_text("[Show Markdown]").click()
     expect(
         page.get_by_text(f"artificial-data sign-off show --dataset {DATASET}").first
-    ).to_be_attached()
+    ).to_be_visible()
+    page.keyboard.press("Escape")
     shots.take(page, "review_pack")
     _partition_page(page, base, f"{DATASET}/{REVIEWED_STAGE}")
     expect(page.get_by_text("sign_off", exact=True).first).to_be_visible()
