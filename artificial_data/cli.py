@@ -1,4 +1,4 @@
-"""The ``artificial-data`` command line: demo, simulate, sign-off, spec import, grants,
+"""The ``artificial-data`` command line: demo, simulate, sign-off, schedules, spec import, grants,
 pipes-task."""
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ def _cmd_sign_off(args: argparse.Namespace) -> int:
 
 
 def _cmd_spec_import(args: argparse.Namespace) -> int:
-    from artificial_data.common.dataset_spec import load_spec_file
+    from artificial_data.common.dataset_spec import SpecError, load_spec_file
     from artificial_data.common.spec_import import spec_from_reference, write_spec
 
     write_spec(spec_from_reference(args.csv, args.dataset, args.years), args.out)
-    spec = load_spec_file(args.out)
+    try:
+        spec = load_spec_file(args.out)
+    except SpecError as exc:
+        message = f"wrote {args.out}, but the draft needs editing before it loads: {exc}"
+        raise SystemExit(message) from None
     print(f"wrote {args.out}: {len(spec.fields)} fields, valid")
     return 0
 
@@ -63,6 +67,16 @@ def _cmd_pipes_task(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_schedules(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from artificial_data.scraper.schedule_status import format_statuses, schedule_statuses
+
+    with DagsterInstance.get() as instance:
+        print(format_statuses(schedule_statuses(instance)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artificial-data", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(so)
     so.set_defaults(func=_cmd_sign_off)
+
+    schedules = sub.add_parser(
+        "schedules",
+        help="per dataset: the year its scrape schedule refreshes, its cron, whether it is on, "
+        "and when it last ticked and ran (reads the Dagster instance of DAGSTER_HOME)",
+    )
+    schedules.set_defaults(func=_cmd_schedules)
 
     spec = sub.add_parser("spec-import", help="draft a dataset spec from a HES field list CSV")
     spec.add_argument("--csv", required=True)

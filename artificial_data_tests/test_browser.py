@@ -35,6 +35,7 @@ from artificial_data.orchestration.keys import (
     RAW_STAGE,
     REVIEW_PACK_STAGE,
     REVIEWED_STAGE,
+    SIGN_OFF_STAGE,
     STAGES,
     SUPPRESSED_STAGE,
 )
@@ -53,7 +54,7 @@ VIEWPORT = {"width": 1280, "height": 800}
 DATASET = "hes_op"
 YEAR = "2122"
 LOCATIONS = {"scraper", "review", "generator"}
-# The seven assets of one dataset, in lineage order (keys ``<dataset>/<stage>``), and the
+# The eight assets of one dataset, in lineage order (keys ``<dataset>/<stage>``), and the
 # location each belongs to.
 CHAIN = {
     f"{DATASET}/{stage}": location
@@ -61,6 +62,7 @@ CHAIN = {
         (RAW_STAGE, "scraper"),
         (SUPPRESSED_STAGE, "scraper"),
         (REVIEW_PACK_STAGE, "review"),
+        (SIGN_OFF_STAGE, "review"),
         (REVIEWED_STAGE, "review"),
         (ARTIFICIAL_STAGE, "generator"),
         (QA_STAGE, "generator"),
@@ -284,8 +286,10 @@ def test_ui_shows_a_dataset_year_across_the_three_locations(env, tmp_path):
                 expect.set_options(timeout=UI_TIMEOUT_MS)
                 _check_lineage(page, base, groups, shots)
                 _check_review(page, base, shots)
+                _check_review_pack_whole(page, base, shots)
                 _check_published(page, base, shots)
                 _check_qa(page, base, shots)
+                _check_qa_report(page, base, shots)
             finally:
                 browser.close()
         timings["browser"] = time.monotonic() - started
@@ -311,7 +315,7 @@ def _label(stage: str):
 def _check_lineage(page, base: str, groups: dict[str, str], shots: Shots) -> None:
     """Global asset lineage, every group expanded: one group per dataset, and each stage's node
     drawn once per dataset under its own readable name; the published asset's upstream
-    lineage draws the dataset's seven stages, raw to published. Which location each node
+    lineage draws the dataset's eight stages, raw to published. Which location each node
     belongs to comes from the webserver's GraphQL (checked by the caller)."""
     from playwright.sync_api import expect
 
@@ -386,3 +390,82 @@ def _check_qa(page, base: str, shots: Shots) -> None:
     expect(page.get_by_text("Passed", exact=True).first).to_be_visible()
     expect(page.get_by_text(YEAR, exact=True).filter(visible=True).first).to_be_visible()
     shots.take(page, "qa_checks")
+
+
+LATEST_MARKDOWN = """{ assetOrError(assetKey: {path: ["%s", "%s"]}) { ... on Asset {
+  assetMaterializations(partitions: ["%s"], limit: 1) { metadataEntries {
+  label ... on MarkdownMetadataEntry { mdStr } } } } } }"""
+CHART = "](data:image/svg+xml;base64,"
+
+
+def _markdown_entry(base: str, stage: str, label: str) -> str:
+    """A Markdown metadata entry of the year's latest materialisation: the webserver's answer."""
+    query = LATEST_MARKDOWN % (DATASET, stage, YEAR)
+    (event,) = _graphql(base, query)["assetOrError"]["assetMaterializations"]
+    (entry,) = [e for e in event["metadataEntries"] if e["label"] == label]
+    return entry["mdStr"]
+
+
+def _open_markdown(page, label: str):
+    """Open the ``[Show Markdown]`` dialog of the metadata entry ``label``; its dialog."""
+    from playwright.sync_api import expect
+
+    row = page.locator("tr").filter(has=page.get_by_text(label, exact=True))
+    row.get_by_text("[Show Markdown]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    return dialog
+
+
+def _check_review_pack_whole(page, base: str, shots: Shots) -> None:
+    """The review pack in the UI is the whole public pack: where to read the values (the admin
+    store and the `sign-off show` command), every section and a row for every field, the last
+    one included; no path posing as a link."""
+    from playwright.sync_api import expect
+
+    pack = _markdown_entry(base, REVIEW_PACK_STAGE, "review_pack")
+    fields = [
+        line.split(" | ")[0][2:]
+        for line in pack.split("## Fields\n", 1)[1].splitlines()
+        if line.startswith("| ") and not line.startswith("| field |")
+    ]
+    assert len(fields) > 50, fields
+    _partition_page(page, base, f"{DATASET}/{REVIEW_PACK_STAGE}")
+    expect(page.get_by_text("values_in", exact=True).first).to_be_visible()
+    dialog = _open_markdown(page, "review_pack")
+    for heading in ("Where to read the values", "Automated checks", "Reviewer checklist"):
+        expect(dialog.get_by_role("heading", name=heading)).to_be_visible()
+    expect(
+        dialog.get_by_text(f"artificial-data sign-off show --dataset {DATASET} --year {YEAR}")
+    ).to_be_visible()
+    table = dialog.locator("table").last
+    expect(table.locator("tbody tr")).to_have_count(len(fields))
+    last = table.locator("tbody tr").last.locator("td").first
+    last.scroll_into_view_if_needed()
+    expect(last).to_have_text(fields[-1])
+    assert "more (see HTML)" not in dialog.inner_text()
+    shots.take(page, "review_pack_whole")
+    page.keyboard.press("Escape")
+
+
+def _check_qa_report(page, base: str, shots: Shots) -> None:
+    """The QA report in the UI is whole, with every chart of the HTML report drawn: each is a
+    ``data:`` SVG image the UI's Markdown renders, decoded by the browser (natural width > 0)."""
+    from playwright.sync_api import expect
+
+    report = _markdown_entry(base, QA_STAGE, "report")
+    charts = report.count(CHART)
+    assert charts > 50, charts
+    _partition_page(page, base, f"{DATASET}/{QA_STAGE}")
+    dialog = _open_markdown(page, "report")
+    images = dialog.locator('img[src^="data:image/svg+xml;base64,"]')
+    expect(images).to_have_count(charts)
+    drawn = """els => els.filter(i => i.complete && i.naturalWidth > 0).length"""
+    deadline = time.monotonic() + UI_TIMEOUT_MS / 1000
+    while images.evaluate_all(drawn) < charts and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert images.evaluate_all(drawn) == charts
+    heading = dialog.get_by_role("heading", name="Top values: metadata vs artificial")
+    heading.scroll_into_view_if_needed()
+    shots.take(page, "qa_report_charts")
+    page.keyboard.press("Escape")

@@ -127,6 +127,36 @@ def test_spec_import_round_trip(tmp_path):
     assert spec.field_names == load_spec("hes_ae").field_names
 
 
+def test_spec_import_drafts_a_loadable_spec_for_a_new_dataset(tmp_path):
+    """An operator adding a dataset (docs/operator_guide.md) gets a spec that loads: the record
+    key is drafted from the identifiers, not taken to be the first column."""
+    path = REFERENCE / "hes_op_fields.csv"
+    if not path.exists():
+        pytest.skip("shared/reference is not beside this checkout")
+    from artificial_data.cli import main
+
+    out = tmp_path / "hes_op_local.yaml"
+    assert (
+        main(
+            [
+                "spec-import",
+                "--csv",
+                str(path),
+                "--dataset",
+                "hes_op_local",
+                "--years",
+                "2223",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    spec = load_spec_file(out)
+    assert spec.primary_key == "ATTENDKEY"
+    assert spec.dataset == "hes_op_local"
+
+
 def test_committed_data_dictionary_is_up_to_date():
     from artificial_data.common.data_dictionary import render
 

@@ -181,8 +181,20 @@ def _all_locations():
 
 
 def _own_nodes(defs):
+    """The assets a location defines: executable ones, and the external ``sign_off`` assets
+    it declares (not the upstream assets of other locations it depends on)."""
+    from artificial_data.orchestration.keys import SIGN_OFF_STAGE
+
     graph = defs.resolve_asset_graph()
-    return [graph.get(k) for k in graph.get_all_asset_keys() if graph.get(k).is_executable]
+    declared = {a.key for a in defs.assets if hasattr(a, "key") and not hasattr(a, "keys")}
+    # The generator also declares the review location's ``reviewed_metadata`` (to give the
+    # external dep its partitions); only ``sign_off`` is a location's own external asset.
+    declared = {k for k in declared if k.path[-1] == SIGN_OFF_STAGE}
+    return [
+        graph.get(k)
+        for k in graph.get_all_asset_keys()
+        if graph.get(k).is_executable or k in declared
+    ]
 
 
 def test_every_asset_speaks_dagsters_vocabulary(home):
@@ -211,7 +223,7 @@ def test_lineage_node_labels_are_distinct_per_dataset(home):
     keys = [n.key for defs in _all_locations().values() for n in _own_nodes(defs)]
     for ds in ("hes_apc", "hes_op", "hes_ae"):
         labels = [k.path[-1] for k in keys if k.path[0] == ds]
-        assert sorted(labels) == sorted(STAGES) and len(set(labels)) == 7, labels
+        assert sorted(labels) == sorted(STAGES) and len(set(labels)) == 8, labels
     assert all(len(k.path) == 2 for k in keys)
     assert set(STEP_ASSET_STAGE.values()) <= set(STAGES)
 
@@ -221,7 +233,7 @@ def test_spark_steps_are_in_the_spark_pool(home):
 
     spark_stages = {"suppressed_metadata", "artificial"}
     for defs in _all_locations().values():
-        for node in _own_nodes(defs):
+        for node in (n for n in _own_nodes(defs) if n.is_executable):
             pools = defs.resolve_assets_def(node.key).op.pools
             expected = {SPARK_POOL} if node.key.path[-1] in spark_stages else set()
             assert pools == expected, node.key.to_user_string()

@@ -278,3 +278,82 @@ def test_cli_refusals_are_one_line_with_exit_code_2(home, signers, capsys, tmp_p
         err = capsys.readouterr().err
         assert err.startswith("sign-off refused: ") and err.count("\n") == 1, err
         assert "Traceback" not in err
+
+
+def test_the_ui_copy_of_the_review_pack_is_whole_with_every_fields_facts(stores):
+    """Every section, every field and every finding (by reference) of the pack is in the UI
+    copy, whatever its length; each field with facts that are not values."""
+    planted = [
+        row("hes_op", "REFSOURC", "CATEGORICAL", VALUE_STRING=f"Quimby {i:04d}", WEIGHT=10.0)
+        for i in range(900)
+    ]
+    rows = pd.concat(
+        [small_metadata(SPEC), contract.normalise(pd.DataFrame(planted))], ignore_index=True
+    )
+    write_metadata(stores["scraper"], METADATA_SENSITIVE, SPEC.dataset, YEAR, rows, header(SPEC))
+    current = read_metadata(stores["review"], METADATA_SENSITIVE, SPEC.dataset, YEAR)
+    findings = review_metadata(current.rows, SPEC)
+    assert len(findings["domains"]) >= 900
+    public = build_review_pack(SPEC, YEAR, current, findings, None).public_markdown
+    assert len(public) > 60_000  # longer than the old cut, and not cut
+    assert "Quimby" not in public
+    for found in findings.values():
+        for f in found:
+            assert f.reference in public
+    for heading in ("Where to read the values", "Automated checks", "Changes since the last "
+                    "release", "Reviewer checklist", "Fields"):  # fmt: skip
+        assert f"## {heading}\n" in public
+    assert f"artificial-data sign-off show --dataset {SPEC.dataset} --year {YEAR}" in public
+    assert f"admin/review_packs/{SPEC.dataset}/{YEAR}/review_pack.html" in public
+    field_rows = [
+        line.split(" | ")[0][2:]
+        for line in public.split("## Fields\n", 1)[1].splitlines()
+        if line.startswith("| ") and not line.startswith("| field |")
+    ]
+    assert field_rows == sorted(set(current.rows["FIELD_NAME"]))
+    # A string categorical of small_metadata: two values and a null, 20 each, of 1,000 rows.
+    name = next(
+        f.name
+        for f in SPEC.scraped_fields
+        if f.role == "categorical" and not f.is_numeric and f.name != "REFSOURC"
+    )
+    domain = SPEC.field(name).domain.name
+    assert f"| {name} | CATEGORICAL | 3 | {domain} | 0.333 | 2 | 0.940 | - |" in public
+    refsourc = next(line for line in public.splitlines() if line.startswith("| REFSOURC |"))
+    assert f"domains: {len([f for f in findings['domains'] if f.field == 'REFSOURC'])} " in (
+        refsourc
+    )
+
+
+def test_field_facts_count_and_share_without_a_value():
+    from artificial_data.review.review_pack import field_facts
+
+    group = contract.normalise(
+        pd.DataFrame(
+            [
+                row("t", "F", "CATEGORICAL", VALUE_STRING=v, WEIGHT=w)
+                for v, w in (("a", 50.0), ("b", 30.0), (None, 20.0))
+            ]
+        )
+    )
+    assert field_facts(group, 125, 0) == ("3", "0.200", "2", "0.200")
+    continuous = contract.normalise(
+        pd.DataFrame(
+            [
+                row(
+                    "t",
+                    "D",
+                    "CONTINUOUS",
+                    VALUE_NUMERIC=0.25,
+                    WEIGHT=90.0,
+                    VALUE_NUMERIC_ARRAY=[0.0, 5.0, 30.0],
+                    WEIGHT_ARRAY=[0.1, 0.5, 0.9],
+                )
+            ]
+        )
+    )
+    assert field_facts(continuous, 125, 0) == ("1", "0.250", "3 quantiles", "-")
+    nulls = contract.normalise(
+        pd.DataFrame([row("t", "K", "IDENTIFIER_NULLS", VALUE_NUMERIC=30.0, WEIGHT=90.0)])
+    )
+    assert field_facts(nulls, 125, 0) == ("1", "0.250", "-", "-")

@@ -33,6 +33,13 @@ Which backend holds the big tables (raw extracts, metadata rows, artificial tabl
 - ``ARTIFICIAL_DATA_CATALOG_STAGING`` (``delta`` only) is a folder Spark can read where a
   file-producing writer (the simulator) stages Parquet before it is loaded into its table.
 
+When the scraper's schedules fire (``scraper/definitions.py``):
+
+- ``ARTIFICIAL_DATA_SCRAPE_CRON`` is the cron of every ``monthly_scrape_<dataset>`` schedule
+  (default ``0 2 5 * *``: 02:00 on the 5th of each month, Europe/London). A deployment may move
+  it; the daemon test sets ``* * * * *``. It is read when the location loads, so a change needs
+  the location reloaded.
+
 Small objects (JSON records, review packs, QA reports, secrets, published zips) stay files in
 the store roots on both backends; on Databricks those roots are Unity Catalog volumes.
 """
@@ -57,6 +64,9 @@ CATALOG_ENV = "ARTIFICIAL_DATA_CATALOG"
 CATALOG_FORMAT_ENV = "ARTIFICIAL_DATA_CATALOG_FORMAT"
 SCHEMA_PREFIX_ENV = "ARTIFICIAL_DATA_SCHEMA_PREFIX"
 CATALOG_STAGING_ENV = "ARTIFICIAL_DATA_CATALOG_STAGING"
+SCRAPE_CRON_ENV = "ARTIFICIAL_DATA_SCRAPE_CRON"
+#: HES is refreshed monthly in-year: scrape at 02:00 on the 5th of each month.
+DEFAULT_SCRAPE_CRON = "0 2 5 * *"
 FOLDERS = "folders"
 CATALOG = "catalog"
 BACKENDS = (FOLDERS, CATALOG)
@@ -120,6 +130,8 @@ class Settings:
     store_roots: Mapping[str, Path] = field(default_factory=dict)
     #: None for the folder backend; where the tables live for the catalog backend.
     catalog: CatalogSettings | None = None
+    #: The cron of the scrape schedules.
+    scrape_cron: str = DEFAULT_SCRAPE_CRON
 
     @property
     def uses_simulated_raw(self) -> bool:
@@ -152,6 +164,7 @@ def load_settings() -> Settings:
         spark_master=spark_master,
         store_roots=roots,
         catalog=load_catalog_settings(),
+        scrape_cron=(os.environ.get(SCRAPE_CRON_ENV) or DEFAULT_SCRAPE_CRON).strip(),
     )
 
 

@@ -192,6 +192,18 @@ def draft_missing_domains(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _draft_primary_key(fields: list[dict[str, Any]]) -> str:
+    """The record key of a dataset this module does not know: the first identifier that is not
+    the patient key, preferring a ``...KEY`` field (HES names its record keys EPIKEY, ATTENDKEY,
+    AEKEY). A reviewer confirms it; the spec does not load if it is not an identifier."""
+    identifiers = [f["name"] for f in fields if f["role"] == "identifier"]
+    candidates = [n for n in identifiers if n != "PSEUDO_HESID"]
+    keyed = [n for n in candidates if n.endswith("KEY")]
+    if keyed or candidates:
+        return (keyed or candidates)[0]
+    return fields[0]["name"]  # no identifier at all: the spec check names the problem
+
+
 def spec_from_reference(
     csv_path: str | Path, dataset: str, financial_years: list[str]
 ) -> dict[str, Any]:
@@ -220,7 +232,7 @@ def spec_from_reference(
         "title": TITLES.get(dataset, dataset),
         "spec_version": 1,
         "financial_years": financial_years,
-        "primary_key": KNOWN_KEYS.get(dataset, names[0]),
+        "primary_key": KNOWN_KEYS.get(dataset) or _draft_primary_key(fields),
         "patient_key": "PSEUDO_HESID",
         "source_table": f"hes.hes_{short}_{{fyear}}",
         "published_table": f"artificial_hes_{short}_{{fyear}}",

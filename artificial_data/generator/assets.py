@@ -24,6 +24,7 @@ from artificial_data.generator.engine import (
     generate_table,
     generation_seed,
 )
+from artificial_data.generator.triggers import after_upstream
 from artificial_data.orchestration.compute import GENERATE, SparkEngine
 from artificial_data.orchestration.keys import artificial_key, reviewed_key
 from artificial_data.orchestration.partitions import financial_year_partitions
@@ -126,6 +127,7 @@ def build_artificial_asset(spec: DatasetSpec) -> AssetsDefinition:
         kinds={"spark", "parquet"},
         code_version=code_version(spec, CODE_VERSION),
         pool=SPARK_POOL,
+        automation_condition=after_upstream(),
     )
     def _artificial(
         context: AssetExecutionContext,

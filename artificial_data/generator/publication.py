@@ -35,6 +35,7 @@ from artificial_data.generator.publish.release_docs import (
 )
 from artificial_data.generator.publish.releases import ReleaseRace, publish_release
 from artificial_data.generator.qa_assets import QA_FILE, generation_sha256, qa_object
+from artificial_data.generator.triggers import after_passed_qa
 from artificial_data.orchestration.keys import published_key, qa_key
 from artificial_data.orchestration.partitions import financial_year_partitions
 from artificial_data.orchestration.policy import code_version
@@ -164,6 +165,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         partitions_def=financial_year_partitions(spec),
         kinds={"csv", "parquet"},
         code_version=code_version(spec, CODE_VERSION),
+        automation_condition=after_passed_qa(),
     )
     def _published(
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores

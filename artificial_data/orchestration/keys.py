@@ -4,8 +4,8 @@ Every location builds keys through these functions so that a downstream location
 name exactly the upstream asset and the UI joins them into one graph.
 
 A key is ``<dataset>/<stage>`` (e.g. ``hes_apc/reviewed_metadata``): the Dagster UI labels a
-node in the lineage with the last component of its key, so the stage comes last and the seven
-nodes of a dataset have seven different names; the asset catalog shows one folder per dataset.
+node in the lineage with the last component of its key, so the stage comes last and the eight
+nodes of a dataset have eight different names; the asset catalog shows one folder per dataset.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dagster import AssetKey
 RAW_STAGE = "raw"
 SUPPRESSED_STAGE = "suppressed_metadata"
 REVIEW_PACK_STAGE = "review_pack"
+SIGN_OFF_STAGE = "sign_off"
 REVIEWED_STAGE = "reviewed_metadata"
 ARTIFICIAL_STAGE = "artificial"
 QA_STAGE = "qa"
@@ -24,6 +25,7 @@ STAGES = (
     RAW_STAGE,
     SUPPRESSED_STAGE,
     REVIEW_PACK_STAGE,
+    SIGN_OFF_STAGE,
     REVIEWED_STAGE,
     ARTIFICIAL_STAGE,
     QA_STAGE,
@@ -47,6 +49,10 @@ def suppressed_key(dataset: str) -> AssetKey:
 
 def review_report_key(dataset: str) -> AssetKey:
     return stage_key(dataset, REVIEW_PACK_STAGE)
+
+
+def sign_off_key(dataset: str) -> AssetKey:
+    return stage_key(dataset, SIGN_OFF_STAGE)
 
 
 def reviewed_key(dataset: str) -> AssetKey:

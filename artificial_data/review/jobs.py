@@ -1,13 +1,18 @@
-"""Sign-off from the UI (paste a signed statement), sign-off status, and the release sensor."""
+"""Sign-off from the UI (paste a signed statement), sign-off status, and the sign-off sensor.
 
+Each records the sign-off events of ``review/sign_off_events.py`` on ``<dataset>/sign_off``;
+the release itself is requested by the automation condition of ``<dataset>/reviewed_metadata``
+(``review/assets.py``), evaluated by the ``review_automation`` sensor.
+"""
+
+import hashlib
 import json
 
 from dagster import (
-    AssetObservation,
+    AssetCheckEvaluation,
     Config,
     DefaultSensorStatus,
     Failure,
-    JobDefinition,
     OpExecutionContext,
     RunRequest,
     SensorEvaluationContext,
@@ -20,15 +25,12 @@ from pydantic import Field
 
 from artificial_data.common.dataset_spec import load_all_specs, load_spec
 from artificial_data.common.signing import SigningError, load_allowed_signers
-from artificial_data.common.stores import METADATA_SENSITIVE
-from artificial_data.orchestration.keys import review_report_key
 from artificial_data.orchestration.resources import ReviewStores
-from artificial_data.review.assets import status_metadata
+from artificial_data.review.sign_off_events import aimed_at_latest, sign_off_events
 from artificial_data.review.signoff import (
     SignOffRefused,
-    current_hashes,
-    find_pair,
-    release_records,
+    released_pair_digests,
+    sign_off_status,
     statuses,
     submit_statement,
 )
@@ -45,12 +47,12 @@ class SignOffConfig(Config):
     )
 
 
-def _observe(status) -> AssetObservation:
-    return AssetObservation(
-        asset_key=review_report_key(status.dataset),
-        partition=status.financial_year,
-        metadata=status_metadata(status),
-    )
+def _record(context: OpExecutionContext, status) -> None:
+    """Log the events that bring ``<dataset>/sign_off`` up to date with ``status``."""
+    for event in sign_off_events(context.instance, status):
+        if isinstance(event, AssetCheckEvaluation):
+            event = aimed_at_latest(context.instance, event)
+        context.log_event(event)
 
 
 @op(description="Verify one signed statement (reviewer or approver) and record it.")
@@ -62,7 +64,7 @@ def record_signed_statement_op(
     except SignOffRefused as exc:
         raise Failure(description=f"sign-off refused: {exc}", allow_retries=False) from None
     context.log.info(result.message())
-    context.log_event(_observe(result.status))
+    _record(context, result.status)
 
 
 @job(description="Sign off from the UI: paste one signed statement and its signature.")
@@ -74,7 +76,7 @@ def sign_off_job() -> None:
 def sign_off_status_op(context: OpExecutionContext, stores: ReviewStores) -> None:
     lines = ["| dataset | year | status | detail |", "|---|---|---|---|"]
     for status in statuses(stores.stores(), load_all_specs()):
-        context.log_event(_observe(status))
+        _record(context, status)
         lines.append(
             f"| {status.dataset} | {status.financial_year} | {status.state} | "
             f"{status.detail or '-'} |"
@@ -82,61 +84,70 @@ def sign_off_status_op(context: OpExecutionContext, stores: ReviewStores) -> Non
     context.log.info("\n".join(lines))
 
 
-@job(description="Record the sign-off status of every dataset-year on the review_pack assets.")
+@job(description="Record the sign-off status of every dataset-year on its sign_off asset, now.")
 def sign_off_status_job() -> None:
     sign_off_status_op()
 
 
-def build_release_sensor(datasets: list[str], release_jobs: dict[str, JobDefinition]):
-    """Turn each new verified, approved pair of statements for the current hashes into exactly
-    one release run (run_key = the pair's digest)."""
+def _change_key(events) -> str:
+    """One run key per set of unrecorded changes: the same change is never recorded twice,
+    even while the run recording it is still queued."""
+    changes = sorted(
+        json.dumps(
+            [
+                event.asset_key.to_user_string(),
+                event.partition,
+                type(event).__name__,
+                *sorted(f"{k}={getattr(v, 'value', v)}" for k, v in event.metadata.items()),
+            ],
+        )
+        for event in events
+    )
+    return hashlib.sha256("\n".join(changes).encode()).hexdigest()
+
+
+def build_sign_off_sensor(datasets: list[str]):
+    """Start ``sign_off_status_job`` when a dataset-year's sign-off changed and the instance
+    does not show it yet.
+
+    Statements submitted by the CLI never pass through Dagster, so the admin store is read on
+    every tick; what is new is decided against the instance's event log (not a cursor), so a
+    change already recorded by ``sign_off_job`` is not recorded again. The events are recorded
+    by a run, not reported by the sensor: Dagster 1.13 stores a run-less evaluation of a
+    partitioned asset check once per partition only (a unique index on check, run id and
+    partition), so the ``approved`` check could not change state from a sensor.
+    """
 
     @sensor(
-        name="release_after_sign_off",
-        jobs=list(release_jobs.values()),
+        name="sign_off_status_sensor",
+        jobs=[sign_off_status_job],
         minimum_interval_seconds=30,
         default_status=DefaultSensorStatus.RUNNING,
-        description="Starts a release run for every new approved, verified sign-off pair.",
+        description=(
+            "Records each change of a sign-off (pending, signed, refused) on the sign_off "
+            "assets, by a sign_off_status_job run; a new approved pair is a sign_off "
+            "materialisation, which the release's automation condition acts on."
+        ),
     )
     def _sensor(context: SensorEvaluationContext, stores: ReviewStores) -> SensorResult:
-        seen = set(json.loads(context.cursor)) if context.cursor else set()
         try:
             signers = load_allowed_signers()
-        except SigningError as exc:
-            return SensorResult(skip_reason=str(exc), cursor=context.cursor)
-        requests = []
+        except SigningError:
+            signers = None  # each status then says why nothing can be verified
         scoped = stores.stores()
+        events = []
         for dataset in datasets:
             spec = load_spec(dataset)
-            records = release_records(scoped, dataset)
-            released = {r["pair_digest"] for r in records}
-            used = {r[f"{role}_statement"] for r in records for role in ("reviewer", "approver")}
+            released = released_pair_digests(scoped, dataset)
             for year in spec.financial_years:
-                if not scoped.tables.has_partition(METADATA_SENSITIVE, dataset, year):
-                    continue
-                try:
-                    current, pack = current_hashes(scoped, dataset, year)
-                except (SignOffRefused, ValueError) as exc:
-                    context.log.debug(f"{dataset} {year}: {exc}")
-                    continue
-                search = find_pair(scoped, spec, year, current, pack.review_pack_hash, signers)
-                pair = search.pair
-                # No pair, one already released (e.g. by `make demo` or a manual run), one
-                # holding a statement another release used, or one already asked for: nothing.
-                if pair is None or pair.digest in released or pair.digest in seen:
-                    continue
-                statements = {pair.reviewer.statement.digest, pair.approver.statement.digest}
-                if statements & used:
-                    continue
-                seen.add(pair.digest)
-                requests.append(
-                    RunRequest(
-                        run_key=pair.digest,
-                        job_name=release_jobs[dataset].name,
-                        partition_key=year,
-                        tags={"sign_off_pair": pair.digest, "content_hash": pair.content_hash},
-                    )
-                )
-        return SensorResult(run_requests=requests, cursor=json.dumps(sorted(seen)))
+                status = sign_off_status(scoped, spec, year, signers, released)
+                events += sign_off_events(context.instance, status)
+        if not events:
+            return SensorResult(skip_reason="every sign-off is recorded as it stands")
+        return SensorResult(
+            run_requests=[
+                RunRequest(run_key=_change_key(events), job_name=sign_off_status_job.name)
+            ]
+        )
 
     return _sensor

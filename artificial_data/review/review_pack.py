@@ -1,8 +1,11 @@
 """The review pack: what a human disclosure reviewer reads before signing off (DESIGN §7).
 
-One pack per dataset and financial year, in Markdown (for the Dagster UI and for diffs) and in
-HTML (every value, for reading). Its hash goes into the sign-off, binding the decision to the
-exact pack that was read.
+One pack per dataset and financial year, in Markdown and in HTML (every value, for reading), in
+the admin store. Its hash goes into the sign-off, binding the decision to the exact pack that
+was read. The Dagster UI gets ``public_markdown``: every section and every field of the pack,
+whole, with each field's facts that are not values (type, released rows, declared domain, null
+share, number of categories, suppressed share, findings by reference), and where to read the
+values.
 """
 
 from __future__ import annotations
@@ -40,9 +43,9 @@ REVIEWER_CHECKLIST = (
 @dataclass(frozen=True)
 class ReviewPack:
     """The pack in the admin store (``markdown``, ``html``: every value, findings with their
-    values) and ``public_markdown``: the same facts, checks and per-field row counts with
-    findings named only by reference, for the Dagster UI, whose run history every location
-    and user can read (DESIGN §6)."""
+    values) and ``public_markdown``: the same facts, checks, changes and checklist, every
+    finding by reference only, and every field with its facts that are not values, for the
+    Dagster UI, whose run history every location and user can read (DESIGN §6)."""
 
     markdown: str
     html: str
@@ -81,6 +84,151 @@ def _value_label(row: pd.Series) -> str:
     return "(null)"
 
 
+SHOW_COMMAND = "artificial-data sign-off show --dataset {dataset} --year {year}"
+
+PUBLIC_FIELD_HEADER = (
+    "| field | type | released rows | declared domain | null share | categories "
+    "| suppressed share | findings |"
+)
+
+
+def where_to_read_values(dataset: str, year: str) -> list[str]:
+    """The UI copy's pointer to the values: the pack in the admin store (the folder of this
+    exact version is the ``values_in`` entry of the materialisation), and the command that
+    prints its facts, findings by reference and that folder (admin scope both)."""
+    return [
+        "",
+        "## Where to read the values",
+        "",
+        "This copy shows no value: Dagster's run history is readable outside the admin scope. "
+        "Every value, and each finding's value by its reference, is in the review pack in the "
+        "admin store (admin scope only):",
+        "",
+        f"- `admin/review_packs/{dataset}/{year}/review_pack.html` (and `review_pack.md`); "
+        "the folder of this version is `values_in` below",
+        f"- `{SHOW_COMMAND.format(dataset=dataset, year=year)}` prints the facts, the findings "
+        "by reference and that folder",
+    ]
+
+
+def _is_null(row: pd.Series, vt: str) -> bool:
+    column = {
+        contract.CATEGORICAL: "VALUE_STRING",
+        contract.DISCRETE: "VALUE_NUMERIC",
+    }.get(vt)
+    if column is not None:
+        return _missing(row[column])
+    if vt == contract.DATE:
+        return _missing(row["VALUE_DATE"]) and _missing(row["VALUE_STRING"])
+    return False
+
+
+def _missing(value: object) -> bool:
+    return value is None or (not isinstance(value, (list, tuple, str)) and bool(pd.isna(value)))
+
+
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.3f}" if whole > 0 else "-"
+
+
+def field_facts(
+    group: pd.DataFrame, source_rows: int, patients: float
+) -> tuple[str, str, str, str]:
+    """``(released rows, null share, categories, suppressed share)`` of one field's rows:
+    counts and shares of its released weights, never a value. The suppressed share is the
+    part of the source's rows (patients, for patient-level fields) no released row holds."""
+    vt = group["VALUE_TYPE"].iloc[0]
+    weight = float(group["WEIGHT"].sum())
+    rows = str(len(group))
+    if vt in (contract.CATEGORICAL, contract.DISCRETE, contract.DATE):
+        nulls = group.apply(lambda r: _is_null(r, vt), axis=1)
+        null_weight = float(group.loc[nulls, "WEIGHT"].sum())
+        suppressed = max(0.0, source_rows - weight)
+        return (
+            rows,
+            _share(null_weight, weight),
+            str(int((~nulls).sum())),
+            _share(suppressed, source_rows),
+        )
+    if vt == contract.CONTINUOUS:
+        first = group.iloc[0]
+        quantiles = len(first["VALUE_NUMERIC_ARRAY"] or [])
+        return rows, f"{float(first['VALUE_NUMERIC']):.3f}", f"{quantiles} quantiles", "-"
+    if vt == contract.IDENTIFIER_NULLS:
+        nulls = float(group["VALUE_NUMERIC"].sum())
+        return rows, _share(nulls, nulls + weight), "-", "-"
+    if vt in (contract.DEMOGRAPHIC_CATEGORICAL, contract.DEMOGRAPHIC_DATE):
+        label = "patterns" if vt == contract.DEMOGRAPHIC_CATEGORICAL else "values"
+        suppressed = _share(max(0.0, patients - weight), patients) if patients else "-"
+        return rows, "-", f"{len(group)} {label}", suppressed
+    if vt == contract.RELATIONSHIP:
+        return rows, "-", f"{len(group)} bands", "-"
+    return rows, "-", "-", "-"
+
+
+#: A field's findings of one check listed by reference up to this many (all of them are listed
+#: by reference under "Automated checks").
+REFERENCES_PER_CELL = 5
+
+
+def _findings_by_field(findings: dict[str, list[Finding]]) -> dict[str, str]:
+    """Per field, its findings by check: the references, or their number when there are many."""
+    cells: dict[str, list[str]] = {}
+    for check, found in findings.items():
+        per_field: dict[str, list[str]] = {}
+        for f in found:
+            per_field.setdefault(f.field, []).append(f.reference)
+        for name, refs in per_field.items():
+            shown = (
+                " ".join(refs)
+                if len(refs) <= REFERENCES_PER_CELL
+                else f"{len(refs)} (listed above)"
+            )
+            cells.setdefault(name, []).append(f"{check}: {shown}")
+    return {name: "; ".join(parts) for name, parts in cells.items()}
+
+
+def _public_fields(
+    spec: DatasetSpec, current: StoredMetadata, findings: dict[str, list[Finding]]
+) -> list[str]:
+    """The Fields section of the UI copy: one row per field of the metadata, and one per field
+    suppression removed entirely, each with its facts and its findings by reference."""
+    rows = current.rows
+    relationship = rows[rows["VALUE_TYPE"] == contract.RELATIONSHIP]
+    patients = float(relationship["WEIGHT"].sum())
+    source_rows = int(current.header.source_rows_rounded)
+    by_field = _findings_by_field(findings)
+    lines = [
+        "",
+        "## Fields",
+        "",
+        "Every field of the metadata with its facts; values are in the admin store (above). "
+        "Shares are of the released weights (null share) and of the source's "
+        f"{source_rows:,} rounded rows or {patients:,.0f} patients (suppressed share).",
+        "",
+        PUBLIC_FIELD_HEADER,
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in rows.groupby("FIELD_NAME", sort=True):
+        vt = group["VALUE_TYPE"].iloc[0]
+        declared = spec.field(name).domain if name in spec.field_names else None
+        released, null_share, categories, suppressed = field_facts(group, source_rows, patients)
+        refs = by_field.get(name, "-")
+        lines.append(
+            f"| {name} | {vt} | {released} | {declared.name if declared else '-'} | "
+            f"{null_share} | {categories} | {suppressed} | {refs} |"
+        )
+    for name in current.header.suppressed_fields:
+        if name in set(rows["FIELD_NAME"]):
+            continue
+        declared = spec.field(name).domain if name in spec.field_names else None
+        lines.append(
+            f"| {name} | fully suppressed | 0 | {declared.name if declared else '-'} | - | - | "
+            f"1.000 | {by_field.get(name, '-')} |"
+        )
+    return lines
+
+
 def build_review_pack(
     spec: DatasetSpec,
     financial_year: str,
@@ -108,13 +256,13 @@ def build_review_pack(
     md = [f"# {title}", ""]
     md += [f"- **{k}**: {v}" for k, v in facts]
     md += ["", "## Automated checks", ""]
-    public = list(md)
+    public = md[:-3] + where_to_read_values(spec.dataset, financial_year) + md[-3:]
     for name, found in findings.items():
         line = f"- `{name}`: {'PASS' if not found else f'{len(found)} finding(s)'}"
         md.append(line)
         public.append(line)
         md += [f"  - {f.reference} {f.field} = `{f.value}`: {f.reason}" for f in found[:20]]
-        public += [f"  - {f.reference} {f.field}: {f.reason}" for f in found[:20]]
+        public += [f"  - {f.reference} {f.field}: {f.reason}" for f in found]
     tail = ["", "## Changes since the last release", ""]
     tail += (
         ["- first release of this partition"]
@@ -124,23 +272,11 @@ def build_review_pack(
     tail += ["", "## Reviewer checklist", ""] + [f"- [ ] {item}" for item in REVIEWER_CHECKLIST]
     md += tail
     public += tail
-    public += [
-        "",
-        "## Fields",
-        "",
-        "Values are not shown here: Dagster's run history is readable outside the admin scope. "
-        "Read them in the review pack in the admin store (HTML and Markdown); each finding's "
-        "reference above is listed there with its value.",
-        "",
-        "| field | type | rows | declared domain |",
-        "|---|---|---|---|",
-    ]
+    public += _public_fields(spec, current, findings)
     md += ["", "## Fields", ""]
     html_fields = []
     for name, group in rows.groupby("FIELD_NAME", sort=True):
         vt = group["VALUE_TYPE"].iloc[0]
-        declared = spec.field(name).domain if name in spec.field_names else None
-        public.append(f"| {name} | {vt} | {len(group)} | {declared.name if declared else '-'} |")
         md.append(f"### {name} ({vt}, {len(group)} rows)")
         md.append("")
         md.append("| value | weight |")

@@ -358,6 +358,7 @@ class SignOffStatus:
     review_pack_hash: str = ""
     checklist_version: str = ""
     signed_by: dict[str, str] = field(default_factory=dict)  # role -> identity, current hashes
+    pair: VerifiedPair | None = None  # the verified approved pair, when signed
 
     def line(self) -> str:
         return f"{self.state}" + (f" ({self.detail})" if self.detail else "")
@@ -419,7 +420,9 @@ def sign_off_status(
             released_pairs = released_pair_digests(stores, dataset)
         released = search.pair.digest in released_pairs
         detail = search.pair.label() + ("; released" if released else "; not released yet")
-        return SignOffStatus(state=SIGNED, detail=detail, signed_by=signed_by, **base)
+        return SignOffStatus(
+            state=SIGNED, detail=detail, signed_by=signed_by, pair=search.pair, **base
+        )
     decisions = {v.statement.decision for v in (search.reviewer, search.approver) if v}
     if decisions == {"rejected"}:
         return SignOffStatus(state=REJECTED, detail=search.reason, signed_by=signed_by, **base)

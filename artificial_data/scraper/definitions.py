@@ -3,16 +3,7 @@
 May read: raw. May write: metadata_sensitive (and raw only where raw is simulated).
 """
 
-from dagster import (
-    AssetSelection,
-    DefaultScheduleStatus,
-    Definitions,
-    RunRequest,
-    ScheduleEvaluationContext,
-    define_asset_job,
-    in_process_executor,
-    schedule,
-)
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from artificial_data.common.dataset_spec import load_all_specs
 from artificial_data.common.settings import load_settings
@@ -22,28 +13,7 @@ from artificial_data.orchestration.metadata_checks import build_disclosure_check
 from artificial_data.orchestration.policy import with_location_policy
 from artificial_data.orchestration.resources import scraper_stores, spark_resource
 from artificial_data.scraper.assets import build_raw_asset, build_suppressed_asset
-
-
-def build_scrape_schedule(dataset: str, job, latest_year: str):
-    """Monthly refresh of the latest financial year (HES is refreshed monthly in-year).
-
-    Stopped by default: a scrape produces sensitive metadata that then waits for a human, so
-    an operator turns the schedule on deliberately.
-    """
-
-    @schedule(
-        name=f"monthly_scrape_{dataset}",
-        job=job,
-        cron_schedule="0 2 5 * *",
-        execution_timezone="Europe/London",
-        default_status=DefaultScheduleStatus.STOPPED,
-        description=f"Refresh the {dataset} metadata of financial year {latest_year} monthly.",
-    )
-    def _schedule(context: ScheduleEvaluationContext) -> RunRequest:
-        stamp = context.scheduled_execution_time.strftime("%Y%m%d")
-        return RunRequest(run_key=f"{dataset}:{latest_year}:{stamp}", partition_key=latest_year)
-
-    return _schedule
+from artificial_data.scraper.schedules import build_scrape_schedule
 
 
 def build_definitions() -> Definitions:
@@ -64,7 +34,9 @@ def build_definitions() -> Definitions:
             description=f"Scrape {spec.dataset} into suppressed metadata (one financial year).",
         )
         jobs.append(job)
-        schedules.append(build_scrape_schedule(spec.dataset, job, spec.financial_years[-1]))
+        schedules.append(
+            build_scrape_schedule(spec.dataset, job, spec.financial_years[-1], settings.scrape_cron)
+        )
     return Definitions(
         assets=with_location_policy(SCRAPER, assets),
         asset_checks=checks,

@@ -1,28 +1,33 @@
-"""The QA report (Markdown and HTML with inline SVG charts) shown in the UI and published.
+"""The QA report, in HTML (inline SVG charts) and in Markdown (the same charts as ``data:``
+images): the Markdown is what the Dagster UI shows, whole.
 
 Charts: the top values of each field in the metadata against the artificial output, null rates
-of every field that has nulls, and episodes per patient. Tables: every check, every field, the
-patient-level mixed shares and the field pairs closest to their independence limit.
+of every field that has nulls, and episodes per patient. Tables: every check (and what it
+checks, against which threshold), every field, the patient-level mixed shares and the field
+pairs closest to their independence limit. QA sees artificial data and released metadata only
+(open scope), so all of it may be shown.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
-from artificial_data.generator.qa.charts import grouped_bars
+from artificial_data.generator.qa.charts import grouped_bars, markdown_image
 from artificial_data.generator.qa.expected import display_key
 from artificial_data.generator.qa.fields import FieldOutcome
 from artificial_data.generator.qa.independence import IndependenceOutcome
 from artificial_data.generator.qa.patients import MixedShare
-from artificial_data.generator.qa.result import QACheck
+from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS, QACheck
 
 SERIES = ("metadata", "artificial")
 
 
 def _status(check: QACheck) -> str:
+    """As the Dagster UI labels the check (Passed / Failed), and whether a failure blocks."""
     if check.passed:
         return "pass"
-    return "FAIL" if check.blocking else "warn"
+    return "FAIL" if check.blocking else "failed (informational: does not block)"
 
 
 def _verdict(checks: list[QACheck]) -> str:
@@ -30,6 +35,12 @@ def _verdict(checks: list[QACheck]) -> str:
     if blocking:
         return f"**Not publishable**: blocking checks failed: {', '.join(blocking)}."
     return "**Publishable**: every blocking check passed."
+
+
+def _expected_null(o: FieldOutcome) -> str:
+    if o.expected_null_low is None:
+        return f"{o.expected_null:.3f}"
+    return f"{o.expected_null_low:.3f}-{o.expected_null:.3f}"
 
 
 def _field_rows(outcomes: list[FieldOutcome]) -> list[list[str]]:
@@ -47,7 +58,7 @@ def _field_rows(outcomes: list[FieldOutcome]) -> list[list[str]]:
                 f"{d.threshold:.4f}",
                 f"{d.limit:.4f}",
                 state if o.blocking else f"{state} (info)",
-                f"{o.expected_null:.3f}",
+                _expected_null(o),
                 f"{o.observed_null:.3f}",
                 coverage,
                 o.note,
@@ -123,6 +134,67 @@ def _pair_rows(outcome: IndependenceOutcome | None) -> list[list[str]]:
     ]
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the report, drawn once for both renderings."""
+
+    title: str
+    svg: str
+
+
+def episodes_chart(episodes: FieldOutcome | None) -> Chart | None:
+    if episodes is None:
+        return None
+    eps = _sorted_episodes(episodes)
+    title = "Share of patients by number of episodes"
+    return Chart(
+        title,
+        grouped_bars(
+            title,
+            [display_key(k) for k, _, _ in eps],
+            {SERIES[0]: [e for _, e, _ in eps], SERIES[1]: [o for _, _, o in eps]},
+        ),
+    )
+
+
+def null_rate_chart(outcomes: list[FieldOutcome]) -> Chart | None:
+    nulls = [o for o in outcomes if o.expected_null > 0 or o.observed_null > 0]
+    if not nulls:
+        return None
+    title = "Share of nulls per field"
+    return Chart(
+        title,
+        grouped_bars(
+            title,
+            [o.name for o in nulls],
+            {
+                SERIES[0]: [o.expected_null for o in nulls],
+                SERIES[1]: [o.observed_null for o in nulls],
+            },
+        ),
+    )
+
+
+def top_value_charts(outcomes: list[FieldOutcome]) -> list[Chart]:
+    """One chart per field with frequencies: its top values, metadata against artificial."""
+    return [
+        Chart(
+            f"{o.name}: top values",
+            grouped_bars(
+                f"{o.name}: top values",
+                [display_key(k) for k, _, _ in o.top],
+                {SERIES[0]: [e for _, e, _ in o.top], SERIES[1]: [v for _, _, v in o.top]},
+            ),
+        )
+        for o in outcomes
+        if o.top
+    ]
+
+
+def _md_image(chart: Chart) -> str:
+    return markdown_image(chart.title, chart.svg)
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     def cell(v: str) -> str:
         return str(v).replace("|", "\\|").replace("\n", " ")
@@ -141,14 +213,31 @@ def render_markdown(
     shares: list[MixedShare] | None = None,
     independent: IndependenceOutcome | None = None,
 ) -> str:
+    """The whole report in Markdown, charts included as ``data:`` images (every chart of the
+    HTML report), for the Dagster UI."""
     lines = [f"# {title}", "", f"{rows:,} rows. {_verdict(checks)}", "", "## Checks", ""]
     lines += _md_table(
         ["check", "blocking", "result", "details"],
         [[c.name, "yes" if c.blocking else "no", _status(c), c.details] for c in checks],
     )
+    lines += ["", "### What each check means", ""]
+    lines += [
+        f"- `{c.name}` ({'blocking' if c.blocking else 'informational'}): "
+        f"{CHECK_DESCRIPTIONS[c.name]}"
+        for c in checks
+    ]
+    if (chart := episodes_chart(episodes)) is not None:
+        lines += ["", "## Episodes per patient", "", _md_image(chart), ""]
+        lines += _md_table(
+            ["episodes", "metadata", "artificial"],
+            [[display_key(k), f"{e:.4f}", f"{o:.4f}"] for k, e, o in _sorted_episodes(episodes)],
+        )
+    if (chart := null_rate_chart(outcomes)) is not None:
+        lines += ["", "## Null rates", "", _md_image(chart)]
     lines += ["", "## Fields", "", *_md_table(_FIELD_HEADER, _field_rows(outcomes))]
     if shares:
         lines += ["", "## Patient-level consistency", ""]
+        lines += ["Share of patients whose episodes hold more than one value.", ""]
         lines += _md_table(_PATIENT_HEADER, _patient_rows(shares))
     if independent is not None:
         lines += [
@@ -160,12 +249,9 @@ def render_markdown(
             "",
             *_md_table(_PAIR_HEADER, _pair_rows(independent)),
         ]
-    if episodes is not None:
-        lines += ["", "## Episodes per patient", ""]
-        lines += _md_table(
-            ["episodes", "metadata", "artificial"],
-            [[display_key(k), f"{e:.4f}", f"{o:.4f}"] for k, e, o in _sorted_episodes(episodes)],
-        )
+    if charts := top_value_charts(outcomes):
+        lines += ["", "## Top values: metadata vs artificial", ""]
+        lines += [_md_image(c) for c in charts]
     return "\n".join(lines) + "\n"
 
 
@@ -187,7 +273,7 @@ def _html_table(header: list[str], rows: list[list[str]], status_col: int | None
             cls = (
                 ' class="fail"'
                 if state.startswith("FAIL")
-                else (' class="warn"' if state.startswith("warn") else "")
+                else (' class="warn"' if state.startswith(("warn", "failed")) else "")
             )
         body.append(f"<tr{cls}>" + "".join(f"<td>{escape(str(v))}</td>" for v in row) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -223,29 +309,10 @@ def render_html(
             status_col=2,
         ),
     ]
-    if episodes is not None:
-        eps = _sorted_episodes(episodes)
-        parts += [
-            "<h2>Episodes per patient</h2>",
-            grouped_bars(
-                "Share of patients by number of episodes",
-                [display_key(k) for k, _, _ in eps],
-                {SERIES[0]: [e for _, e, _ in eps], SERIES[1]: [o for _, _, o in eps]},
-            ),
-        ]
-    nulls = [o for o in outcomes if o.expected_null > 0 or o.observed_null > 0]
-    if nulls:
-        parts += [
-            "<h2>Null rates</h2>",
-            grouped_bars(
-                "Share of nulls per field",
-                [o.name for o in nulls],
-                {
-                    SERIES[0]: [o.expected_null for o in nulls],
-                    SERIES[1]: [o.observed_null for o in nulls],
-                },
-            ),
-        ]
+    if (chart := episodes_chart(episodes)) is not None:
+        parts += ["<h2>Episodes per patient</h2>", chart.svg]
+    if (chart := null_rate_chart(outcomes)) is not None:
+        parts += ["<h2>Null rates</h2>", chart.svg]
     parts += ["<h2>Fields</h2>", _html_table(_FIELD_HEADER, _field_rows(outcomes), status_col=6)]
     if shares:
         parts += [
@@ -260,19 +327,10 @@ def render_html(
             "their limit.</p>",
             _html_table(_PAIR_HEADER, _pair_rows(independent), status_col=7),
         ]
-    charts = [
-        grouped_bars(
-            f"{o.name}: top values",
-            [display_key(k) for k, _, _ in o.top],
-            {SERIES[0]: [e for _, e, _ in o.top], SERIES[1]: [v for _, _, v in o.top]},
-        )
-        for o in outcomes
-        if o.top
-    ]
-    if charts:
+    if charts := top_value_charts(outcomes):
         parts += [
             "<h2>Top values: metadata vs artificial</h2>",
-            f"<div class='charts'>{''.join(charts)}</div>",
+            f"<div class='charts'>{''.join(c.svg for c in charts)}</div>",
         ]
     parts.append("</body></html>")
     return "".join(parts)
