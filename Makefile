@@ -18,10 +18,10 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export ARTIFICIAL_DATA_ALLOWED_SIGNERS ?= $(ARTIFICIAL_DATA_HOME)/demo_signers/allowed_signers
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-# The browser test (artificial_data_tests/test_browser.py, a slow one) drives Debian's Chromium,
-# never a downloaded one. `make test-slow` and `make test-all` install the package when it is
-# missing and make runs as root (CI on a fresh Debian machine); otherwise the test fails under
-# CI=true and is skipped elsewhere.
+# The browser test (artificial_data_tests/test_browser.py, one of the slow ones) drives Debian's
+# Chromium, never a downloaded one. Every test target installs the package when it is missing
+# and make runs as root (CI on a fresh Debian machine), so `make test` is enough to prepare a
+# machine for all of them; otherwise the test fails under CI=true and is skipped elsewhere.
 CHROMIUM ?= /usr/bin/chromium
 
 # Extra pytest options, e.g. `make test PYTEST_ARGS="-x -k scrape"`.
@@ -59,7 +59,7 @@ browser:
 	else echo "no $(CHROMIUM) and not root: the browser test fails under CI=true, is skipped otherwise (apt-get install chromium)"; fi
 
 # pytest exits 5 when a selection holds no test; make passes that on as a failure.
-test: install
+test: install browser
 	$(PYTEST) -m "not slow"
 
 test-slow: install browser

@@ -73,6 +73,16 @@ SLOW_FUNCTIONS: dict[str, dict[str, str]] = {
             "starts the generator's code server in another process"
         ),
     },
+    "test_schedules.py": {
+        "test_a_started_schedule_launches_its_partition_under_the_daemon": (
+            "`dagster schedule start`, then `dagster-daemon run` until a tick's run succeeds"
+        ),
+    },
+    "test_triggers.py": {
+        "test_in_the_workspace_the_release_is_the_review_locations_asset": (
+            "loads the whole workspace: the three code locations in their own processes"
+        ),
+    },
     "test_generator_spark.py": {
         "test_spark_table_equals_the_chunk_loop_for_any_partitioning": (
             "generates APC on Spark three ways and compares each with the chunk loop"
