@@ -1,6 +1,9 @@
 # Two commands matter on a fresh machine (Python 3.11 + Java 17): `make demo` and `make test`.
-# Both install into .venv if it is missing or out of date. `make dev` is the single-user UI;
-# `make isolated` is the deployment separated by the operating system (deploy/isolated.py).
+# Both install into .venv if it is missing or out of date. `make test` leaves out the tests
+# marked slow (the list is in artificial_data_tests/conftest.py); `make test-slow` runs exactly
+# those and CI runs both; `make test-all` runs everything in one pytest process.
+# `make dev` is the single-user UI; `make isolated` is the deployment separated by the operating
+# system (deploy/isolated.py).
 
 PYTHON ?= python3.11
 # Runs deploy/isolated.py (standard library only); the servers' venv uses Debian's python3.11.
@@ -13,14 +16,19 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Whose signatures a release needs. The demo writes its own list here (DEMO keys only); a real
 # deployment points this at the operator's file (docs/admin_guide.md).
 export ARTIFICIAL_DATA_ALLOWED_SIGNERS ?= $(ARTIFICIAL_DATA_HOME)/demo_signers/allowed_signers
-export PYSPARK_PYTHON := $(CURDIR)/$(BIN)/python
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-# The browser test (artificial_data_tests/test_browser.py) drives Debian's Chromium, never a
-# downloaded one. `make test` installs the package when it is missing and make runs as root (CI
-# on a fresh Debian machine); otherwise the test fails under CI=true and is skipped elsewhere.
+# The browser test (artificial_data_tests/test_browser.py, one of the slow ones) drives Debian's
+# Chromium, never a downloaded one. Every test target installs the package when it is missing
+# and make runs as root (CI on a fresh Debian machine), so `make test` is enough to prepare a
+# machine for all of them; otherwise the test fails under CI=true and is skipped elsewhere.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install demo test lint dev isolated bench clean browser
+# Extra pytest options, e.g. `make test PYTEST_ARGS="-x -k scrape"`.
+PYTEST_ARGS ?=
+PYTEST := $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: install demo test test-slow test-all lint dev isolated bench clean browser
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -50,8 +58,15 @@ browser:
 	       --no-install-recommends chromium; }; \
 	else echo "no $(CHROMIUM) and not root: the browser test fails under CI=true, is skipped otherwise (apt-get install chromium)"; fi
 
+# pytest exits 5 when a selection holds no test; make passes that on as a failure.
 test: install browser
-	$(BIN)/python -m pytest
+	$(PYTEST) -m "not slow"
+
+test-slow: install browser
+	$(PYTEST) -m slow
+
+test-all: install browser
+	$(PYTEST)
 
 lint: install
 	$(BIN)/ruff check artificial_data artificial_data_tests benchmarks deploy

@@ -196,7 +196,6 @@ def test_a_new_session_catalog_finds_the_tables_from_their_files(home, spark):
 
 
 @pytest.mark.spark
-@pytest.mark.slow
 def test_pipeline_runs_through_the_assets_on_catalog_tables(home, monkeypatch, spark):
     from artificial_data.common.dataset_spec import load_spec
     from artificial_data.common.metadata_store import read_metadata

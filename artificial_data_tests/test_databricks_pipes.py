@@ -234,7 +234,6 @@ def test_the_generator_refuses_databricks_when_it_sees_a_foreign_credential(
     assert not fake.requests
 
 
-@pytest.mark.slow
 def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
     home, spec, year = released
     _location_env(monkeypatch, GENERATOR, home, fake, GENERATOR_TOKEN, NEW_CLUSTER)
@@ -321,7 +320,6 @@ def test_generate_and_qa_round_trip_through_pipes(released, fake, monkeypatch):
         assert not [name for name in _sensitive_names(home) if name in text]
 
 
-@pytest.mark.slow
 def test_a_failing_task_fails_the_step_with_the_tasks_error(tmp_path, fake, monkeypatch):
     """No release for the year: the task (on an existing cluster, Pipes bootstrap as task
     parameters) raises before starting Spark, and the step fails with that error."""
@@ -348,7 +346,6 @@ def test_a_failing_task_fails_the_step_with_the_tasks_error(tmp_path, fake, monk
     assert {r.token for r in fake.requests} == {GENERATOR_TOKEN}
 
 
-@pytest.mark.slow
 def test_terminating_the_dagster_run_cancels_the_databricks_run(tmp_path, monkeypatch):
     """The scraper's step, on a cluster that never finishes starting: Dagster's termination
     (the interrupt a run worker gets) cancels the job run, with the scraper's credential."""

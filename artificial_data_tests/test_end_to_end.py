@@ -15,7 +15,6 @@ from artificial_data.common.stores import ADMIN, METADATA_RELEASED, RAW, ScopedS
 
 
 @pytest.mark.spark
-@pytest.mark.slow
 def test_demo_slice_for_every_dataset(home, monkeypatch, spark):
     from artificial_data.demo import run_demo
 

@@ -34,7 +34,7 @@ from artificial_data.generator.qa.realism import HEAVY_K, measures
 from artificial_data.scraper.scrape import read_source, scrape
 from artificial_data.simulator import write_raw_partition
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.spark
 
 ROWS = 30_000
 YEAR = "2223"

@@ -202,7 +202,6 @@ def _status(pid):
 
 
 @needs_root
-@pytest.mark.slow
 def test_store_roots_are_owned_and_moded_per_the_grants(deployment):
     layout, _ = deployment
     for store, entry in layout.store_plan().items():
@@ -218,7 +217,6 @@ def test_store_roots_are_owned_and_moded_per_the_grants(deployment):
 
 
 @needs_root
-@pytest.mark.slow
 def test_generator_server_runs_as_the_generator_user(deployment):
     layout, server = deployment
     status = _status(server.pid)
@@ -239,7 +237,6 @@ def test_generator_server_runs_as_the_generator_user(deployment):
 
 
 @needs_root
-@pytest.mark.slow
 def test_generator_environment_names_no_raw_or_sensitive_store(deployment):
     layout, server = deployment
     raw = Path(f"/proc/{server.pid}/environ").read_bytes().decode()
@@ -255,7 +252,6 @@ def test_generator_environment_names_no_raw_or_sensitive_store(deployment):
 
 
 @needs_root
-@pytest.mark.slow
 def test_code_as_the_generator_user_gets_os_permission_errors(deployment):
     layout, _ = deployment
     raw_root, sensitive_root = layout.root("raw"), layout.root("metadata_sensitive")
@@ -294,7 +290,6 @@ def test_code_as_the_generator_user_gets_os_permission_errors(deployment):
 
 
 @needs_root
-@pytest.mark.slow
 def test_generator_server_answers_grpc(deployment):
     layout, _ = deployment
     port = str(layout.ports["generator"])

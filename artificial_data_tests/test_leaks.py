@@ -44,7 +44,7 @@ from artificial_data_tests.canaries import (
 )
 from artificial_data_tests.leak_scan import ScanReport, scan
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.spark
 
 YEAR = "2223"
 #: Stages that publish (a, b) need QA to pass: the demo's size (smaller sources leave too few

@@ -39,7 +39,7 @@ from artificial_data.common.signing import ALLOWED_SIGNERS_ENV
 from artificial_data.simulator import simulate_chunks
 from artificial_data_tests import remote_driver
 
-pytestmark = [pytest.mark.spark, pytest.mark.slow]
+pytestmark = pytest.mark.spark
 
 RAW_ROWS = 4_000
 STARTUP_SECONDS = 120

@@ -121,7 +121,6 @@ def test_a_parquet_extract_with_latin1_bytes_fails_naming_the_field(spark, tmp_p
     assert_says_nothing_of_the_value(e.value)
 
 
-@pytest.mark.slow
 def test_a_dead_spark_session_is_reported_as_such(tmp_path):
     """In a subprocess, so that the shared test session survives: kill its JVM, then scrape."""
     pq.write_table(pa.table({"CODE": ["A"]}), tmp_path / "part-0.parquet")
