@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 export ARTIFICIAL_DATA_HOME ?= $(CURDIR)/.artificial_data
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # Whose signatures a release needs. The demo writes its own list here (DEMO keys only); a real
-# deployment points this at the operator's file (docs/admin_guide.md).
+# deployment points this at the operator's file (docs/reviewer_guide.md, "Signing off").
 export ARTIFICIAL_DATA_ALLOWED_SIGNERS ?= $(ARTIFICIAL_DATA_HOME)/demo_signers/allowed_signers
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 

@@ -368,8 +368,8 @@ def _follow_sign_off_to_published(page, base: str, env: dict[str, str], shots: S
     shots.take(page, "sign_off_pending")
     year = quote(f"Sign off {DATASET} {PENDING_YEAR}:", safe="")
     link = page.locator(f'a[href^="/locations/review/jobs/{SIGN_OFF_JOB}/"][href*="{year}"]')
-    link.first.click()
-    page.wait_for_load_state("networkidle")
+    # The UI opens metadata links in a new tab; follow it in this one.
+    _open(page, base + link.first.get_attribute("href"))
     editor = page.locator(".CodeMirror").first
     expect(editor).to_contain_text(f"Sign off {DATASET} {PENDING_YEAR}")
     expect(editor).to_contain_text(pack["review_pack_hash"])

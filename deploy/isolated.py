@@ -385,7 +385,7 @@ def instance_config(history: Path) -> str:
     """This deployment's ``dagster.yaml``: the shared settings plus its event log storage."""
     return (
         "# Written by deploy/isolated.py. SQLite with a shared group is for this single-machine\n"
-        "# deployment; production uses dagster-postgres (see docs/admin_guide.md).\n"
+        "# deployment; production uses dagster-postgres (see docs/operator_guide.md).\n"
         + INSTANCE_SETTINGS.read_text()
         + "event_log_storage:\n"
         "  module: dagster._core.storage.event_log\n"
@@ -500,7 +500,7 @@ def init_instance(layout: Layout) -> None:
 def ensure_allowed_signers(layout: Layout) -> None:
     """An operator-owned allowed-signers list: root's, mode 0644, in a root-owned folder. It
     starts empty (no sign-off verifies until the operator adds the reviewers' and approvers'
-    keys, see docs/admin_guide.md); an existing list is never touched."""
+    keys, see docs/reviewer_guide.md); an existing list is never touched."""
     path = layout.allowed_signers
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chown(path.parent, 0, 0)
@@ -508,7 +508,7 @@ def ensure_allowed_signers(layout: Layout) -> None:
     if not path.exists():
         path.write_text(
             '# identity namespaces="artificial-data-signoff-<role>" ssh-ed25519 AAAA...\n'
-            "# One line per person and role; see docs/admin_guide.md (Signing off).\n"
+            "# One line per person and role; see docs/reviewer_guide.md (Signing off).\n"
         )
     os.chown(path, 0, 0)
     path.chmod(0o644)

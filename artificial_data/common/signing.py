@@ -185,7 +185,7 @@ def load_allowed_signers(path: str | os.PathLike | None = None) -> AllowedSigner
         if not path:
             raise SigningError(
                 f"no allowed-signers list: set {ALLOWED_SIGNERS_ENV} to the operator's file "
-                "(see docs/admin_guide.md)"
+                "(see docs/reviewer_guide.md)"
             )
     where = Path(path).expanduser()
     try:

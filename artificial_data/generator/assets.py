@@ -37,7 +37,7 @@ CODE_VERSION = 1
 GENERATION_FILE = "_generation.json"
 NOT_RELEASED_HINT = (
     "Metadata reaches the released store only after a reviewer and an approver sign it off "
-    "with their own keys and the review location releases it (see docs/admin_guide.md)."
+    "with their own keys and the review location releases it (see docs/reviewer_guide.md)."
 )
 
 
