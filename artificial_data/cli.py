@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=run_simulate)
 
     so = sub.add_parser(
-        "sign-off", help="show, sign and submit signed sign-off statements (see docs/reviewer_guide.md)"
+        "sign-off",
+        help="show, sign and submit signed sign-off statements (see docs/reviewer_guide.md)",
     )
     from artificial_data.review.signoff_cli import add_arguments
 
