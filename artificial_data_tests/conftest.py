@@ -33,6 +33,11 @@ SLOW_MODULES: dict[str, str] = {
 
 #: Module file -> test function (with all its parameters) -> why it is slow.
 SLOW_FUNCTIONS: dict[str, dict[str, str]] = {
+    "test_metadata_reads.py": {
+        "test_the_scrape_and_the_generation_validate_and_hash_once": (
+            "scrapes and generates hes_op through Spark, with the review steps between"
+        ),
+    },
     "test_isolation.py": {
         name: "needs the isolated deployment: Unix users, store roots, a generator code server"
         for name in (

@@ -50,14 +50,22 @@ def write_metadata(
     rows: pd.DataFrame,
     header: contract.MetadataHeader,
     extra_files: dict[str, bytes] | None = None,
+    validated_hash: str | None = None,
 ) -> StoredMetadata:
     """Validate, hash and atomically write one metadata partition.
 
     ``extra_files`` (relative path -> bytes) are written into the same partition, so they are
     swapped in together with the metadata (the release puts the signed statements there).
+    ``validated_hash`` is the content hash of ``rows`` that the calling step validated and
+    hashed itself (the scraper's result), so the same rows are not validated and hashed twice
+    in one step. Trusting it cannot let bad metadata through: every reader validates the rows
+    and recomputes the hash, so rows that are not what the hash says are refused there.
     """
-    rows = contract.validate(rows, table_name=header.table_name)
-    digest = contract.content_hash(rows, header)
+    if validated_hash is None:
+        rows = contract.validate(rows, table_name=header.table_name)
+        digest = contract.content_hash(rows, header)
+    else:
+        digest = validated_hash
     table = contract.to_arrow(rows)
     header_text = json.dumps({**header.as_dict(), "content_hash": digest}, indent=2, sort_keys=True)
     attachments: dict[str, bytes | str] = {HEADER_FILE: header_text, **(extra_files or {})}

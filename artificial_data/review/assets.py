@@ -79,7 +79,8 @@ def build_review_report_asset(spec: DatasetSpec) -> AssetsDefinition:
             ADMIN, review_pack_object(spec.dataset), year, pack.files()
         )
         blocking = blocking_findings(findings)
-        status = sign_off_status(scoped, spec, year)
+        # The status of the metadata this pack describes, read and hash-checked above.
+        status = sign_off_status(scoped, spec, year, current=current)
         return MaterializeResult(
             metadata={
                 "content_hash": current.content_hash,

@@ -164,6 +164,8 @@ def release(
         current.rows,
         current.header,
         extra_files=statement_files(pair.reviewer.signed, pair.approver.signed),
+        # Validated and hash-checked when read above: not again for the copy.
+        validated_hash=current.content_hash,
     )
     if released.content_hash != pair.content_hash:  # pragma: no cover - defensive
         raise ReleaseRefused("released content does not hash to the signed hash")

@@ -261,7 +261,8 @@ def submit_statement(
 
     existing = recorded_statements(stores, s.dataset, s.financial_year, signers)
     if any(v.statement.digest == s.digest for v in existing.valid):
-        return SubmitResult(verified, False, sign_off_status(stores, spec, s.financial_year))
+        status = sign_off_status(stores, spec, s.financial_year, signers, current=current)
+        return SubmitResult(verified, False, status)
     for other in existing.for_hashes(s.content_hash, s.review_pack_hash):
         o = other.statement
         if o.role != s.role and (
@@ -275,7 +276,15 @@ def submit_statement(
 
     snapshot = signed_snapshot_object(s.dataset)
     if not stores.has_partition(ADMIN, snapshot, current.content_hash):
-        write_metadata(stores, ADMIN, snapshot, current.content_hash, current.rows, current.header)
+        write_metadata(
+            stores,
+            ADMIN,
+            snapshot,
+            current.content_hash,
+            current.rows,
+            current.header,
+            validated_hash=current.content_hash,  # read and hash-checked above
+        )
     stores.append_record(
         ADMIN,
         statement_log(s.dataset),
@@ -289,7 +298,8 @@ def submit_statement(
             "recorded_at": datetime.now(UTC).isoformat(),
         },
     )
-    return SubmitResult(verified, True, sign_off_status(stores, spec, s.financial_year))
+    status = sign_off_status(stores, spec, s.financial_year, signers, current=current)
+    return SubmitResult(verified, True, status)
 
 
 # --------------------------------------------------------------------------------------- pair
@@ -384,16 +394,23 @@ def sign_off_status(
     financial_year: str,
     signers: AllowedSigners | None = None,
     released_pairs: set[str] | None = None,
+    current: StoredMetadata | None = None,
 ) -> SignOffStatus:
-    """Where one dataset-year stands: never scraped, waiting for sign-off, signed, ..."""
+    """Where one dataset-year stands: never scraped, waiting for sign-off, signed, ...
+
+    ``current`` is the suppressed metadata the calling step has already read and verified
+    (``current_metadata``), so that one step reads, validates and hashes it once; without it
+    the metadata is read here.
+    """
     dataset = spec.dataset
     base = {"dataset": dataset, "financial_year": financial_year}
-    if not stores.tables.has_partition(METADATA_SENSITIVE, dataset, financial_year):
-        return SignOffStatus(state=NEVER_SCRAPED, **base)
-    try:
-        current = current_metadata(stores, dataset, financial_year)
-    except SignOffRefused as exc:
-        return SignOffStatus(state=WAITING_FOR_PACK, detail=str(exc), **base)
+    if current is None:
+        if not stores.tables.has_partition(METADATA_SENSITIVE, dataset, financial_year):
+            return SignOffStatus(state=NEVER_SCRAPED, **base)
+        try:
+            current = current_metadata(stores, dataset, financial_year)
+        except SignOffRefused as exc:
+            return SignOffStatus(state=WAITING_FOR_PACK, detail=str(exc), **base)
     base["content_hash"] = current.content_hash
     try:
         pack = current_review_pack(stores, dataset, financial_year)

@@ -102,8 +102,15 @@ def scrape_partition(
         else:
             source = read_source(session, spec, year, None)
         result = scrape(source, spec, year, simulated_source=simulated)
+    # ``scrape`` validated and hashed its rows: written as they are, checked by every reader.
     stored = write_metadata(
-        scoped, METADATA_SENSITIVE, spec.dataset, year, result.rows, result.header
+        scoped,
+        METADATA_SENSITIVE,
+        spec.dataset,
+        year,
+        result.rows,
+        result.header,
+        validated_hash=result.content_hash,
     )
     kept = result.report.get("fields", {})
     return MaterializeResult(
