@@ -10,8 +10,10 @@ version, so any number of partition runs, retries or backfills converge on one r
 """
 
 import json
+import tempfile
 from enum import Enum
 from importlib.metadata import version as package_version
+from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -34,6 +36,7 @@ from artificial_data.generator.publish.release_docs import (
     source_facts,
 )
 from artificial_data.generator.publish.releases import ReleaseRace, publish_release
+from artificial_data.generator.publish.year_rows import partition_rows
 from artificial_data.generator.qa_assets import QA_FILE, generation_sha256, qa_object
 from artificial_data.generator.triggers import after_passed_qa
 from artificial_data.orchestration.keys import published_key, qa_key
@@ -152,6 +155,71 @@ def _release_kind(spec: DatasetSpec, config: PublishConfig, provenance: dict[str
     return recorded.pop()
 
 
+def _publish_years(
+    context: AssetExecutionContext,
+    config: PublishConfig,
+    scoped: ScopedStores,
+    spec: DatasetSpec,
+    staging: Path,
+) -> MaterializeResult:
+    """Publish the release of every year that passed QA (the step of ``<ds>/published``)."""
+    # Each year is read in record batches from its Parquet files when it is formatted and
+    # copied, one year at a time: no year is loaded whole (issue 16).
+    tables, provenance, recorded = {}, {}, []
+    for year in scoped.tables.partitions(ARTIFICIAL, spec.dataset):
+        artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
+        generation = artificial.attachments.get(GENERATION_FILE)
+        if generation is None or not _qa_passed(context, scoped, spec, year, generation):
+            continue
+        info = json.loads(generation)
+        info.update(_released_facts(scoped, spec, year, info))
+        tables[year] = partition_rows(artificial, staging / year)
+        recorded.append(info["metadata_scraped_at"])
+        provenance[year] = info
+    if context.partition_key not in tables:
+        raise Failure(
+            f"{spec.dataset} {context.partition_key}: no artificial table that passed QA; "
+            f"materialise {spec.dataset}/artificial and {spec.dataset}/qa for this year first"
+        )
+    kind = _release_kind(spec, config, provenance)
+    recorded_at = release_time(recorded)
+    month = config.release_month or release_month_of(recorded_at)
+    try:
+        outcome = publish_release(
+            scoped,
+            spec,
+            tables,
+            provenance,
+            kind=kind,
+            release_month=month,
+            recorded_at=recorded_at,
+            release_info=release_info(spec, provenance, recorded_at),
+        )
+    except ReleaseRace as exc:
+        raise Failure(description=str(exc)) from None
+    record = outcome.record
+    if not outcome.created:
+        context.log.info(
+            f"{spec.dataset}: these inputs are already published as {outcome.name}; no new version"
+        )
+    return MaterializeResult(
+        metadata={
+            "release": outcome.name,
+            "version": outcome.version,
+            "new_version": outcome.created,
+            "release_kind": kind,
+            "years": sorted(record["years"]),
+            "source": record["source"],
+            "simulated_source": record["simulated_source"],
+            "demo_sign_off": record["demo_sign_off"],
+            "zip": MetadataValue.path(str(outcome.zip_path)),
+            "rows": {y: r["rows"] for y, r in record["years"].items()},
+            "previous_version": record["previous_version"] or 0,
+            "created_at": record["created_at"],
+        }
+    )
+
+
 def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
     @asset(
         key=published_key(spec.dataset),
@@ -171,59 +239,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
     ) -> MaterializeResult:
         scoped = stores.stores()
-        tables, provenance, recorded = {}, {}, []
-        for year in scoped.tables.partitions(ARTIFICIAL, spec.dataset):
-            artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
-            generation = artificial.attachments.get(GENERATION_FILE)
-            if generation is None or not _qa_passed(context, scoped, spec, year, generation):
-                continue
-            info = json.loads(generation)
-            info.update(_released_facts(scoped, spec, year, info))
-            tables[year] = artificial.arrow()
-            recorded.append(info["metadata_scraped_at"])
-            provenance[year] = info
-        if context.partition_key not in tables:
-            raise Failure(
-                f"{spec.dataset} {context.partition_key}: no artificial table that passed QA; "
-                f"materialise {spec.dataset}/artificial and {spec.dataset}/qa for this year first"
-            )
-        kind = _release_kind(spec, config, provenance)
-        recorded_at = release_time(recorded)
-        month = config.release_month or release_month_of(recorded_at)
-        try:
-            outcome = publish_release(
-                scoped,
-                spec,
-                tables,
-                provenance,
-                kind=kind,
-                release_month=month,
-                recorded_at=recorded_at,
-                release_info=release_info(spec, provenance, recorded_at),
-            )
-        except ReleaseRace as exc:
-            raise Failure(description=str(exc)) from None
-        record = outcome.record
-        if not outcome.created:
-            context.log.info(
-                f"{spec.dataset}: these inputs are already published as {outcome.name}; "
-                "no new version"
-            )
-        return MaterializeResult(
-            metadata={
-                "release": outcome.name,
-                "version": outcome.version,
-                "new_version": outcome.created,
-                "release_kind": kind,
-                "years": sorted(record["years"]),
-                "source": record["source"],
-                "simulated_source": record["simulated_source"],
-                "demo_sign_off": record["demo_sign_off"],
-                "zip": MetadataValue.path(str(outcome.zip_path)),
-                "rows": {y: r["rows"] for y, r in record["years"].items()},
-                "previous_version": record["previous_version"] or 0,
-                "created_at": record["created_at"],
-            }
-        )
+        with tempfile.TemporaryDirectory(prefix=f"published-{spec.dataset}-") as staging:
+            return _publish_years(context, config, scoped, spec, Path(staging))
 
     return _published

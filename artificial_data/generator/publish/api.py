@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,11 @@ import pyarrow as pa
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import schema_differences
 from artificial_data.generator.publish import package, release_docs
-from artificial_data.generator.publish.csv_format import write_csv
+from artificial_data.generator.publish.csv_format import WrittenCsv, write_csv
+from artificial_data.generator.publish.year_rows import YearRows
+
+#: A year as given to publication: an Arrow table, or rows read in batches (``year_rows``).
+Year = pa.Table | YearRows
 
 SIZES = ("sample", "full")
 _MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
@@ -57,7 +62,7 @@ def _validate(tables, spec, release_month, version, size) -> None:
 
 
 def build_package(
-    tables: dict[str, pa.Table],
+    tables: Mapping[str, Year],
     spec: DatasetSpec,
     folder: Path,
     *,
@@ -65,6 +70,7 @@ def build_package(
     version: int,
     size: str,
     release_info: dict[str, Any],
+    csvs: Mapping[str, WrittenCsv] | None = None,
 ) -> dict[str, str]:
     """Write one release into ``folder`` (which must not exist): the zip, the Parquet files and
     the documents. Returns the sha256 of every file written (name -> sha256).
@@ -72,7 +78,9 @@ def build_package(
     ``tables`` maps financial year -> artificial table with the exact spec schema;
     ``release_info`` carries policy, seed(s), metadata content hash(es), package versions, the
     ONS spectrum level and the source facts (simulated source, DEMO sign-off), copied into the
-    release notes and the user notice.
+    release notes and the user notice. ``csvs`` are the years' CSVs already written (by
+    ``write_csv``, e.g. to hash them before deciding to publish); they are zipped as they are,
+    so a year is formatted once. The other years' CSVs are written here.
     """
     _validate(tables, spec, release_month, version, size)
     folder = Path(folder)
@@ -82,10 +90,16 @@ def build_package(
     inner.mkdir()
     years = sorted(tables)
     data_files: dict[str, str] = {}
-    for year in years:
-        csv_path = inner / package.year_file(spec, year, "csv")
-        write_csv(tables[year], csv_path)
-        data_files[csv_path.name] = package.sha256(csv_path)
+    zipped: list[Path] = []
+    for year in years:  # one year at a time, each read in batches
+        csv_name = package.year_file(spec, year, "csv")
+        written = (csvs or {}).get(year)
+        if written is None:
+            written = write_csv(tables[year], inner / csv_name)
+        elif written.path.name != csv_name:
+            raise PublicationError(f"{spec.dataset} {year}: CSV {written.path} is not {csv_name}")
+        data_files[csv_name] = written.sha256
+        zipped.append(written.path)
         parquet_path = folder / package.year_file(spec, year, "parquet")
         package.write_parquet(tables[year], parquet_path)
         data_files[parquet_path.name] = package.sha256(parquet_path)
@@ -107,13 +121,14 @@ def build_package(
     for file_name, text in documents.items():
         (inner / file_name).write_text(text, encoding="utf-8")
         (folder / file_name).write_text(text, encoding="utf-8")
-    package.write_zip(folder / f"{name}.zip", name, sorted(inner.iterdir()), release_month)
+        zipped.append(inner / file_name)
+    package.write_zip(folder / f"{name}.zip", name, zipped, release_month)
     shutil.rmtree(inner)
     return {p.name: package.sha256(p) for p in sorted(folder.iterdir())}
 
 
 def publish(
-    tables: dict[str, pa.Table],
+    tables: Mapping[str, Year],
     spec: DatasetSpec,
     out_folder: Path,
     *,

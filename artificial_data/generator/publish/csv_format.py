@@ -7,7 +7,8 @@ MYDOB stays ``MMYYYY`` text; integers without a decimal point; decimals as plain
 (``*_CONCAT`` code lists), so the files read the same in Excel, DuckDB, pandas and Spark.
 
 Formatting is done column by column in Arrow (no loop over rows) except for the rare double
-that Arrow would print with an exponent.
+that Arrow would print with an exponent, one batch of rows at a time: a year is never held
+whole, and its CSV is hashed from the very bytes written.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from artificial_data.common.dataset_spec import DatasetSpec
+from artificial_data.generator.publish.year_rows import YearRows, as_year_rows
 
 _NEEDS_QUOTES = r'[",\r\n]'
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
-ROWS_PER_WRITE = 100_000
+#: Rows formatted at a time (their CSV text is what publication holds in memory).
+ROWS_PER_WRITE = 50_000
 
 
 def _plain_doubles(text: pa.Array, values: pa.Array) -> pa.Array:
@@ -66,36 +70,76 @@ def format_column(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return text
 
 
-def _csv_pieces(table: pa.Table) -> Iterator[str]:
-    """The published CSV text of ``table``, in pieces of at most ROWS_PER_WRITE lines."""
-    yield ",".join(table.column_names) + "\n"
-    for start in range(0, table.num_rows, ROWS_PER_WRITE):
-        part = table.slice(start, ROWS_PER_WRITE)
-        columns = [format_column(part.column(i)) for i in range(part.num_columns)]
-        if len(columns) == 1:
-            lines = pc.fill_null(columns[0], "")
-        else:
-            lines = pc.binary_join_element_wise(
-                *columns, ",", null_handling="replace", null_replacement=""
-            )
-        if len(lines):
-            yield "\n".join(lines.to_pylist()) + "\n"
+def csv_header(schema: pa.Schema) -> bytes:
+    """The header line: the column names in schema order."""
+    return (",".join(schema.names) + "\n").encode("utf-8")
 
 
-def write_csv(table: pa.Table, path: Path) -> None:
-    """Write ``table`` in the published CSV format."""
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        for piece in _csv_pieces(table):
-            out.write(piece)
+def csv_lines(batch: pa.RecordBatch | pa.Table) -> pa.Buffer:
+    """The published CSV lines of ``batch``, each ending in ``\\n``, as one UTF-8 buffer.
+
+    The lines are joined in Arrow and handed out as the string array's own data buffer, so no
+    Python string is made per row; the bytes do not depend on how a year is cut into batches.
+    """
+    columns = [format_column(batch.column(i)) for i in range(batch.num_columns)]
+    if not batch.num_rows:
+        return pa.py_buffer(b"")
+    if len(columns) == 1:
+        lines = pc.fill_null(columns[0], "")
+    else:
+        lines = pc.binary_join_element_wise(
+            *columns, ",", null_handling="replace", null_replacement=""
+        )
+    empty, newline = pa.scalar("", lines.type), pa.scalar("\n", lines.type)
+    ended = pc.binary_join_element_wise(lines, empty, newline)  # "line" -> "line\n"
+    if isinstance(ended, pa.ChunkedArray):
+        ended = ended.combine_chunks()
+    width = np.int64 if pa.types.is_large_string(ended.type) else np.int32
+    offsets = np.frombuffer(ended.buffers()[1], dtype=width)
+    first, last = int(offsets[ended.offset]), int(offsets[ended.offset + len(ended)])
+    return ended.buffers()[2].slice(first, last - first)
 
 
-def csv_sha256(table: pa.Table) -> str:
+def csv_chunks(year: pa.Table | YearRows, rows: int = ROWS_PER_WRITE) -> Iterator[pa.Buffer]:
+    """The published CSV of a year as byte chunks: the header, then one chunk per batch."""
+    source = as_year_rows(year)
+    yield pa.py_buffer(csv_header(source.schema))
+    for batch in source.batches(rows):
+        if batch.num_rows:
+            yield csv_lines(batch)
+
+
+@dataclass(frozen=True)
+class WrittenCsv:
+    """A published CSV on disk with the sha256 and size of exactly the bytes written."""
+
+    path: Path
+    sha256: str
+    size: int
+    rows: int
+
+
+def write_csv(year: pa.Table | YearRows, path: Path) -> WrittenCsv:
+    """Write a year in the published CSV format, batch by batch, hashing the same bytes as
+    they are written (one pass: the year is formatted once)."""
+    source = as_year_rows(year)
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "wb") as out:
+        for chunk in csv_chunks(source):
+            digest.update(chunk)
+            out.write(chunk)
+            size += chunk.size
+    return WrittenCsv(Path(path), digest.hexdigest(), size, source.num_rows)
+
+
+def csv_sha256(year: pa.Table | YearRows) -> str:
     """The sha256 of the CSV file :func:`write_csv` would write, without writing it: the
     content hash of an artificial table as published (the same rows give the same hash
     whatever the Parquet chunking or the Arrow metadata)."""
     digest = hashlib.sha256()
-    for piece in _csv_pieces(table):
-        digest.update(piece.encode("utf-8"))
+    for chunk in csv_chunks(year):
+        digest.update(chunk)
     return digest.hexdigest()
 
 

@@ -16,6 +16,10 @@ versions: the zip has its entries in name order, each stamped with the first day
 month, Unix permissions 0644 (folder 0755), deflate at a fixed level and no extra fields; the
 Parquet files drop any schema metadata the tables carried (e.g. Spark's) and are written with
 fixed options (zstd level, format version, row groups, statistics).
+
+Nothing here holds a whole year: the CSVs are written batch by batch before they are zipped
+(streamed from disk into their zip entries) and the Parquet copy is written one row group at a
+time.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pyarrow.parquet as pq
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.generator.publish.csv_format import column_types
+from artificial_data.generator.publish.year_rows import YearRows, as_year_rows
 
 
 def short_name(spec: DatasetSpec) -> str:
@@ -69,11 +74,43 @@ ZIP_LEVEL = 6
 _UNIX = 3  # ZipInfo.create_system of a Unix host, whatever the host really is
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write ``table`` without the schema and field metadata it may carry (Spark writes some)."""
-    schema = pa.schema([f.remove_metadata() for f in table.schema])
-    plain = pa.Table.from_arrays(table.columns, schema=schema)
-    pq.write_table(plain, path, **PARQUET_OPTIONS)
+#: Rows per Parquet row group (``PARQUET_OPTIONS["row_group_size"]``).
+ROW_GROUP_ROWS = PARQUET_OPTIONS["row_group_size"]
+
+
+def _plain_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.remove_metadata() for f in schema])
+
+
+def write_parquet(year: pa.Table | YearRows, path: Path) -> None:
+    """Write a year without the schema and field metadata it may carry (Spark writes some),
+    one row group at a time: batches are gathered up to :data:`ROW_GROUP_ROWS` rows and written
+    as one row group, which gives the same bytes as writing the whole table at once (the
+    writer cuts a whole table into row groups of that size), while holding one row group."""
+    source = as_year_rows(year)
+    schema = _plain_schema(source.schema)
+    options = {k: v for k, v in PARQUET_OPTIONS.items() if k != "row_group_size"}
+    pending: list[pa.RecordBatch] = []
+    held = 0
+
+    def flush(writer: pq.ParquetWriter) -> None:
+        nonlocal held
+        group = pa.Table.from_batches(pending, schema=source.schema)
+        writer.write_table(pa.Table.from_arrays(group.columns, schema=schema), ROW_GROUP_ROWS)
+        pending.clear()
+        held = 0
+
+    with pq.ParquetWriter(path, schema, **options) as writer:
+        for batch in source.batches(ROW_GROUP_ROWS):
+            while batch.num_rows:
+                take = min(batch.num_rows, ROW_GROUP_ROWS - held)
+                pending.append(batch.slice(0, take))
+                held += take
+                batch = batch.slice(take)
+                if held == ROW_GROUP_ROWS:
+                    flush(writer)
+        if pending or source.num_rows == 0:
+            flush(writer)
 
 
 def _entry(name: str, stamp: tuple[int, ...], mode: int, size: int = 0) -> zipfile.ZipInfo:

@@ -29,17 +29,22 @@ from __future__ import annotations
 
 import contextlib
 import re
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.stores import PUBLISHED, ScopedStores
 from artificial_data.generator.publish import package
-from artificial_data.generator.publish.api import PublicationError, _validate, build_package
-from artificial_data.generator.publish.csv_format import csv_sha256
+from artificial_data.generator.publish.api import (
+    PublicationError,
+    Year,
+    _validate,
+    build_package,
+)
+from artificial_data.generator.publish.csv_format import WrittenCsv, csv_sha256, write_csv
 from artificial_data.generator.publish.release_docs import source_facts
 
 INDEX = "release_index"
@@ -101,16 +106,22 @@ def _folder_versions(scoped: ScopedStores, spec: DatasetSpec, kind: str) -> list
 
 
 def release_inputs(
-    tables: dict[str, pa.Table], provenance: dict[str, dict], kind: str, release_month: str
+    tables: Mapping[str, Year],
+    provenance: dict[str, dict],
+    kind: str,
+    release_month: str,
+    csv_hashes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What decides whether a release is new: kind, month and, per year, the content hash of
-    the artificial table (sha256 of its published CSV) and of the metadata it came from."""
+    the artificial table (sha256 of its published CSV) and of the metadata it came from.
+    ``csv_hashes`` are those sha256 when the CSVs were already written (else computed)."""
+    hashes = csv_hashes or {}
     return {
         "release_kind": kind,
         "release_month": release_month,
         "years": {
             year: {
-                "artificial_sha256": csv_sha256(tables[year]),
+                "artificial_sha256": hashes.get(year) or csv_sha256(tables[year]),
                 "metadata_content_hash": provenance[year].get("metadata_content_hash"),
             }
             for year in sorted(tables)
@@ -135,7 +146,7 @@ def _year_record(inputs: dict, provenance: dict, rows: int, facts: dict, year: s
 def publish_release(
     scoped: ScopedStores,
     spec: DatasetSpec,
-    tables: dict[str, pa.Table],
+    tables: Mapping[str, Year],
     provenance: dict[str, dict],
     *,
     kind: str,
@@ -143,17 +154,54 @@ def publish_release(
     recorded_at: str,
     release_info: dict[str, Any],
 ) -> ReleaseOutcome:
-    """Publish the release of ``spec.dataset`` holding ``tables`` (financial year -> table), or
-    return the existing release of the same inputs. ``provenance`` is each year's generation
-    provenance (metadata content hash, seed, sign-off summary, simulated source)."""
+    """Publish the release of ``spec.dataset`` holding ``tables`` (financial year -> Arrow table
+    or rows read in batches, ``year_rows``), or return the existing release of the same inputs.
+    ``provenance`` is each year's generation provenance (metadata content hash, seed, sign-off
+    summary, simulated source).
+
+    Each year's CSV is formatted once, a year at a time and batch by batch, into a temporary
+    folder while its sha256 is taken from the bytes written: the hashes decide whether the
+    release is new, and a new release zips those very files.
+    """
     if kind not in KINDS:
         raise PublicationError(f"{spec.dataset}: release kind must be one of {KINDS}, got {kind!r}")
     _validate(tables, spec, release_month, 1, kind)
-    inputs = release_inputs(tables, provenance, kind, release_month)
+    with tempfile.TemporaryDirectory(prefix=f"publication-{spec.dataset}-") as staging:
+        csvs = {
+            year: write_csv(tables[year], Path(staging) / package.year_file(spec, year, "csv"))
+            for year in sorted(tables)
+        }
+        return _publish(
+            scoped,
+            spec,
+            tables,
+            provenance,
+            csvs,
+            kind=kind,
+            release_month=release_month,
+            recorded_at=recorded_at,
+            release_info=release_info,
+        )
+
+
+def _publish(
+    scoped: ScopedStores,
+    spec: DatasetSpec,
+    tables: Mapping[str, Year],
+    provenance: dict[str, dict],
+    csvs: Mapping[str, WrittenCsv],
+    *,
+    kind: str,
+    release_month: str,
+    recorded_at: str,
+    release_info: dict[str, Any],
+) -> ReleaseOutcome:
+    hashes = {year: written.sha256 for year, written in csvs.items()}
+    inputs = release_inputs(tables, provenance, kind, release_month, hashes)
     records = read_index(scoped, spec.dataset)
     latest = latest_release(records, kind)
     if latest is not None and latest["inputs"] == inputs:
-        return _existing(scoped, spec, tables, latest, release_info)
+        return _existing(scoped, spec, tables, latest, release_info, csvs)
 
     taken = [r["version"] for r in records if r["release_kind"] == kind]
     version = max([0, *taken, *_folder_versions(scoped, spec, kind)]) + 1
@@ -187,6 +235,7 @@ def publish_release(
             version=version,
             size=kind,
             release_info=release_info,
+            csvs=csvs,
         )
         record["files_sha256"] = files
 
@@ -207,7 +256,7 @@ def publish_release(
             None,
         )
         if winner is not None and winner["inputs"] == inputs:
-            return _existing(scoped, spec, tables, winner, release_info)
+            return _existing(scoped, spec, tables, winner, release_info, csvs)
         raise ReleaseRace(
             f"{spec.dataset}: version {version} of the {kind} release was published by another "
             "run while this one was building it, from other inputs; nothing was written and "
@@ -219,9 +268,10 @@ def publish_release(
 def _existing(
     scoped: ScopedStores,
     spec: DatasetSpec,
-    tables: dict[str, pa.Table],
+    tables: Mapping[str, Year],
     record: dict[str, Any],
     release_info: dict[str, Any],
+    csvs: Mapping[str, WrittenCsv],
 ) -> ReleaseOutcome:
     """The published release of ``record``; its folder is restored if a publication was killed
     between claiming the version and renaming the folder into place."""
@@ -237,6 +287,7 @@ def _existing(
                 version=record["version"],
                 size=record["release_kind"],
                 release_info=release_info,
+                csvs=csvs,
             )
             if files != record.get("files_sha256"):
                 raise PublicationError(

@@ -1,0 +1,179 @@
+"""Benchmark of publication (not a test; run it by hand).
+
+    PYTHONPATH=. python benchmarks/bench_publication.py [--rows 1000000] [--small 100000]
+        [--repeats 3]
+
+Makes an artificial APC year (all 193 columns) at two sizes with the generator's own chunk
+sampler on made-up released metadata (``artificial_data_tests.generator_metadata``), written as
+Parquet in row groups of one chunk, the way an artificial partition looks on disk. Then, each
+in a fresh child process so that its peak resident memory is its own (``os.wait4``'s
+``ru_maxrss``), and in turn so that machine drift hits both alike:
+  * the baseline: ``pyarrow.parquet.read_table`` of the year and ``pyarrow.csv.write_csv`` of
+    it (the least a CSV export of the table can cost, whole table in memory);
+  * publication: ``publish_release`` (the step function of ``<ds>/published``, without
+    Dagster) into a fresh published store: the year's CSV formatted and hashed, its Parquet
+    copy, the documents and the zip, from the artificial Parquet files.
+Prints medians over the repeats of time, rows/s of the published CSV, peak RSS, and the ratios
+publication / baseline; then the peak RSS at the large size over the small one (flat in rows
+means close to 1). Other jobs may share the machine: compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from artificial_data.common.dataset_spec import load_spec
+
+YEAR = "2122"
+DATASET = "hes_apc"
+
+
+def make_year(rows: int, path: Path) -> None:
+    """An artificial year of ``rows`` rows as Parquet, one row group per generated chunk."""
+    from artificial_data.generator.engine import (
+        DEFAULT_CHUNK_ROWS,
+        chunk_bounds,
+        generate_chunk,
+        generation_seed,
+    )
+    from artificial_data_tests.generator_metadata import plausible_metadata
+
+    spec = load_spec(DATASET)
+    metadata = plausible_metadata(spec, YEAR)
+    seed = generation_seed("benchmark", spec.dataset, YEAR)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS):
+        table = generate_chunk(metadata, spec, YEAR, index, size, seed, first)
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), table.schema)
+        writer.write_table(table)
+    if writer is not None:
+        writer.close()
+
+
+def child_baseline(source: Path, out: Path) -> dict:
+    import pyarrow.csv as pcsv
+
+    start = time.perf_counter()
+    table = pq.read_table(source)
+    pcsv.write_csv(table, out / "baseline.csv")
+    return {
+        "seconds": time.perf_counter() - start,
+        "csv_bytes": (out / "baseline.csv").stat().st_size,
+    }
+
+
+def child_publish(source: Path, out: Path) -> dict:
+    from artificial_data.common.stores import ScopedStores
+    from artificial_data.generator.publish.releases import publish_release
+
+    spec = load_spec(DATASET)
+    scoped = ScopedStores.for_location("generator", out / "home", catalog=None)
+    start = time.perf_counter()
+    try:  # the streamed reader (after issue 16 item 3)
+        from artificial_data.generator.publish.year_rows import ParquetRows
+
+        years = {YEAR: ParquetRows([source])}
+    except ImportError:  # before: the whole year as one Arrow table
+        years = {YEAR: pq.read_table(source)}
+    provenance = {YEAR: {"metadata_content_hash": "ab" * 32, "seed": 1}}
+    outcome = publish_release(
+        scoped,
+        spec,
+        years,
+        provenance,
+        kind="sample",
+        release_month="202405",
+        recorded_at="2024-05-01T00:00:00+00:00",
+        release_info={"years": provenance},
+    )
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "zip_bytes": outcome.zip_path.stat().st_size}
+
+
+def run_child(mode: str, source: Path, out: Path) -> tuple[dict, float]:
+    """(the child's JSON result, its peak RSS in MB)."""
+    out.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, "--source", str(source), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    stdout = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"{mode} child failed ({proc.returncode})")
+    shutil.rmtree(out, ignore_errors=True)
+    return json.loads(stdout.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--source", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        run = {"baseline": child_baseline, "publish": child_publish}[args.child]
+        print(json.dumps(run(args.source, args.out)))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench_publication_"))
+    peaks = {}
+    try:
+        for rows in (args.small, args.rows):
+            source = work / "artificial" / DATASET / YEAR / f"rows{rows}" / "part-00000.parquet"
+            make_year(rows, source)
+            runs = {"baseline": [], "publish": []}
+            for i in range(args.repeats):
+                for mode in runs:
+                    runs[mode].append(run_child(mode, source, work / f"{mode}-{rows}-{i}"))
+            med = {
+                m: (
+                    statistics.median(r[0]["seconds"] for r in rs),
+                    statistics.median(r[1] for r in rs),
+                )
+                for m, rs in runs.items()
+            }
+            peaks[rows] = {m: v[1] for m, v in med.items()}
+            print(f"\nAPC {rows:,} rows x 193 columns, median of {args.repeats}")
+            for mode, (seconds, peak) in med.items():
+                print(
+                    f"  {mode:9s}: {seconds:7.2f} s {rows / seconds:9,.0f} rows/s  "
+                    f"peak RSS {peak:6.0f} MB"
+                )
+            print(
+                f"  ratio publish / baseline: time {med['publish'][0] / med['baseline'][0]:.2f}"
+                f", peak RSS {med['publish'][1] / med['baseline'][1]:.2f}"
+            )
+            shutil.rmtree(source.parent, ignore_errors=True)
+        small, large = args.small, args.rows
+        for mode in ("baseline", "publish"):
+            print(
+                f"peak RSS {mode}: {large // small}x rows -> "
+                f"{peaks[large][mode] / peaks[small][mode]:.2f}x memory"
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
