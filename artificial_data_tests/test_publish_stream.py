@@ -98,11 +98,12 @@ def test_streamed_csv_is_the_old_csv_byte_for_byte(apc, parquet_year, tmp_path):
 
 
 def test_the_csv_bytes_do_not_depend_on_the_batch_size(apc):
-    reference = old_csv(apc)
-    for rows in (1, 7, 999, 100_000):
-        chunks = list(csv_chunks(apc, rows))
+    # One-row batches on a slice only: they cost a formatting call per row.
+    for table, rows in ((apc.slice(0, 60), 1), (apc, 7), (apc, 999), (apc, 100_000)):
+        reference = old_csv(table)
+        chunks = list(csv_chunks(table, rows))
         assert b"".join(c.to_pybytes() for c in chunks) == reference
-        assert len(chunks) == 1 + -(-apc.num_rows // rows)  # header + one chunk per batch
+        assert len(chunks) == 1 + -(-table.num_rows // rows)  # header + one chunk per batch
 
 
 def test_parquet_rows_are_read_in_bounded_batches(apc, parquet_year):
