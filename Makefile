@@ -85,7 +85,16 @@ isolated:
 	@if [ "$$(id -u)" -eq 0 ]; then $(SYSTEM_PYTHON) deploy/isolated.py up $(ISOLATED_ARGS); \
 	else sudo $(SYSTEM_PYTHON) deploy/isolated.py up $(ISOLATED_ARGS); fi
 
-bench: install
+# The benchmarks' extra (matplotlib, for benchmarks/full_release.py's plot) on top of dev.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@touch $(BENCH_STAMP)
+
+# run_all.py runs every benchmarks/bench_*.py; the full release (benchmarks/full_release.py,
+# hours at its default sizes) is run by hand: docs/performance.md, "Full release".
+bench: install $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

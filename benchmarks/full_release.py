@@ -1,0 +1,385 @@
+"""A full release end to end (issue 16, item 5); not a test, and not run by `make bench`.
+
+    PYTHONPATH=. python benchmarks/full_release.py [--sizes 100000 1000000 10000000]
+        [--raw-rows N] [--out benchmarks/results/full_release.json]
+        [--plot docs/img/full_release_scaling.png]
+
+The file is not named ``bench_*.py`` on purpose: ``benchmarks/run_all.py`` (``make bench``)
+runs every ``bench_*.py`` with its defaults, and this one's defaults take hours.
+
+For each size N of ``--sizes``, in a fresh child process (so its peak memory is that size's
+own), every dataset of ``load_all_specs()`` and every year of its spec's ``financial_years``
+goes through the same Dagster jobs ``make demo`` runs (``artificial_data.demo.run_demo``):
+``scrape_<ds>`` on N simulated raw rows (at least the demo's 20,000; ``--raw-rows``
+overrides), ``review_pack_<ds>``, the
+demo's DEMO sign-off, ``sign_off_status_job``, ``release_<ds>``, ``generate_<ds>`` with N
+artificial rows (the artificial asset, QA and publication). Stores and the Dagster instance are
+in a new temporary ``ARTIFICIAL_DATA_HOME`` / ``DAGSTER_HOME``; local Spark (``local[2]``).
+
+Measured:
+
+  * wall time per stage per dataset-year, from the start and end times the Dagster instance
+    records for each run: ``simulate+scrape`` (``scrape_<ds>``), ``review+release``
+    (``review_pack_<ds>`` + ``sign_off_status_job`` + ``release_<ds>``) and
+    ``generate+QA+publish`` (``generate_<ds>``); what is left of the child's wall time (Python
+    and Spark start, loading the definitions, the DEMO signing) is ``other``;
+  * peak memory of the child's whole process tree (the Python driver plus the Spark JVM and
+    Spark's Python workers): the sum of the tree's RSS from ``/proc``, sampled every 0.5 s, and
+    the largest single process's peak (``ru_maxrss`` of the child's ``os.wait4``, which
+    covers the descendants it reaped);
+  * the baseline, in the same run: for each dataset-year, the one-core numpy sampler of
+    ``bench_generator_limit.py`` (``run_baseline``: released weights sampled into dictionary
+    columns, written as Parquet; no patients, chains, derivations, QA or publication) writing N
+    rows from made-up metadata (``plausible_metadata``), each in a fresh process pinned to one
+    CPU. Every time is also given as a ratio to the sum of those baselines.
+
+Writes every size's figures as JSON (``--out``) and plots wall time per stage and peak memory
+against rows (log x) as PNG (``--plot``; needs matplotlib: ``pip install -e ".[bench]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from artificial_data.demo import DEMO_RAW_ROWS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+STAGES = ("simulate+scrape", "review+release", "generate+QA+publish")
+SAMPLE_SECONDS = 0.5
+MEMORY_GOAL_GB = 6.0
+#: The demo's own raw rows: on far fewer simulated rows (2,000 did) a field of the simulated AE
+#: year can look identifier-like, and the blocking disclosure check stops the scrape, as it
+#: should. Smaller sizes still generate their own number of artificial rows.
+MIN_RAW_ROWS = DEMO_RAW_ROWS
+
+
+def stage_of(job_name: str) -> str:
+    if job_name.startswith("scrape_"):
+        return STAGES[0]
+    if job_name.startswith(("review_pack_", "release_")) or job_name == "sign_off_status_job":
+        return STAGES[1]
+    if job_name.startswith("generate_"):
+        return STAGES[2]
+    raise ValueError(f"a run of an unexpected job: {job_name}")
+
+
+def dataset_of(job_name: str) -> str:
+    for prefix in ("scrape_", "review_pack_", "release_", "generate_"):
+        if job_name.startswith(prefix):
+            return job_name.removeprefix(prefix)
+    raise ValueError(f"no dataset in the job name {job_name}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Child: the release itself, then the run records read back from the instance
+# ---------------------------------------------------------------------------------------------
+
+
+def release_child(rows: int, raw_rows: int) -> dict:
+    """Run every dataset-year through ``run_demo``; returns the per-stage seconds."""
+    from dagster import DagsterInstance
+    from dagster._core.storage.tags import PARTITION_NAME_TAG
+
+    from artificial_data.common.dataset_spec import load_all_specs
+    from artificial_data.demo import run_demo
+
+    for spec in load_all_specs():
+        run_demo(
+            years=tuple(spec.financial_years),
+            raw_rows=raw_rows,
+            artificial_rows=rows,
+            datasets=[spec.dataset],
+        )
+    records = sorted(
+        DagsterInstance.get().get_run_records(), key=lambda r: r.start_time or float("inf")
+    )
+    # sign_off_status_job has no partition: it belongs to the dataset-year the demo runs it for,
+    # the one whose review pack ran just before it.
+    stages: dict[str, dict[str, float]] = {}
+    current = None
+    for record in records:
+        run = record.dagster_run
+        partition = run.tags.get(PARTITION_NAME_TAG)
+        if partition is not None:
+            current = f"{dataset_of(run.job_name)} {partition}"
+        if current is None or record.start_time is None or record.end_time is None:
+            raise RuntimeError(f"run {run.run_id} of {run.job_name} has no dataset-year or times")
+        seconds = stages.setdefault(current, dict.fromkeys(STAGES, 0.0))
+        seconds[stage_of(run.job_name)] += record.end_time - record.start_time
+    return {"stages": stages, "runs": len(records)}
+
+
+def baseline_child(dataset: str, year: str, rows: int, out: Path) -> float:
+    """Seconds of the one-core numpy baseline writing ``rows`` rows of one dataset-year."""
+    from bench_generator_limit import run_baseline
+
+    from artificial_data.common.dataset_spec import load_spec
+    from artificial_data.generator.engine import generation_seed
+    from artificial_data_tests.generator_metadata import plausible_metadata
+
+    spec = load_spec(dataset)
+    metadata = plausible_metadata(spec, year)
+    seed = generation_seed("benchmark", dataset, year)
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    start = time.perf_counter()
+    run_baseline(metadata, spec, rows, seed, out)
+    return time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent: one child per size, its process tree's memory sampled from /proc
+# ---------------------------------------------------------------------------------------------
+
+
+def _tree_rss(root: int) -> tuple[int, int]:
+    """(RSS of the process tree under ``root``, RSS of its largest process), in bytes."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone since the listing
+            continue
+        parents[int(entry)] = int(fields[1])  # the field after the state is the parent's pid
+        rss[int(entry)] = int(fields[21]) * page  # rss in pages
+    tree = {root}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in tree} - tree
+        grew = bool(more)
+        tree |= more
+    sizes = [rss.get(pid, 0) for pid in tree]
+    return sum(sizes), max(sizes, default=0)
+
+
+class TreeSampler(threading.Thread):
+    """Samples the RSS of a process tree until it is told to stop; keeps the peaks."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.peak_tree, self.peak_process = root, 0, 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            tree, largest = _tree_rss(self.root)
+            self.peak_tree = max(self.peak_tree, tree)
+            self.peak_process = max(self.peak_process, largest)
+            self.done.wait(SAMPLE_SECONDS)
+
+
+def _child_env(work: Path) -> dict[str, str]:
+    dagster_home = work / "dagster_home"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
+    pythonpath = os.pathsep.join([str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")])
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath.rstrip(os.pathsep),
+        "ARTIFICIAL_DATA_HOME": str(work / "home"),
+        "DAGSTER_HOME": str(dagster_home),
+        "PYSPARK_PYTHON": sys.executable,
+    }
+    for name in ("ARTIFICIAL_DATA_ALLOWED_SIGNERS", "ARTIFICIAL_DATA_ENV"):
+        env.pop(name, None)  # the demo's own signers and environment
+    return env
+
+
+def measure_release(rows: int, raw_rows: int, work: Path) -> dict:
+    env = _child_env(work)
+    out = work / "release.json"
+    command = [sys.executable, __file__, "--child-release", str(out)]
+    command += ["--rows", str(rows), "--raw-rows", str(raw_rows)]
+    start = time.perf_counter()
+    child = subprocess.Popen(command, cwd=ROOT, env=env)
+    sampler = TreeSampler(child.pid)
+    sampler.start()
+    # wait4: this child's own rusage (with the descendants it reaped), not every child's so far.
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = code = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
+    if code != 0:
+        raise RuntimeError(f"the release at {rows:,} rows failed (exit {code})")
+    result = json.loads(out.read_text())
+    # ru_maxrss is in KiB on Linux: the largest single process's peak, not the tree's sum.
+    largest = usage.ru_maxrss * 1024
+    result.update(
+        wall_seconds=wall,
+        peak_tree_rss_bytes=sampler.peak_tree,
+        peak_process_rss_bytes=max(sampler.peak_process, largest),
+        rusage_maxrss_bytes=largest,
+    )
+    return result
+
+
+def measure_baselines(rows: int, dataset_years: list[str], work: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)])}
+    seconds = {}
+    for dataset_year in dataset_years:
+        dataset, year = dataset_year.split()
+        out = work / "baseline.parquet"
+        command = [sys.executable, __file__, "--child-baseline", dataset, year, str(out)]
+        done = subprocess.run(
+            [*command, "--rows", str(rows)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        out.unlink(missing_ok=True)
+        seconds[dataset_year] = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+    return seconds
+
+
+def measure_size(rows: int, raw_rows: int) -> dict:
+    load_before = os.getloadavg()
+    work = Path(tempfile.mkdtemp(prefix="full_release_"))
+    try:
+        print(f"\n--- {rows:,} artificial rows, {raw_rows:,} raw rows per dataset-year", flush=True)
+        release = measure_release(rows, raw_rows, work)
+        baseline = measure_baselines(rows, sorted(release["stages"]), work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stages = release["stages"]
+    totals = {s: sum(year[s] for year in stages.values()) for s in STAGES}
+    base = sum(baseline.values())
+    totals["other"] = release["wall_seconds"] - sum(totals.values())
+    return {
+        "rows": rows,
+        "raw_rows": raw_rows,
+        "dataset_years": len(stages),
+        "runs": release["runs"],
+        "wall_seconds": release["wall_seconds"],
+        "stage_seconds": totals,
+        "stage_seconds_per_dataset_year": stages,
+        "baseline_seconds": base,
+        "baseline_seconds_per_dataset_year": baseline,
+        "ratio_to_baseline": {
+            **{s: t / base for s, t in totals.items()},
+            "wall": release["wall_seconds"] / base,
+        },
+        "peak_tree_rss_bytes": release["peak_tree_rss_bytes"],
+        "peak_process_rss_bytes": release["peak_process_rss_bytes"],
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+
+
+def report(result: dict) -> None:
+    gb = 1024**3
+    base = result["baseline_seconds"]
+    print(
+        f"{result['rows']:,} rows x {result['dataset_years']} dataset-years "
+        f"({result['runs']} runs): {result['wall_seconds']:.0f} s wall, "
+        f"{result['wall_seconds'] / base:.1f}x the baseline ({base:.1f} s); load average "
+        f"{result['load_average_before'][0]:.2f} before, {result['load_average_after'][0]:.2f} "
+        "after"
+    )
+    for stage, seconds in result["stage_seconds"].items():
+        print(f"  {stage:22s} {seconds:8.1f} s  {seconds / base:6.1f}x the baseline")
+    tree = result["peak_tree_rss_bytes"] / gb
+    verdict = "met" if tree < MEMORY_GOAL_GB else "not met"
+    print(
+        f"  peak RSS: process tree {tree:.2f} GiB (goal < {MEMORY_GOAL_GB:g} GB: {verdict}), "
+        f"largest process {result['peak_process_rss_bytes'] / gb:.2f} GiB"
+    )
+
+
+def plot(results: list[dict], path: Path) -> None:
+    """Wall time per stage and peak memory against rows, log x."""
+    try:
+        import matplotlib
+    except ImportError:
+        print('no matplotlib: no plot (pip install -e ".[bench]"); figures are in JSON only')
+        return
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r["rows"] for r in results]
+    fig, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for stage in (*STAGES, "other"):
+        times.plot(rows, [r["stage_seconds"][stage] for r in results], "o-", label=stage)
+    times.plot(rows, [r["wall_seconds"] for r in results], "s-k", label="whole release")
+    times.plot(rows, [r["baseline_seconds"] for r in results], "x--", label="baseline")
+    times.set(xscale="log", yscale="log", xlabel="rows per dataset-year", ylabel="seconds")
+    times.set_title(f"wall time, {results[0]['dataset_years']} dataset-years")
+    times.legend(fontsize=8)
+    gb = 1024**3
+    memory.plot(rows, [r["peak_tree_rss_bytes"] / gb for r in results], "o-", label="tree")
+    memory.plot(
+        rows, [r["peak_process_rss_bytes"] / gb for r in results], "o-", label="largest process"
+    )
+    memory.axhline(MEMORY_GOAL_GB * 1e9 / gb, color="red", linestyle=":", label="goal 6 GB")
+    memory.set(xscale="log", xlabel="rows per dataset-year", ylabel="peak RSS (GiB)", ylim=(0, 7))
+    memory.set_title("peak memory")
+    memory.legend(fontsize=8)
+    for axis in (times, memory):
+        axis.set_xticks(rows, [f"{r:,}" for r in rows], fontsize=8)
+        axis.minorticks_off()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    print(f"plot: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument(
+        "--raw-rows",
+        type=int,
+        help=f"simulated raw rows per dataset-year (default: each size, at least {MIN_RAW_ROWS:,})",
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "full_release.json")
+    parser.add_argument(
+        "--plot", type=Path, default=ROOT / "docs" / "img" / "full_release_scaling.png"
+    )
+    parser.add_argument("--rows", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--child-release", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-baseline", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--plot-only", action="store_true", help="plot the results already in --out, run nothing"
+    )
+    args = parser.parse_args()
+
+    if args.plot_only:
+        plot(json.loads(args.out.read_text()), args.plot)
+        return
+    if args.child_release:
+        result = release_child(args.rows, args.raw_rows)
+        args.child_release.write_text(json.dumps(result))
+        return
+    if args.child_baseline:
+        dataset, year, out = args.child_baseline
+        print(json.dumps({"seconds": baseline_child(dataset, year, args.rows, Path(out))}))
+        return
+
+    results = []
+    for rows in sorted(args.sizes):
+        results.append(measure_size(rows, args.raw_rows or max(rows, MIN_RAW_ROWS)))
+        report(results[-1])
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # written after each size
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results: {args.out}")
+    plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
