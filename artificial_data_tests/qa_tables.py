@@ -15,6 +15,7 @@ admission.
 
 from __future__ import annotations
 
+import json
 import string
 import zlib
 from datetime import date, timedelta
@@ -28,6 +29,8 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, parse_spec
 from artificial_data.common.patterns import distinct_matches
 from artificial_data.common.schema import arrow_schema
+from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+from artificial_data.generator.assets import GENERATION_FILE
 from artificial_data_tests.metadata_factory import row
 
 CODES = ["01", "02", "03", "10", "A01", "B20", "&", None]
@@ -75,6 +78,33 @@ MINI_DOMAINS = {
     "APPTAGE": "age_years",
     "ALCNRWFRAC": "fraction",
 }
+
+
+def write_as_generated(
+    scoped: ScopedStores,
+    spec: DatasetSpec,
+    year: str,
+    table: pa.Table,
+    content_hash: str,
+    **extra: object,
+) -> None:
+    """Write a hand-made ``table`` into the artificial store the way the generator writes a
+    partition: the rows with a generation provenance naming the release (``content_hash``) it
+    claims to come from, which QA and publication read. ``extra`` adds provenance keys."""
+    provenance = {
+        "dataset": spec.dataset,
+        "financial_year": year,
+        "rows": table.num_rows,
+        "size": "sample",
+        "seed": 7,
+        "base_seed": 0,
+        "metadata_content_hash": content_hash,
+        "spec_version": spec.spec_version,
+        **extra,
+    }
+    scoped.tables.write(
+        ARTIFICIAL, spec.dataset, year, table, {GENERATION_FILE: json.dumps(provenance)}
+    )
 
 
 def mini_spec() -> DatasetSpec:

@@ -16,12 +16,11 @@ from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import read_metadata, write_metadata
 from artificial_data.common.stores import (
     ADMIN,
-    ARTIFICIAL,
     METADATA_RELEASED,
     METADATA_SENSITIVE,
     ScopedStores,
 )
-from artificial_data.generator.assets import GENERATION_FILE, GenerateConfig, generate_partition
+from artificial_data.generator.assets import GenerateConfig, generate_partition
 from artificial_data.generator.qa_assets import qa_partition
 from artificial_data.orchestration.keys import published_key
 from artificial_data.orchestration.resources import ReviewStores
@@ -29,7 +28,7 @@ from artificial_data.scraper.assets import scrape_partition
 from artificial_data.simulator.writer import write_raw_partition
 from artificial_data_tests.metadata_factory import header
 from artificial_data_tests.metadata_work import MetadataWork
-from artificial_data_tests.qa_tables import clean_table, hand_made_metadata
+from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, write_as_generated
 
 SPEC = load_spec("hes_op")
 YEAR = "2122"
@@ -46,19 +45,7 @@ def _plant_clean_table(generator: ScopedStores, content_hash: str) -> None:
     """A table QA passes (``qa_tables.clean_table``), written as the generator writes it."""
     rows = read_metadata(generator, METADATA_RELEASED, SPEC.dataset, YEAR).rows
     table = clean_table(SPEC, rows, 200, seed=7)
-    provenance = {
-        "dataset": SPEC.dataset,
-        "financial_year": YEAR,
-        "rows": table.num_rows,
-        "size": "sample",
-        "seed": 7,
-        "base_seed": 0,
-        "metadata_content_hash": content_hash,
-        "spec_version": SPEC.spec_version,
-    }
-    generator.tables.write(
-        ARTIFICIAL, SPEC.dataset, YEAR, table, {GENERATION_FILE: json.dumps(provenance)}
-    )
+    write_as_generated(generator, SPEC, YEAR, table, content_hash)
 
 
 def review_steps(home, signers, work: MetadataWork, steps: dict) -> str:

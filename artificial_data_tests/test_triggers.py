@@ -22,7 +22,6 @@ from dagster import (
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import write_metadata
 from artificial_data.common.stores import ARTIFICIAL, METADATA_SENSITIVE, ScopedStores
-from artificial_data.generator.assets import GENERATION_FILE
 from artificial_data.generator.qa import CHECK_NAMES
 from artificial_data.generator.triggers import SENSOR_NAME
 from artificial_data.orchestration.keys import (
@@ -33,7 +32,7 @@ from artificial_data.orchestration.keys import (
     sign_off_key,
 )
 from artificial_data_tests.metadata_factory import header
-from artificial_data_tests.qa_tables import clean_table, hand_made_metadata
+from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, write_as_generated
 
 SPEC = load_spec("hes_op")
 YEAR = "2122"
@@ -163,20 +162,7 @@ def _plant_artificial(instance, home, content_hash: str, *, duplicate_key: bool)
         table = table.set_column(
             i, table.schema.field(i), pa.array(keys, table.schema.field(i).type)
         )
-    provenance = {
-        "dataset": SPEC.dataset,
-        "financial_year": YEAR,
-        "rows": table.num_rows,
-        "size": "sample",
-        "seed": 7,
-        "base_seed": 0,
-        "metadata_content_hash": content_hash,
-        "spec_version": SPEC.spec_version,
-        "planted_defect": duplicate_key,
-    }
-    scoped.tables.write(
-        ARTIFICIAL, SPEC.dataset, YEAR, table, {GENERATION_FILE: json.dumps(provenance)}
-    )
+    write_as_generated(scoped, SPEC, YEAR, table, content_hash, planted_defect=duplicate_key)
     materialised(instance, artificial_key("hes_op"), planted=True)
 
 
