@@ -23,7 +23,12 @@ from dagster._core.event_api import PartitionKeyFilter
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.metadata_store import write_metadata
-from artificial_data.common.stores import ADMIN, METADATA_SENSITIVE, ScopedStores
+from artificial_data.common.stores import (
+    ADMIN,
+    METADATA_RELEASED,
+    METADATA_SENSITIVE,
+    ScopedStores,
+)
 from artificial_data.orchestration.keys import review_report_key, reviewed_key, sign_off_key
 from artificial_data.orchestration.resources import ReviewStores
 from artificial_data.review.signoff import submit_statement
@@ -253,3 +258,29 @@ def test_review_pack_links_to_a_prefilled_launchpad(review):
     config = yaml.safe_load(config_text)
     assert set(config["ops"]["record_signed_statement_op"]["config"]) == {"statement", "signature"}
     assert "open it in the Launchpad" in metadata["sign_off_commands"].value
+
+
+def test_a_forged_sign_off_event_releases_nothing(review):
+    """Anyone with the UI can report a materialisation of ``sign_off`` (it is an external asset)
+    without any signature: the release is not asked for (no passed ``approved`` check), and a
+    release launched by hand still refuses, since it verifies the statements itself."""
+    from dagster import AssetMaterialization
+
+    _build_pack(review)
+    _tick(review)
+    _, cursor = _requested(review)
+    review["instance"].report_runless_asset_event(
+        AssetMaterialization(
+            asset_key=sign_off_key(SPEC.dataset),
+            partition=YEAR,
+            metadata={"sign_off_pair": "forged", "content_hash": review["content_hash"]},
+        )
+    )
+    assert _requested(review, cursor)[0] == set()
+    release = review["defs"].resolve_job_def("release_hes_op")
+    result = release.execute_in_process(
+        partition_key=YEAR, instance=review["instance"], raise_on_error=False
+    )
+    assert not result.success
+    assert review["instance"].get_latest_materialization_event(reviewed_key(SPEC.dataset)) is None
+    assert not review["stores"].tables.has_partition(METADATA_RELEASED, SPEC.dataset, YEAR)
