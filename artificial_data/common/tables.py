@@ -38,10 +38,11 @@ import fcntl
 import json
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,24 @@ class TablePartition:
 
     def spark(self, session: Any) -> Any:
         return self._spark(session)
+
+    def batches(
+        self, columns: Sequence[str] | None = None, batch_rows: int | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows in record batches of at most ``batch_rows`` rows, only ``columns`` if
+        given, never the whole partition at once (on either backend).
+
+        A folder partition's Parquet files are read where they are; a catalog partition is
+        first written by Spark into a temporary folder (removed afterwards), the way
+        publication reads it (``common/table_rows.partition_rows``)."""
+        from artificial_data.common.table_rows import BATCH_ROWS, partition_rows
+
+        rows = batch_rows or BATCH_ROWS
+        if isinstance(self.location, Path):
+            yield from partition_rows(self, self.location).batches(rows, columns)
+            return
+        with tempfile.TemporaryDirectory(prefix=f"{self.obj}-{self.partition}-") as staging:
+            yield from partition_rows(self, Path(staging) / "rows").batches(rows, columns)
 
 
 def _resolve_attachments(attachments: Attachments) -> dict[str, bytes]:

@@ -7,7 +7,9 @@ did not pass or was made of another artificial table than the current one.
 """
 
 import hashlib
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -22,8 +24,9 @@ from dagster import (
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+from artificial_data.common.table_rows import partition_rows
 from artificial_data.generator.assets import GENERATION_FILE, read_verified_release
-from artificial_data.generator.qa import CHECK_NAMES, run_qa
+from artificial_data.generator.qa import CHECK_NAMES, run_qa_rows
 from artificial_data.generator.qa.result import CHECK_DESCRIPTIONS
 from artificial_data.generator.triggers import after_upstream
 from artificial_data.orchestration.compute import QA, SparkEngine
@@ -53,8 +56,11 @@ def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> Material
     Databricks task (``compute/pipes_task.py``); its check results travel with the result."""
     released = read_verified_release(scoped, spec, year).metadata
     artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
-    table = artificial.arrow()
-    result = run_qa(table, released.rows, spec, year, released.header.source_rows_rounded)
+    # The partition is read in record batches and single columns, never whole (issue 16;
+    # qa/streamed.py); a catalog partition is staged as Parquet first, as publication does.
+    with tempfile.TemporaryDirectory(prefix=f"qa-{spec.dataset}-{year}-") as staging:
+        rows = partition_rows(artificial, Path(staging) / "rows", buffered=False)
+        result = run_qa_rows(rows, released.rows, spec, year, released.header.source_rows_rounded)
     summary = {
         "dataset": spec.dataset,
         "financial_year": year,

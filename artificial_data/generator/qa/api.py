@@ -16,10 +16,12 @@ import pyarrow as pa
 
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import schema_differences
-from artificial_data.generator.qa import consistency, independence, patients
+from artificial_data.common.table_rows import YearRows
+from artificial_data.generator.qa import consistency, independence, patients, streamed
 from artificial_data.generator.qa.distances import numeric_values
 from artificial_data.generator.qa.expected import Expectations, build_expectations, display_key
 from artificial_data.generator.qa.fields import (
+    FieldColumns,
     FieldOutcome,
     analyse_fields,
     date_and_duration_fields,
@@ -27,6 +29,7 @@ from artificial_data.generator.qa.fields import (
 )
 from artificial_data.generator.qa.report import render_html, render_markdown
 from artificial_data.generator.qa.result import CHECK_NAMES, QACheck, QAResult
+from artificial_data.generator.qa.rules import RowRules, row_rules
 
 
 def _check(name: str, passed: bool, details: str, metrics: dict | None = None) -> QACheck:
@@ -45,14 +48,11 @@ def _rules_check(name: str, results: list[consistency.RuleResult], what: str) ->
     return _check(name, not failed, details, metrics)
 
 
-def _missing(spec: DatasetSpec, table: pa.Table, names) -> list[str]:
-    return [n for n in names if n not in table.column_names]
-
-
-def _consistency_checks(table: pa.Table, spec: DatasetSpec) -> list[QACheck]:
+def _consistency_checks(
+    key: consistency.RuleResult | None, rules: RowRules, spec: DatasetSpec
+) -> list[QACheck]:
     checks = []
-    if spec.primary_key in table.column_names:
-        key = consistency.primary_key(table, spec)
+    if key is not None:
         checks.append(
             _check(
                 "primary_key",
@@ -65,42 +65,19 @@ def _consistency_checks(table: pa.Table, spec: DatasetSpec) -> list[QACheck]:
         )
     else:
         checks.append(_check("primary_key", False, f"{spec.dataset}: no {spec.primary_key}"))
-
-    idents = [
-        consistency.identifier_format(
-            table, f, required=f.name in (spec.primary_key, spec.patient_key)
-        )
-        for f in spec.fields_with_role("identifier")
-        if f.name in table.column_names
-    ]
-    checks.append(_rules_check("identifiers", idents, "identifier formats"))
-
-    derived, skipped = [], []
-    for f in spec.fields_with_role("derived"):
-        if _missing(spec, table, [f.name, *f.derivation.inputs()]):
-            skipped.append(f.name)
-            continue
-        derived.append(consistency.derived_field(table, f))
-    check = _rules_check("derived_fields", derived, "derivations")
-    if skipped:
+    checks.append(_rules_check("identifiers", rules.identifiers, "identifier formats"))
+    check = _rules_check("derived_fields", rules.derived, "derivations")
+    if rules.skipped_derived:
         check = _check(
             "derived_fields",
             False,
-            f"{spec.dataset}: cannot check {skipped} (columns missing); " + check.details,
+            f"{spec.dataset}: cannot check {rules.skipped_derived} (columns missing); "
+            + check.details,
             check.metrics,
         )
     checks.append(check)
-
-    chains = [
-        consistency.date_chain(table, c) for c in spec.date_chains if not _missing(spec, table, c)
-    ]
-    checks.append(_rules_check("date_chains", chains, "date chains"))
-    durations = [
-        consistency.duration(table, d.field, d.start, d.end)
-        for d in spec.durations
-        if not _missing(spec, table, [d.field, d.start, d.end])
-    ]
-    checks.append(_rules_check("durations", durations, "durations"))
+    checks.append(_rules_check("date_chains", rules.date_chains, "date chains"))
+    checks.append(_rules_check("durations", rules.durations, "durations"))
     return checks
 
 
@@ -170,7 +147,9 @@ def _distribution_check(
     return _check(name, not failed, "; ".join(parts), metrics)
 
 
-def _zero_days(table: pa.Table, spec: DatasetSpec, expectations: Expectations) -> list[str]:
+def _zero_days(
+    table: pa.Table | FieldColumns, spec: DatasetSpec, expectations: Expectations
+) -> list[str]:
     """Per duration field: share of 0-day values against the bracket the released grid allows
     (P(value <= 0) lies between the largest probability whose quantile is <= 0 and the
     smallest whose quantile is > 0)."""
@@ -324,40 +303,105 @@ def run_qa(
     financial_year: str,
     source_rows: int | None = None,
 ) -> QAResult:
-    """Check one artificial table-year against its released metadata and render the report.
+    """Check one artificial table-year held in memory against its released metadata and render
+    the report (the Dagster-free API; the step reads the partition in batches, :func:`run_qa_rows`,
+    with the same results).
 
     ``source_rows`` is the header's rounded source row count: it tells QA how much of each
     date field suppression removed (see ``distances.placed_distance``)."""
-    differences = schema_differences(spec, table.schema)
-    schema = _check(
+    expectations = build_expectations(metadata, spec)
+    present = [f.name for f in spec.scraped_fields if f.name in table.column_names]
+    pairs = independence.checked_pairs(
+        spec, present, independence.release_seed(spec, financial_year, metadata)
+    )
+    key = consistency.primary_key(table, spec) if spec.primary_key in table.column_names else None
+    rules = row_rules(table, spec)
+    return _result(
+        spec,
+        financial_year,
+        table.schema,
+        table.num_rows,
+        expectations,
+        analyse_fields(table, spec, expectations, source_rows),
+        episodes_outcome(table, spec, expectations),
+        _consistency_checks(key, rules, spec),
+        patients.mixed_shares(table, spec, expectations),
+        rules.births_after,
+        independence.independence(table, spec, pairs),
+        _zero_days(table, spec, expectations),
+    )
+
+
+def run_qa_rows(
+    rows: YearRows,
+    metadata: pd.DataFrame,
+    spec: DatasetSpec,
+    financial_year: str,
+    source_rows: int | None = None,
+    batch_rows: int = streamed.QA_BATCH_ROWS,
+) -> QAResult:
+    """:func:`run_qa` of a table read in record batches (the ``<ds>/qa`` step): the same
+    checks, numbers and report, without ever holding the whole table (``streamed``)."""
+    expectations = build_expectations(metadata, spec)
+    names = rows.schema.names
+    present = [f.name for f in spec.scraped_fields if f.name in names]
+    pairs = independence.checked_pairs(
+        spec, present, independence.release_seed(spec, financial_year, metadata)
+    )
+    seen = streamed.observe(rows, spec, expectations, pairs, batch_rows)
+    columns = seen.columns
+    key = consistency.primary_key(columns, spec) if spec.primary_key in names else None
+    return _result(
+        spec,
+        financial_year,
+        rows.schema,
+        rows.num_rows,
+        expectations,
+        analyse_fields(columns, spec, expectations, source_rows),
+        episodes_outcome(columns, spec, expectations),
+        _consistency_checks(key, seen.rules, spec),
+        patients.mixed_shares(columns, spec, expectations),
+        seen.rules.births_after,
+        seen.independence,
+        _zero_days(columns, spec, expectations),
+    )
+
+
+def _result(
+    spec: DatasetSpec,
+    financial_year: str,
+    schema: pa.Schema,
+    num_rows: int,
+    expectations: Expectations,
+    outcomes: list[FieldOutcome],
+    episodes: FieldOutcome | None,
+    consistency_checks: list[QACheck],
+    shares: list[patients.MixedShare],
+    births: list[consistency.RuleResult],
+    independent: independence.IndependenceOutcome,
+    zero_days: list[str],
+) -> QAResult:
+    """The checks and the report from what QA observed of the table."""
+    differences = schema_differences(spec, schema)
+    schema_check = _check(
         "schema",
         not differences,
         "; ".join(differences)
         or f"{len(spec.fields)} fields in schema order with the spec's types",
         {"differences": differences},
     )
-    expectations = build_expectations(metadata, spec)
-    outcomes = analyse_fields(table, spec, expectations, source_rows)
-    episodes = episodes_outcome(table, spec, expectations)
-    consistency_checks = {c.name: c for c in _consistency_checks(table, spec)}
+    by_name = {c.name: c for c in consistency_checks}
     timed = set(date_and_duration_fields(spec))
     field_outcomes = [o for o in outcomes if o.name not in timed]
     timed_outcomes = [o for o in outcomes if o.name in timed]
-    shares = patients.mixed_shares(table, spec, expectations)
-    births = patients.births_after(table, spec)
-    present = [f.name for f in spec.scraped_fields if f.name in table.column_names]
-    pairs = independence.checked_pairs(
-        spec, present, independence.release_seed(spec, financial_year, metadata)
-    )
-    independent = independence.independence(table, spec, pairs)
     checks = [
-        schema,
-        consistency_checks["primary_key"],
-        consistency_checks["identifiers"],
+        schema_check,
+        by_name["primary_key"],
+        by_name["identifiers"],
         _domain_check(spec, outcomes),
-        consistency_checks["derived_fields"],
-        consistency_checks["date_chains"],
-        consistency_checks["durations"],
+        by_name["derived_fields"],
+        by_name["date_chains"],
+        by_name["durations"],
         _distribution_check(
             spec, field_outcomes, [m for m in expectations.missing if m not in timed]
         ),
@@ -366,7 +410,7 @@ def run_qa(
             timed_outcomes,
             [m for m in expectations.missing if m in timed],
             "date_distributions",
-            _zero_days(table, spec, expectations),
+            zero_days,
         ),
         _patient_check(spec, shares, births),
         _independence_check(spec, independent),
@@ -380,8 +424,6 @@ def run_qa(
         dataset=spec.dataset,
         financial_year=financial_year,
         checks=checks,
-        html=render_html(title, table.num_rows, checks, outcomes, episodes, shares, independent),
-        markdown=render_markdown(
-            title, table.num_rows, checks, outcomes, episodes, shares, independent
-        ),
+        html=render_html(title, num_rows, checks, outcomes, episodes, shares, independent),
+        markdown=render_markdown(title, num_rows, checks, outcomes, episodes, shares, independent),
     )

@@ -58,18 +58,41 @@ class RuleResult:
         return text
 
 
-def _examples(table: pa.Table, mask: np.ndarray, columns: list[str], limit: int = 3) -> list[str]:
+#: Offending rows named per rule.
+EXAMPLES = 3
+
+
+def _examples(
+    table: pa.Table, mask: np.ndarray, columns: list[str], limit: int = EXAMPLES, offset: int = 0
+) -> list[str]:
+    """The first offending rows; ``offset``: the row number of the table's first row (a record
+    batch of a larger table)."""
     rows = np.flatnonzero(mask)[:limit]
     out = []
     for i in rows:
         values = ", ".join(f"{c}={table.column(c)[int(i)].as_py()!r}" for c in columns)
-        out.append(f"row {int(i)}: {values}")
+        out.append(f"row {offset + int(i)}: {values}")
     return out
 
 
-def _result(rule, subject, table, bad, checked, columns) -> RuleResult:
+def _result(rule, subject, table, bad, checked, columns, offset: int = 0) -> RuleResult:
     bad = np.asarray(bad, dtype=bool)
-    return RuleResult(rule, subject, int(checked), int(bad.sum()), _examples(table, bad, columns))
+    examples = _examples(table, bad, columns, offset=offset)
+    return RuleResult(rule, subject, int(checked), int(bad.sum()), examples)
+
+
+def merge_results(first: RuleResult, second: RuleResult) -> RuleResult:
+    """One rule's result over two consecutive parts of a table (record batches, in order): the
+    counts add up and the examples are the first offending rows of both."""
+    if (first.rule, first.subject) != (second.rule, second.subject):
+        raise ValueError(f"cannot merge {first.subject} with {second.subject}")
+    return RuleResult(
+        first.rule,
+        first.subject,
+        first.checked + second.checked,
+        first.failures + second.failures,
+        (first.examples + second.examples)[:EXAMPLES],
+    )
 
 
 def _np(array) -> np.ndarray:
@@ -115,13 +138,13 @@ def identifier_pattern(f: FieldSpec) -> str:
     return f"^{ident.prefix}{first}{chars}{{{body - 1}}}$"
 
 
-def identifier_format(table: pa.Table, f: FieldSpec, required: bool) -> RuleResult:
+def identifier_format(table: pa.Table, f: FieldSpec, required: bool, offset: int = 0) -> RuleResult:
     """Identifier values have the spec's shape (e.g. PSEUDO_HESID = 'TEST' + 28 alphanumerics;
     a 12-digit key is a number of exactly 12 digits). Null is allowed unless ``required``."""
     column = table.column(f.name)
     text = pc.cast(column, pa.string())
     ok = _np(pc.fill_null(pc.match_substring_regex(text, identifier_pattern(f)), not required))
-    return _result("identifier format", f.name, table, ~ok, len(column), [f.name])
+    return _result("identifier format", f.name, table, ~ok, len(column), [f.name], offset)
 
 
 # ------------------------------------------------------------------------------ derived
@@ -278,16 +301,17 @@ _DERIVATION_CHECKS = {
 }
 
 
-def derived_field(table: pa.Table, f: FieldSpec) -> RuleResult:
+def derived_field(table: pa.Table, f: FieldSpec, offset: int = 0) -> RuleResult:
     """The derived field equals its derivation from the other fields of the same row."""
     bad, columns = _DERIVATION_CHECKS[f.derivation.kind](table, f.name, f.derivation)
-    return _result(f"derivation '{f.derivation.kind}'", f.name, table, bad, table.num_rows, columns)
+    rule = f"derivation '{f.derivation.kind}'"
+    return _result(rule, f.name, table, bad, table.num_rows, columns, offset)
 
 
 # ----------------------------------------------------------------------- dates, durations
 
 
-def date_chain(table: pa.Table, chain: tuple[str, ...]) -> RuleResult:
+def date_chain(table: pa.Table, chain: tuple[str, ...], offset: int = 0) -> RuleResult:
     """Real dates of the chain never go backwards (nulls and placeholders are skipped)."""
     bad = np.zeros(table.num_rows, dtype=bool)
     latest = np.full(table.num_rows, np.datetime64("NaT"), dtype="datetime64[D]")
@@ -296,10 +320,11 @@ def date_chain(table: pa.Table, chain: tuple[str, ...]) -> RuleResult:
         seen = ~np.isnat(latest)
         bad |= real & seen & (days < np.where(seen, latest, days))
         latest = np.where(real & (~seen | (days > latest)), days, latest)
-    return _result("date order", " <= ".join(chain), table, bad, table.num_rows, list(chain))
+    subject = " <= ".join(chain)
+    return _result("date order", subject, table, bad, table.num_rows, list(chain), offset)
 
 
-def duration(table: pa.Table, field_name: str, start: str, end: str) -> RuleResult:
+def duration(table: pa.Table, field_name: str, start: str, end: str, offset: int = 0) -> RuleResult:
     """Where both dates are real, the duration is the number of days between them."""
     s, s_real = _dates(table, start)
     e, e_real = _dates(table, end)
@@ -315,4 +340,5 @@ def duration(table: pa.Table, field_name: str, start: str, end: str) -> RuleResu
         bad,
         int(both.sum()),
         [field_name, start, end],
+        offset,
     )

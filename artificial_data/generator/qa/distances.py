@@ -151,18 +151,21 @@ ROUNDING_SLACK_BASE = 7.5
 
 def observed_counts(column: pa.ChunkedArray | pa.Array) -> pd.Series:
     """Count of each value (by key, null included) of a column: one pass in Arrow."""
-    decimal = pa.types.is_decimal(column.type)
     counts = column.value_counts()
+    return tally_counts(
+        counts.field("values").to_pylist(),
+        counts.field("counts").to_numpy(zero_copy_only=False),
+        pa.types.is_decimal(column.type),
+    )
+
+
+def tally_counts(values: list, numbers: np.ndarray, decimal: bool) -> pd.Series:
+    """:func:`observed_counts` from a tally of distinct values and their counts (a column's
+    ``value_counts``, or the merged tallies of its record batches)."""
     if decimal:
         # Arrow's decimal->float cast is not always the nearest double (0.09 can become
         # 0.09000000000000001); go through the exact decimal text instead, as the scraper does.
-        decimal_values = counts.field("values").to_pylist()
-        values = [None if v is None else float(v) for v in decimal_values]
-        numbers = counts.field("counts").to_numpy(zero_copy_only=False)
-        series = pd.Series(numbers, index=[value_key(v) for v in values], dtype=float)
-        return series.groupby(level=0).sum()
-    values = counts.field("values").to_pylist()
-    numbers = counts.field("counts").to_numpy(zero_copy_only=False)
+        values = [None if v is None else float(v) for v in values]
     series = pd.Series(numbers, index=[value_key(v) for v in values], dtype=float)
     return series.groupby(level=0).sum()
 

@@ -10,6 +10,7 @@ simulator use: one list, not three). The checks in ``api`` summarise these outco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -111,26 +112,42 @@ def declared_outliers(spec_field: FieldSpec, column: pa.ChunkedArray) -> dict[st
     (decimals through their exact text, times of day HHMM as minutes after midnight; unreadable
     HHMM text is reported by the continuous check), date-typed dates as dates, the rest as text.
     """
-    domain = spec_field.domain
-    if domain is None:
+    if spec_field.domain is None:
         return {}
-    kind = spec_field.domain_kind
     if spec_field.time_of_day:
         minutes = numeric_values(column, True)
         values, counts = np.unique(minutes[~np.isnan(minutes)], return_counts=True)
-        ok = domain.allows_numbers(values.tolist())
-        return {
-            f"{int(v) // 60:02d}{int(v) % 60:02d}": int(c)
-            for v, c, good in zip(values, counts, ok, strict=True)
-            if not good
-        }
-    if kind == "text" and not (
+        return minute_outliers(spec_field, values, counts)
+    tally = outlier_column(spec_field, column).value_counts()
+    return tally_outliers(
+        spec_field,
+        tally.field("values").to_pylist(),
+        tally.field("counts").to_numpy(zero_copy_only=False),
+    )
+
+
+def outlier_column(spec_field: FieldSpec, column):
+    """The column as its declared domain judges it (text domains judge text)."""
+    if spec_field.domain_kind == "text" and not (
         pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
     ):
-        column = pc.cast(column, pa.string())
-    tally = column.value_counts()
-    values = tally.field("values").to_pylist()
-    counts = tally.field("counts").to_numpy(zero_copy_only=False)
+        return pc.cast(column, pa.string())
+    return column
+
+
+def minute_outliers(spec_field: FieldSpec, values: np.ndarray, counts) -> dict[str, int]:
+    """:func:`declared_outliers` of a time of day from its distinct minutes (sorted) and counts."""
+    ok = spec_field.domain.allows_numbers(values.tolist())
+    return {
+        f"{int(v) // 60:02d}{int(v) % 60:02d}": int(c)
+        for v, c, good in zip(values, counts, ok, strict=True)
+        if not good
+    }
+
+
+def tally_outliers(spec_field: FieldSpec, values: list, counts) -> dict[str, int]:
+    """:func:`declared_outliers` from a tally of the :func:`outlier_column`'s distinct values."""
+    domain, kind = spec_field.domain, spec_field.domain_kind
     if kind == "number":
         values = [None if v is None else float(v) for v in values]
         ok = domain.allows_numbers(values)
@@ -139,6 +156,43 @@ def declared_outliers(spec_field: FieldSpec, column: pa.ChunkedArray) -> dict[st
     else:
         ok = domain.allows_text(values)
     return {value_key(v): int(c) for v, c, good in zip(values, counts, ok, strict=True) if not good}
+
+
+class FieldColumns(Protocol):
+    """What :func:`analyse_fields` reads of a table: its row count and column names, each
+    field's value counts and declared-domain outliers, and a few whole columns (the patient key,
+    continuous and patient-level date fields). :class:`TableColumns` computes them from an
+    Arrow table; ``streamed.StreamedColumns`` from tallies merged over record batches."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def column_names(self) -> list[str]: ...
+
+    def column(self, name: str) -> pa.ChunkedArray: ...
+
+    def counts(self, name: str) -> pd.Series: ...
+
+    def outliers(self, spec_field: FieldSpec) -> dict[str, int]: ...
+
+
+class TableColumns:
+    """:class:`FieldColumns` of an Arrow table in memory."""
+
+    def __init__(self, table: pa.Table):
+        self.table = table
+        self.num_rows = table.num_rows
+        self.column_names = table.column_names
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table.column(name)
+
+    def counts(self, name: str) -> pd.Series:
+        return observed_counts(self.table.column(name))
+
+    def outliers(self, spec_field: FieldSpec) -> dict[str, int]:
+        return declared_outliers(spec_field, self.table.column(spec_field.name))
 
 
 def _frequency_outcome(
@@ -214,12 +268,17 @@ def date_and_duration_fields(spec: DatasetSpec) -> list[str]:
 
 
 def analyse_fields(
-    table: pa.Table, spec: DatasetSpec, exps: Expectations, source_rows: int | None = None
+    table: pa.Table | FieldColumns,
+    spec: DatasetSpec,
+    exps: Expectations,
+    source_rows: int | None = None,
 ) -> list[FieldOutcome]:
     """Compare every scraped field present in both the table and the metadata.
 
     ``source_rows``: the source's (rounded) row count from the metadata header; with it, a date
     placed by a duration is compared on the released days (``placed_distance``)."""
+    if isinstance(table, pa.Table):
+        table = TableColumns(table)
     n = table.num_rows
     # Dates and durations follow their own released distributions like every other field
     # (DESIGN §8: one anchor date, the others placed by released durations): blocking.
@@ -247,15 +306,14 @@ def analyse_fields(
     for name, exp in exps.fields.items():
         if name not in table.column_names:
             continue
-        column = table.column(name)
         note = "date / duration: its own released distribution" if name in timed else ""
-        outliers = declared_outliers(exp.field, column)
+        outliers = table.outliers(exp.field)
         if exp.value_type in _FREQUENCY_TYPES:
             outcomes.append(
                 _frequency_outcome(
                     name,
                     exp,
-                    observed_counts(column),
+                    table.counts(name),
                     n,
                     True,
                     note,
@@ -269,7 +327,7 @@ def analyse_fields(
                 _frequency_outcome(
                     name,
                     exp,
-                    observed_counts(column),
+                    table.counts(name),
                     n_clustered,
                     True,
                     "episode-level shares; noise limits use the effective number of patients",
@@ -277,6 +335,7 @@ def analyse_fields(
                 )
             )
         elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
+            column = table.column(name)
             outcome = _frequency_outcome(
                 name,
                 exp,
@@ -297,6 +356,7 @@ def analyse_fields(
             outcomes.append(outcome)
         elif exp.value_type == contract.CONTINUOUS:
             cont = exp.continuous
+            column = table.column(name)
             values = numeric_values(column, exp.field.time_of_day)
             discretised = exp.field.time_of_day or exp.field.spark_type in ("int", "long")
             distance = (quantile_bracket_distance if discretised else continuous_distance)(

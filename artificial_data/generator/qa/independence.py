@@ -224,9 +224,9 @@ def _min_count(n: int) -> float:
     return max(MIN_SHARE * n, math.sqrt(MIN_EXPECTED_CELL * n))
 
 
-def pool_categories(codes: np.ndarray, n: int) -> np.ndarray | None:
-    """Keep the most frequent codes holding at least the minimum count (at most
-    :data:`MAX_CATEGORIES`, pooled "other" included); None if fewer than two remain."""
+def pool_mapping(codes: np.ndarray, n: int) -> np.ndarray | None:
+    """The pooled category of every code of :func:`pool_categories` (indexed by code), or None
+    if fewer than two categories remain."""
     if n == 0:
         return None
     counts = np.bincount(codes)
@@ -238,38 +238,102 @@ def pool_categories(codes: np.ndarray, n: int) -> np.ndarray | None:
     keep = big if (rest == 0 and len(big) <= MAX_CATEGORIES) else big[: MAX_CATEGORIES - 1]
     mapping = np.full(len(counts), len(keep), dtype=np.uint8)
     mapping[keep] = np.arange(len(keep), dtype=np.uint8)
-    pooled = mapping[codes]
     other = n - int(counts[keep].sum())
     if 0 < other < least and keep:  # too small to stand alone: join the smallest kept one
-        pooled[pooled == len(keep)] = len(keep) - 1
+        mapping[mapping == len(keep)] = len(keep) - 1
         categories = len(keep)
     else:
         categories = len(keep) + (1 if other else 0)
-    return pooled if categories >= 2 else None
+    return mapping if categories >= 2 else None
+
+
+def pool_categories(codes: np.ndarray, n: int) -> np.ndarray | None:
+    """Keep the most frequent codes holding at least the minimum count (at most
+    :data:`MAX_CATEGORIES`, pooled "other" included); None if fewer than two remain."""
+    mapping = pool_mapping(codes, n)
+    return None if mapping is None else mapping[codes]
+
+
+def _numeric_edges(values: np.ndarray) -> np.ndarray | None:
+    """Edges of the equal-frequency bins of the values (None: no value is present)."""
+    present = values[~np.isnan(values)]
+    if len(present) == 0:
+        return None
+    steps = np.linspace(0, 1, MAX_CATEGORIES)[1:-1]
+    return np.unique(np.quantile(present, steps))
+
+
+def _numeric_bins(values: np.ndarray, edges: np.ndarray | None) -> np.ndarray:
+    """The bin of each value (ties share a bin), null its own code."""
+    if edges is None:
+        return np.zeros(len(values), dtype=np.int64)
+    is_null = np.isnan(values)
+    bins = np.searchsorted(edges, np.where(is_null, 0.0, values), side="left")
+    return np.where(is_null, len(edges) + 1, bins).astype(np.int64)
 
 
 def _numeric(values: np.ndarray) -> np.ndarray:
     """Equal-frequency bins of the values (ties share a bin), null its own code."""
-    is_null = np.isnan(values)
-    present = values[~is_null]
-    if len(present) == 0:
-        return np.zeros(len(values), dtype=np.int64)
-    steps = np.linspace(0, 1, MAX_CATEGORIES)[1:-1]
-    edges = np.unique(np.quantile(present, steps))
-    bins = np.searchsorted(edges, np.where(is_null, 0.0, values), side="left")
-    return np.where(is_null, len(edges) + 1, bins).astype(np.int64)
+    return _numeric_bins(values, _numeric_edges(values))
+
+
+def _field_values(column, f: FieldSpec) -> np.ndarray | None:
+    """The values a field is binned by (continuous and date fields), None for categories."""
+    if f.role == "continuous":
+        return numeric_values(column, f.time_of_day)
+    if f.role == "date" and pa.types.is_date(column.type):
+        days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
+        return np.asarray(days, dtype=float)
+    return None
 
 
 def field_codes(table: pa.Table, f: FieldSpec) -> np.ndarray:
     """Integer codes of a field's categories before pooling."""
     column = table.column(f.name)
-    if f.role == "continuous":
-        return _numeric(numeric_values(column, f.time_of_day))
-    if f.role == "date" and pa.types.is_date(column.type):
-        days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
-        return _numeric(np.asarray(days, dtype=float))
+    values = _field_values(column, f)
+    if values is not None:
+        return _numeric(values)
     encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
     return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Categories:
+    """A field's pooled categories, fixed on its whole column, to code record batches by.
+
+    Coding a batch gives the very codes ``pool_categories(field_codes(table, f), n)`` gives
+    its rows: the bin edges (continuous, date) or the dictionary of values in order of first
+    appearance (the rest) and the pooling come from the whole column."""
+
+    spec_field: FieldSpec
+    mapping: np.ndarray
+    edges: np.ndarray | None = None
+    dictionary: pa.Array | None = None
+
+    @property
+    def size(self) -> int:
+        return int(self.mapping.max()) + 1
+
+    @classmethod
+    def of(cls, column: pa.ChunkedArray, f: FieldSpec) -> Categories | None:
+        values = _field_values(column, f)
+        if values is not None:
+            edges = _numeric_edges(values)
+            mapping = pool_mapping(_numeric_bins(values, edges), len(values))
+            return None if mapping is None else cls(f, mapping, edges=edges)
+        encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        mapping = pool_mapping(codes, len(codes))
+        return None if mapping is None else cls(f, mapping, dictionary=encoded.dictionary)
+
+    def codes(self, column) -> np.ndarray:
+        """Pooled codes of a part of the column (a record batch's)."""
+        if self.dictionary is None:
+            raw = _numeric_bins(_field_values(column, self.spec_field), self.edges)
+        else:
+            index = pc.index_in(column, value_set=self.dictionary, skip_nulls=False)
+            raw = np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return self.mapping[raw]
 
 
 # ------------------------------------------------------------------------------ the test
@@ -291,9 +355,19 @@ def pair_test(
     a: np.ndarray, b: np.ndarray, names: tuple[str, str], n_pairs: int, level: str = "rows"
 ) -> PairResult:
     """Pearson χ² test of independence of two pooled code arrays."""
-    ka, kb = int(a.max()) + 1, int(b.max()) + 1
-    n = len(a)
-    observed = np.bincount(a.astype(np.int64) * kb + b, minlength=ka * kb).reshape(ka, kb)
+    return table_test(crosstab(a, b, int(a.max()) + 1, int(b.max()) + 1), names, n_pairs, level)
+
+
+def crosstab(a: np.ndarray, b: np.ndarray, ka: int, kb: int) -> np.ndarray:
+    """Counts of each pair of codes (``ka`` x ``kb``): tables of consecutive batches add up."""
+    return np.bincount(a.astype(np.int64) * kb + b, minlength=ka * kb).reshape(ka, kb)
+
+
+def table_test(
+    observed: np.ndarray, names: tuple[str, str], n_pairs: int, level: str = "rows"
+) -> PairResult:
+    """Pearson χ² test of independence of a contingency table (empty rows and columns drop)."""
+    n = int(observed.sum())
     observed = observed[observed.sum(axis=1) > 0][:, observed.sum(axis=0) > 0].astype(float)
     r, c = observed.shape
     expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n

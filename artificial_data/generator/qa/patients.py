@@ -140,8 +140,9 @@ def mixed_shares(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> list
     return out
 
 
-def births_after(table: pa.Table, spec: DatasetSpec) -> list[RuleResult]:
-    """Rows whose birth month (MYDOB) starts after the date an age is measured at."""
+def births_after(table: pa.Table, spec: DatasetSpec, offset: int = 0) -> list[RuleResult]:
+    """Rows whose birth month (MYDOB) starts after the date an age is measured at (``offset``:
+    the row number of the table's first row, for a record batch)."""
     seen, out = set(), []
     for f in spec.fields_with_role("derived"):
         d = f.derivation
@@ -155,7 +156,7 @@ def births_after(table: pa.Table, spec: DatasetSpec) -> list[RuleResult]:
         bad = birth_ok & at_ok & (first > at)
         rows = np.flatnonzero(bad)[:3]
         examples = [
-            f"row {int(i)}: {d.birth}={table.column(d.birth)[int(i)].as_py()!r}, "
+            f"row {offset + int(i)}: {d.birth}={table.column(d.birth)[int(i)].as_py()!r}, "
             f"{d.at}={table.column(d.at)[int(i)].as_py()!r}"
             for i in rows
         ]

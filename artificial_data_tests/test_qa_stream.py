@@ -1,0 +1,161 @@
+"""QA streamed (issue 16): a partition checked in record batches and single columns gives the
+very report of the whole-table QA (``run_qa`` on the table in memory, kept as the reference),
+clean or with defects whose first offending rows lie in different batches."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from artificial_data.common.dataset_spec import load_spec
+from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+from artificial_data.common.table_rows import ParquetRows, TableRows
+from artificial_data.generator.engine import generate_chunk, generation_seed
+from artificial_data.generator.qa import run_qa, run_qa_rows
+from artificial_data.generator.qa.api import _rules_check
+from artificial_data.generator.qa.consistency import RuleResult
+from artificial_data_tests.generator_metadata import plausible_metadata
+from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
+
+YEAR = "2122"
+
+
+def as_partition(table: pa.Table, folder: Path, group: int = 97) -> list[Path]:
+    """``table`` as an artificial partition may hold it: two files, many small row groups."""
+    folder.mkdir(parents=True)
+    cut = table.num_rows // 3
+    pq.write_table(table.slice(0, cut), folder / "part-00000.parquet", row_group_size=group)
+    pq.write_table(table.slice(cut), folder / "part-00001.parquet", row_group_size=group + 13)
+    return sorted(folder.glob("*.parquet"))
+
+
+def report(result) -> list:
+    return [(c.name, c.passed, c.blocking, c.details, c.metrics) for c in result.checks]
+
+
+def assert_same(reference, streamed) -> None:
+    assert report(streamed) == report(reference)
+    assert streamed.markdown == reference.markdown
+    assert streamed.html == reference.html
+
+
+def replace(table: pa.Table, name: str, values) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+
+
+@pytest.fixture(scope="module")
+def mini():
+    spec = mini_spec()
+    metadata = hand_made_metadata(spec)
+    return spec, metadata, clean_table(spec, metadata, 600, seed=3)
+
+
+def test_streamed_qa_of_a_clean_table_is_the_whole_table_qa(mini, tmp_path):
+    spec, metadata, table = mini
+    reference = run_qa(table, metadata, spec, YEAR, 700)
+    assert reference.passed
+    files = as_partition(table, tmp_path / "p")
+    for batch_rows in (64, 250, 10_000):
+        assert_same(
+            reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, batch_rows)
+        )
+    assert_same(reference, run_qa_rows(TableRows(table), metadata, spec, YEAR, 700, 100))
+
+
+def test_streamed_qa_of_defects_is_the_whole_table_qa(mini, tmp_path):
+    """Defects of every kind of statistic, with offending rows in several batches."""
+    spec, metadata, table = mini
+    keys = table.column("EPIKEY").to_pylist()
+    keys[300] = keys[4]
+    admimeth = table.column("ADMIMETH").to_pylist()
+    admimeth[7], admimeth[410] = "99", "98"
+    sex = table.column("SEX").to_pylist()
+    sex[::3] = ["9"] * len(sex[::3])  # mixed patients, a value outside the domain
+    speldur = [
+        None if v is None else v + (i % 70 == 1)
+        for i, v in enumerate(table.column("SPELDUR").to_pylist())
+    ]
+    ident = table.column("PSEUDO_HESID").to_pylist()
+    ident[555] = "NOT-AN-ID"
+    broken = table
+    for name, values in [
+        ("EPIKEY", keys),
+        ("ADMIMETH", admimeth),
+        ("SEX", sex),
+        ("SPELDUR", speldur),
+        ("PSEUDO_HESID", ident),
+    ]:
+        broken = replace(broken, name, values)
+    reference = run_qa(broken, metadata, spec, YEAR, 700)
+    failing = {c.name for c in reference.checks if not c.passed}
+    assert {"primary_key", "identifiers", "value_domain", "durations"} <= failing
+    durations = reference.check("durations")
+    assert durations.metrics["SPELDUR"]["failures"] >= 3  # rows 1, 71, 141...: three batches
+    files = as_partition(broken, tmp_path / "p", group=50)
+    assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
+
+
+def test_streamed_qa_of_a_generated_apc_year_is_the_whole_table_qa(tmp_path):
+    """The real APC spec (193 columns, every HES type) from the generator's own sampler."""
+    spec = load_spec("hes_apc")
+    metadata = plausible_metadata(spec, YEAR)
+    seed = generation_seed("qa-stream-test", spec.dataset, YEAR)
+    table = pa.concat_tables(
+        generate_chunk(metadata, spec, YEAR, i, 1_500, seed, 1_500 * i) for i in range(2)
+    )
+    reference = run_qa(table, metadata, spec, YEAR)
+    assert reference.check("field_independence").metrics["pairs_checked"] > 100
+    files = as_partition(table, tmp_path / "p", group=400)
+    assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, None, 700))
+
+
+def test_row_rule_examples_are_the_first_offending_rows_of_all_batches():
+    a = RuleResult("r", "X", 10, 2, ["row 3: X=1", "row 8: X=2"])
+    b = RuleResult("r", "X", 10, 5, ["row 10: X=3", "row 11: X=4", "row 12: X=5"])
+    from artificial_data.generator.qa.consistency import merge_results
+
+    merged = merge_results(a, b)
+    assert (merged.checked, merged.failures) == (20, 7)
+    assert merged.examples == ["row 3: X=1", "row 8: X=2", "row 10: X=3"]
+    assert not _rules_check("date_chains", [merged], "date chains").passed
+    with pytest.raises(ValueError):
+        merge_results(a, RuleResult("r", "Y", 1, 0))
+
+
+def test_a_folder_partition_is_read_in_bounded_projected_batches(mini, tmp_path):
+    spec, _metadata, table = mini
+    scoped = ScopedStores.for_location("generator", tmp_path / "home", catalog=None)
+    scoped.tables.write(ARTIFICIAL, spec.dataset, YEAR, lambda folder: as_partition(table, folder))
+    partition = scoped.tables.read(ARTIFICIAL, spec.dataset, YEAR)
+    batches = list(partition.batches(["EPIKEY", "SEX"], batch_rows=64))
+    assert max(b.num_rows for b in batches) <= 64 and len(batches) >= 600 // 64
+    assert all(b.schema.names == ["EPIKEY", "SEX"] for b in batches)
+    assert pa.Table.from_batches(batches).equals(table.select(["EPIKEY", "SEX"]))
+    whole = pa.Table.from_batches(list(partition.batches()))
+    assert whole.equals(partition.arrow())
+
+
+def test_a_catalog_partition_is_read_in_batches_through_a_staged_copy(home, spark):
+    from artificial_data.common.settings import CatalogSettings
+
+    scoped = ScopedStores.for_location("generator", home, catalog=CatalogSettings())
+    frame = spark.createDataFrame(
+        [(f"k{i}", i, i % 3) for i in range(500)], "CODE string, N bigint, M int"
+    )
+    scoped.tables.write(ARTIFICIAL, "stream_table", YEAR, frame)
+    partition = scoped.tables.read(ARTIFICIAL, "stream_table", YEAR)
+    batches = list(partition.batches(["N", "CODE"], batch_rows=120))
+    assert max(b.num_rows for b in batches) <= 120
+    rows = pa.Table.from_batches(batches)
+    assert rows.column_names == ["N", "CODE"]
+    assert sorted(rows.column("N").to_pylist()) == list(range(500))
+    assert sorted(rows.to_pylist(), key=lambda r: r["N"]) == sorted(
+        partition.arrow().select(["N", "CODE"]).to_pylist(), key=lambda r: r["N"]
+    )
+    # The staged copy is gone once the batches are read.
+    assert not list(Path(tempfile.gettempdir()).glob(f"stream_table-{YEAR}-*"))
