@@ -14,6 +14,7 @@ import pytest
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.stores import ARTIFICIAL, ScopedStores
 from artificial_data.common.table_rows import ParquetRows, TableRows
+from artificial_data.common.tables import STAGING_FOLDER, TABLES_FOLDER
 from artificial_data.generator.engine import generate_chunk, generation_seed
 from artificial_data.generator.qa import run_qa, run_qa_rows
 from artificial_data.generator.qa.api import _rules_check
@@ -157,5 +158,33 @@ def test_a_catalog_partition_is_read_in_batches_through_a_staged_copy(home, spar
     assert sorted(rows.to_pylist(), key=lambda r: r["N"]) == sorted(
         partition.arrow().select(["N", "CODE"]).to_pylist(), key=lambda r: r["N"]
     )
-    # The staged copy is gone once the batches are read.
+    # The copy was staged in the store's own staging folder, which Spark's executors can
+    # write (never the driver's temporary folder), and is gone once the batches are read.
+    root = scoped.roots[ARTIFICIAL]
+    with partition.staged() as staging:
+        assert staging.parent == root / TABLES_FOLDER / STAGING_FOLDER and not staging.exists()
+    assert not list((root / TABLES_FOLDER / STAGING_FOLDER).iterdir())
     assert not list(Path(tempfile.gettempdir()).glob(f"stream_table-{YEAR}-*"))
+
+
+def test_on_databricks_a_staged_copy_needs_the_staging_volume(home):
+    """A cluster's executors cannot write the driver's disk: with Delta tables and no
+    ARTIFICIAL_DATA_CATALOG_STAGING there is nowhere to stage, and the read says so."""
+    from artificial_data.common.settings import CatalogSettings
+    from artificial_data.common.tables import CatalogTables
+
+    scoped = ScopedStores.for_location("generator", home, catalog=None)
+    tables = CatalogTables(scoped, CatalogSettings(table_format="delta"), lambda: None)
+    with (
+        pytest.raises(ValueError, match="ARTIFICIAL_DATA_CATALOG_STAGING"),
+        tables._staged_export(ARTIFICIAL, "hes_op"),
+    ):
+        pass
+    volume = home / "volume"
+    staged = CatalogTables(
+        scoped, CatalogSettings(table_format="delta", staging=volume), lambda: None
+    )
+    with staged._staged_export(ARTIFICIAL, "hes_op") as staging:
+        assert staging.parent == volume
+        staging.mkdir()
+    assert not staging.exists()

@@ -34,6 +34,7 @@ handed to people as files (zips); on Databricks those roots are Unity Catalog vo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import re
@@ -114,12 +115,20 @@ class TablePartition:
     attachments: dict[str, bytes]
     _arrow: Callable[[], pa.Table]
     _spark: Callable[[Any], Any]
+    _staged: Callable[[], contextlib.AbstractContextManager[Path]]
 
     def arrow(self) -> pa.Table:
         return self._arrow()
 
     def spark(self, session: Any) -> Any:
         return self._spark(session)
+
+    def staged(self) -> contextlib.AbstractContextManager[Path]:
+        """A fresh folder path (not yet created) that Spark can write and this process read,
+        removed afterwards: where a catalog partition is exported as Parquet to be read in
+        batches (QA, publication). Its table store decides where (:meth:`TableStore.staged`).
+        """
+        return self._staged()
 
     def batches(
         self, columns: Sequence[str] | None = None, batch_rows: int | None = None
@@ -128,16 +137,22 @@ class TablePartition:
         given, never the whole partition at once (on either backend).
 
         A folder partition's Parquet files are read where they are; a catalog partition is
-        first written by Spark into a temporary folder (removed afterwards), the way
-        publication reads it (``common/table_rows.partition_rows``)."""
+        first written by Spark into :meth:`staged` (removed afterwards), the way publication
+        reads it (``common/table_rows.partition_rows``)."""
         from artificial_data.common.table_rows import BATCH_ROWS, partition_rows
 
         rows = batch_rows or BATCH_ROWS
         if isinstance(self.location, Path):
             yield from partition_rows(self, self.location).batches(rows, columns)
             return
-        with tempfile.TemporaryDirectory(prefix=f"{self.obj}-{self.partition}-") as staging:
-            yield from partition_rows(self, Path(staging) / "rows").batches(rows, columns)
+        with self.staged() as staging:
+            yield from partition_rows(self, staging).batches(rows, columns)
+
+
+@contextlib.contextmanager
+def _temporary_folder(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        yield Path(folder) / "rows"
 
 
 def _resolve_attachments(attachments: Attachments) -> dict[str, bytes]:
@@ -231,6 +246,8 @@ class FolderTables(TableStore):
             attachments,
             _arrow=lambda: pq.read_table(data_files) if data_files else pa.table({}),
             _spark=lambda session: session.read.parquet(*data_files),
+            # Read in place: a staged copy is only ever a local one (tests of the export).
+            _staged=lambda: _temporary_folder(f"{obj}-{partition}-"),
         )
 
     def partitions(self, store, obj):
@@ -434,6 +451,18 @@ class CatalogTables(TableStore):
                 shutil.rmtree(staging, ignore_errors=True)
         return f"{self.settings.catalog}.{self.schemas[store]}.{obj}/{PARTITION_COLUMN}={partition}"
 
+    @contextlib.contextmanager
+    def _staged_export(self, store: str, obj: str) -> Iterator[Path]:
+        """A staging folder for an exported partition (see :meth:`_staging`), removed after:
+        in the store's own ``_tables/_staging`` on local Spark, in
+        ``ARTIFICIAL_DATA_CATALOG_STAGING`` (a volume every executor and the driver reach) on
+        Databricks, never the driver's local disk, which a cluster's executors cannot write."""
+        folder = self._staging(store, obj)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def _staging(self, store: str, obj: str) -> Path:
         """A fresh folder for a file-producing writer (the writer creates it)."""
         if self._local:
@@ -442,8 +471,9 @@ class CatalogTables(TableStore):
             base = self.settings.staging
         else:
             raise ValueError(
-                "a file-producing writer needs ARTIFICIAL_DATA_CATALOG_STAGING with the delta "
-                "catalog format (a folder Spark can read)"
+                "a file-producing writer or a partition read in batches needs "
+                "ARTIFICIAL_DATA_CATALOG_STAGING with the delta catalog format (a folder Spark "
+                "can write and read)"
             )
         base.mkdir(parents=True, exist_ok=True)
         return base / f"{obj}-{uuid.uuid4().hex}"
@@ -486,6 +516,7 @@ class CatalogTables(TableStore):
             attachments,
             _arrow=lambda: rows(session).toArrow(),
             _spark=rows,
+            _staged=lambda: self._staged_export(store, obj),
         )
 
     def _listed(self, session: Any, name: str) -> list[str]:

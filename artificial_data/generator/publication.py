@@ -9,11 +9,10 @@ already published (e.g. the second of two years' runs after both passed QA) make
 version, so any number of partition runs, retries or backfills converge on one release.
 """
 
+import contextlib
 import json
-import tempfile
 from enum import Enum
 from importlib.metadata import version as package_version
-from pathlib import Path
 
 from dagster import (
     AssetExecutionContext,
@@ -160,9 +159,12 @@ def _publish_years(
     config: PublishConfig,
     scoped: ScopedStores,
     spec: DatasetSpec,
-    staging: Path,
+    staging: contextlib.ExitStack,
 ) -> MaterializeResult:
-    """Publish the release of every year that passed QA (the step of ``<ds>/published``)."""
+    """Publish the release of every year that passed QA (the step of ``<ds>/published``).
+
+    ``staging`` holds each catalog year's exported copy (``TablePartition.staged``) until the
+    release is written."""
     # Each year is read in record batches from its Parquet files when it is formatted and
     # copied, one year at a time: no year is loaded whole (issue 16).
     tables, provenance, recorded = {}, {}, []
@@ -173,7 +175,7 @@ def _publish_years(
             continue
         info = json.loads(generation)
         info.update(_released_facts(scoped, spec, year, info))
-        tables[year] = partition_rows(artificial, staging / year)
+        tables[year] = partition_rows(artificial, staging.enter_context(artificial.staged()))
         recorded.append(info["metadata_scraped_at"])
         provenance[year] = info
     if context.partition_key not in tables:
@@ -239,7 +241,7 @@ def build_published_asset(spec: DatasetSpec) -> AssetsDefinition:
         context: AssetExecutionContext, config: PublishConfig, stores: GeneratorStores
     ) -> MaterializeResult:
         scoped = stores.stores()
-        with tempfile.TemporaryDirectory(prefix=f"published-{spec.dataset}-") as staging:
-            return _publish_years(context, config, scoped, spec, Path(staging))
+        with contextlib.ExitStack() as staging:
+            return _publish_years(context, config, scoped, spec, staging)
 
     return _published

@@ -7,9 +7,7 @@ did not pass or was made of another artificial table than the current one.
 """
 
 import hashlib
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -58,8 +56,8 @@ def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> Material
     artificial = scoped.tables.read(ARTIFICIAL, spec.dataset, year)
     # The partition is read in record batches and single columns, never whole (issue 16;
     # qa/streamed.py); a catalog partition is staged as Parquet first, as publication does.
-    with tempfile.TemporaryDirectory(prefix=f"qa-{spec.dataset}-{year}-") as staging:
-        rows = partition_rows(artificial, Path(staging) / "rows", buffered=False)
+    with artificial.staged() as staging:
+        rows = partition_rows(artificial, staging, buffered=False)
         result = run_qa_rows(rows, released.rows, spec, year, released.header.source_rows_rounded)
     summary = {
         "dataset": spec.dataset,
