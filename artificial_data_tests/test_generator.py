@@ -881,3 +881,38 @@ def test_ae_times_are_the_arrival_time_plus_their_durations():
     # One value uniform for the durations of one arrival: they keep their order.
     durs = df[[d.field for d in spec.clock_durations]].dropna()
     assert (durs.diff(axis=1).iloc[:, 1:] >= 0).all().all()
+
+
+@pytest.mark.parametrize("dataset", ["hes_apc", "hes_op", "hes_ae"])
+def test_a_chunk_with_dictionary_encoded_text_holds_the_same_values(dataset):
+    """``keep_dictionaries`` changes how text is held (for the Parquet writer), never a value."""
+    from artificial_data.generator.engine.chunk import generate_chunk_from_plan, plan_for
+
+    spec = load_spec(dataset)
+    plan = plan_for(plausible_metadata(spec), spec, "2122")
+    plain = generate_chunk_from_plan(plan, 3, 2_000, 99, 6_000)
+    encoded = generate_chunk_from_plan(plan, 3, 2_000, 99, 6_000, keep_dictionaries=True)
+    assert plain.schema.equals(arrow_schema(spec))
+    kinds = {pa.types.is_dictionary(t) for t in encoded.schema.types}
+    assert kinds == {True, False}  # sampled text encoded; keys, dates, derived text plain
+    assert encoded.cast(arrow_schema(spec)).equals(plain)
+
+
+def test_the_guided_search_finds_exactly_what_a_binary_search_finds():
+    """Draws go through a guide table for speed; they must be the binary search's indices,
+    for tables of every size, at slice edges and past the last weight."""
+    from artificial_data.generator.engine.sampling import cumulative, search_cumulative
+
+    rng = np.random.default_rng(16)
+    for k in (1, 2, 8, 32, 33, 40, 3_000):
+        cum = cumulative(rng.random(k) ** 4)
+        buckets = 2 * k
+        edges = np.arange(buckets) / buckets
+        u = np.concatenate(
+            [rng.random(20_000), edges, np.nextafter(edges, 0), cum, np.nextafter(cum, 0)]
+        )
+        u = np.clip(u, 0.0, np.nextafter(1.0, 0))
+        expected = np.minimum(np.searchsorted(cum, u, side="right"), k - 1)
+        assert (search_cumulative(cum, u) == expected).all()
+    short = np.array([0.25, 0.5, 0.75, 0.9] * 4)  # a table not ending at 1: last index
+    assert (search_cumulative(np.sort(short), np.array([0.95, 0.1])) == [15, 0]).all()

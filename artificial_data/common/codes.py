@@ -1,4 +1,9 @@
-"""Text operations on HES code columns shared by the simulator and the generator."""
+"""Text operations on HES code columns shared by the simulator and the generator.
+
+Each accepts plain text or dictionary-encoded text (the generator's sampled columns): on a
+dictionary the per-code work is done once per distinct code, and only the result is
+expanded to the rows.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +15,77 @@ import pyarrow.compute as pc
 def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:
     """Non-null, non-empty codes joined with commas in column order; null when there are none.
 
-    Vectorised as one list per row: the codes are laid out row by row, nulls and empty
-    strings are filtered out, and ``binary_join`` joins each row's list. (Not
-    ``binary_join_element_wise(null_handling="skip")``: in pyarrow 26 it drops the rows whose
-    inputs are all null.)
+    One ``binary_join_element_wise`` with ``null_handling="skip"``. In pyarrow 26 that kernel
+    drops the rows whose inputs are all null from its output (the result is shorter than
+    ``n``), so such rows get an empty first code, which joins to ``""`` and is made null with
+    every other empty result. (A byte-level numpy join was tried and was slower at HES's fill
+    rates, where most rows carry many codes.)
     """
-    k = len(columns)
     codes = [non_empty(c) for c in columns]
-    flat = pa.concat_arrays(codes)  # column-major: column j holds rows j*n .. j*n+n-1
-    row_major = (np.arange(k)[None, :] * n + np.arange(n)[:, None]).ravel()
-    valid = np.stack([c.is_valid().to_numpy(zero_copy_only=False) for c in codes], axis=1)
-    kept = flat.take(pa.array(row_major[valid.ravel()]))
-    offsets = np.concatenate([[0], np.cumsum(valid.sum(axis=1))]).astype(np.int32)
-    lists = pa.ListArray.from_arrays(pa.array(offsets), kept)
-    joined = pc.binary_join(lists, ",")
+    if not codes:
+        return pa.nulls(n, type=pa.string())
+    none = np.ones(n, dtype=bool)
+    for c in codes:
+        if c.null_count < len(c):
+            none &= c.is_null().to_numpy(zero_copy_only=False)
+    first = pc.if_else(pa.array(none), pa.scalar(""), codes[0]) if none.any() else codes[0]
+    joined = pc.binary_join_element_wise(first, *codes[1:], ",", null_handling="skip")
+    if len(joined) != n:  # the kernel's behaviour changed: fail rather than misalign rows
+        raise RuntimeError(f"joining {len(codes)} code columns gave {len(joined)} rows, not {n}")
     return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
 
 
-def non_empty(arr: pa.Array) -> pa.Array:
-    """The codes as text with empty strings made null."""
-    text = arr.cast(pa.string())
+#: Codes that stand for "no code" in HES code fields: not counted by ``count`` derivations.
+NULL_CODES = ("&", "-")
+
+
+def _blank_empty(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def non_empty(arr: pa.Array) -> pa.Array:
+    """The codes as plain text with empty strings made null."""
+    if pa.types.is_dictionary(arr.type):
+        return _blank_empty(arr.dictionary.cast(pa.string())).take(arr.indices)
+    return _blank_empty(arr.cast(pa.string()))
+
+
+def is_real_code(arr: pa.Array) -> np.ndarray:
+    """Rows holding a code: not null, not empty and not one of :data:`NULL_CODES`."""
+
+    def real(text: pa.Array) -> np.ndarray:
+        text = text.cast(pa.string())
+        bad = pc.or_(pc.equal(text, ""), pc.is_in(text, pa.array(NULL_CODES)))
+        return (
+            pc.and_(pc.is_valid(text), pc.invert(bad))
+            .fill_null(False)
+            .to_numpy(zero_copy_only=False)
+        )
+
+    if pa.types.is_dictionary(arr.type):
+        per_code = real(arr.dictionary)
+        indices = arr.indices
+        picked = per_code[indices.fill_null(0).to_numpy(zero_copy_only=False)]
+        return picked & indices.is_valid().to_numpy(zero_copy_only=False)
+    return real(arr)
+
+
+def count_codes(columns: list[pa.Array], n: int) -> pa.Array:
+    """The ``count`` derivation: how many of ``columns`` hold a code, per row."""
+    total = np.zeros(n, dtype=np.int32)
+    for column in columns:
+        total += is_real_code(column)
+    return pa.array(total)
+
+
+def truncate_codes(arr: pa.Array, length: int) -> pa.Array:
+    """The first ``length`` characters of each code (``truncate``: DIAG_3_01 from DIAG_4_01).
+
+    A dictionary-encoded column stays encoded: its distinct codes are cut and encoded again
+    (two four-character codes share one three-character code), and the rows keep pointing
+    at them.
+    """
+    if not pa.types.is_dictionary(arr.type):
+        return pc.utf8_slice_codeunits(arr.cast(pa.string()), 0, length)
+    cut = pc.dictionary_encode(pc.utf8_slice_codeunits(arr.dictionary.cast(pa.string()), 0, length))
+    return pa.DictionaryArray.from_arrays(cut.indices.take(arr.indices), cut.dictionary)

@@ -1,6 +1,7 @@
 """Generator assets: ``<dataset>/artificial`` from the released metadata only."""
 
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from dagster import (
@@ -18,11 +19,13 @@ from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.released import ReleaseUnverified, VerifiedRelease, verify_release
 from artificial_data.common.spark import explain_dead_spark
 from artificial_data.common.stores import ARTIFICIAL, ScopedStores
+from artificial_data.common.tables import FolderTables
 from artificial_data.generator.engine import (
     FULL_ROWS,
     SAMPLE_ROWS,
     generate_table,
     generation_seed,
+    write_table_files,
 )
 from artificial_data.generator.triggers import after_upstream
 from artificial_data.orchestration.compute import GENERATE, SparkEngine
@@ -78,8 +81,15 @@ def generate_partition(
     released = verified.metadata
     rows = config.row_count()
     seed = generation_seed(released.content_hash, spec.dataset, year, config.base_seed)
-    with explain_dead_spark(spec.dataset, year):
-        table = generate_table(spark.spark_session, released.rows, spec, year, rows, seed)
+    session = spark.spark_session
+    if scoped.tables.backend == FolderTables.backend:
+        # A folder of Parquet files: each Spark task writes its chunks' files itself.
+        def table(folder: Path) -> None:
+            write_table_files(session, released.rows, spec, year, rows, seed, folder)
+
+    else:  # a catalog table: Spark's own writer (Delta on Databricks)
+        with explain_dead_spark(spec.dataset, year):
+            table = generate_table(session, released.rows, spec, year, rows, seed)
     provenance = {
         "dataset": spec.dataset,
         "financial_year": year,

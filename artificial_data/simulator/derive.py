@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from artificial_data.common.codes import concat_codes
+from artificial_data.common.codes import concat_codes, count_codes, truncate_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
 from artificial_data.simulator import arrays as A
@@ -34,7 +34,6 @@ INFANT_CODES = np.arange(7001, 7008)
 #: Lower bounds in days of the infant codes 7001..7007.
 INFANT_DAY_BOUNDS = np.array([0, 1, 7, 29, 91, 183, 274])
 _INFANT_MIDPOINTS = np.array([0.5, 3.5, 17.5, 59.5, 136.5, 228, 319.5]) / 365.25
-NULL_CODES = ("&", "-")
 
 
 def age_codes(days: np.ndarray, years: np.ndarray, cap: int = 120) -> np.ndarray:
@@ -102,16 +101,11 @@ def _date_days(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def derive_field(cols: dict[str, pa.Array], d: Derivation, n: int) -> pa.Array:
     """Compute one derived field from already-present columns."""
     if d.kind == "truncate":
-        return pc.utf8_slice_codeunits(cols[d.source], 0, d.length)
+        return truncate_codes(cols[d.source], d.length)
     if d.kind == "concat":
         return concat_codes([cols[s] for s in d.sources], n)
     if d.kind == "count":
-        total = np.zeros(n, dtype=np.int32)
-        for s in d.sources:
-            col = pc.cast(cols[s], pa.string())
-            real = pc.and_(pc.is_valid(col), pc.invert(pc.is_in(col, pa.array(NULL_CODES))))
-            total += real.fill_null(False).to_numpy(zero_copy_only=False).astype(np.int32)
-        return pa.array(total)
+        return count_codes([cols[s] for s in d.sources], n)
     if d.kind in ("age_years", "age_fraction"):
         birth, no_birth = mydob_to_days(cols[d.birth])
         at, no_at = _date_days(cols[d.at])

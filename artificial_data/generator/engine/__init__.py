@@ -15,7 +15,11 @@ from artificial_data.generator.engine.chunk import (
 from artificial_data.generator.engine.distributions import GenerationPlan, build_plan
 from artificial_data.generator.engine.errors import GenerationError
 from artificial_data.generator.engine.seeding import generation_seed
-from artificial_data.generator.engine.spark_generate import generate_table
+from artificial_data.generator.engine.spark_generate import (
+    WrittenChunks,
+    generate_table,
+    write_table_files,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -23,10 +27,12 @@ __all__ = [
     "SAMPLE_ROWS",
     "GenerationError",
     "GenerationPlan",
+    "WrittenChunks",
     "build_plan",
     "chunk_bounds",
     "generate_chunk",
     "generate_chunk_from_plan",
     "generate_table",
     "generation_seed",
+    "write_table_files",
 ]

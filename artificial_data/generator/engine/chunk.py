@@ -96,9 +96,19 @@ def generate_chunk(
 
 
 def generate_chunk_from_plan(
-    plan: GenerationPlan, chunk_index: int, chunk_rows: int, seed: int, first_row_index: int
+    plan: GenerationPlan,
+    chunk_index: int,
+    chunk_rows: int,
+    seed: int,
+    first_row_index: int,
+    keep_dictionaries: bool = False,
 ) -> pa.Table:
-    """:func:`generate_chunk` from an already parsed plan (what Spark executors run)."""
+    """:func:`generate_chunk` from an already parsed plan (what Spark executors run).
+
+    ``keep_dictionaries``: sampled text columns stay dictionary-encoded (same values, the
+    schema's text fields typed ``dictionary<int32, string>``), for a writer that stores them
+    as Parquet dictionaries without ever building the strings (see :func:`coerce_to_schema`).
+    """
     spec = plan.spec
     n = int(chunk_rows)
     if n < 0 or first_row_index < 0:
@@ -146,7 +156,7 @@ def generate_chunk_from_plan(
 
     births = chunk_rng(seed, chunk_index, BIRTH_STREAM)
     post_process(spec, cols, n, layout.patient, layout.position, births)
-    return coerce_to_schema(spec, cols, n)
+    return coerce_to_schema(spec, cols, n, keep_dictionaries)
 
 
 def _code_groups(plan: GenerationPlan, chunk_index: int, n: int, seed: int) -> dict:
@@ -188,8 +198,15 @@ def _identifier(plan, f, rng, layout, patient_slot, row_index, seed) -> pa.Array
     return values
 
 
-def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa.Table:
-    """The columns in schema order, each cast to its spec type."""
+def coerce_to_schema(
+    spec: DatasetSpec, cols: dict[str, pa.Array], n: int, keep_dictionaries: bool = False
+) -> pa.Table:
+    """The columns in schema order, each cast to its spec type.
+
+    A dictionary-encoded column of the right value type is decoded, unless
+    ``keep_dictionaries``: then it stays encoded, as Parquet stores it either way (a file
+    written without Arrow's own schema, ``store_schema=False``, reads back as plain text).
+    """
     schema = arrow_schema(spec)
     arrays = []
     for target in schema:
@@ -198,7 +215,8 @@ def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa
             arr = pa.nulls(n, type=target.type)
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        if arr.type != target.type:
+        encoded = pa.types.is_dictionary(arr.type) and arr.type.value_type == target.type
+        if arr.type != target.type and not (keep_dictionaries and encoded):
             try:
                 arr = arr.cast(target.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -206,4 +224,7 @@ def coerce_to_schema(spec: DatasetSpec, cols: dict[str, pa.Array], n: int) -> pa
                     spec.dataset, target.name, str(arr.type), f"cannot be coerced to {target.type}"
                 ) from exc
         arrays.append(arr)
-    return pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(
+        arrays,
+        schema=pa.schema([pa.field(t.name, a.type) for t, a in zip(schema, arrays, strict=True)]),
+    )

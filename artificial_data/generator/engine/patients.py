@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from artificial_data.generator.engine.sampling import draw_indices
+from artificial_data.generator.engine.sampling import draw_indices, pick
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,7 @@ class PatternSampler:
         k_rest = (rest_u[:, None] >= left_cum).sum(axis=1)
         k = np.where(first, layout.position, k_rest)
         k = np.minimum(k, np.minimum(lengths - 1, width - 1))
-        return self.domain.take(pa.array(self.pattern_values[pattern, k]))
+        return pick(self.domain, self.pattern_values[pattern, k])
 
 
 @dataclass(frozen=True)
@@ -227,4 +227,4 @@ class ModalValueSampler:
                 other = draw_indices(rng, self.value_cum, len(todo))
                 value[todo] = other
                 todo = todo[other == modal[todo]]
-        return self.domain.take(pa.array(value))
+        return pick(self.domain, value)

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from artificial_data.common.codes import concat_codes, non_empty
+from artificial_data.common.codes import concat_codes, count_codes, truncate_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
 from artificial_data.generator.engine.errors import GenerationError
@@ -42,7 +42,6 @@ INFANT_CODES = np.arange(7001, 7008)
 #: Lower bounds in days of the infant codes 7001..7007.
 INFANT_DAY_BOUNDS = np.array([0, 1, 7, 29, 91, 183, 274])
 INFANT_MIDPOINTS = np.array([0.5, 3.5, 17.5, 59.5, 136.5, 228.0, 319.5]) / 365.25
-NULL_CODES = ("&", "-")
 
 Columns = dict[str, pa.Array]
 
@@ -130,17 +129,11 @@ def age_codes(days: np.ndarray, years: np.ndarray, cap: int) -> np.ndarray:
 def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
     """One derived field from already final columns."""
     if d.kind == "truncate":
-        return pc.utf8_slice_codeunits(cols[d.source].cast(pa.string()), 0, d.length)
+        return truncate_codes(cols[d.source], d.length)
     if d.kind == "concat":
         return concat_codes([cols[s] for s in d.sources], n)
     if d.kind == "count":
-        total = np.zeros(n, dtype=np.int32)
-        for s in d.sources:
-            codes = non_empty(cols[s])
-            real = pc.and_(pc.is_valid(codes), pc.invert(pc.is_in(codes, pa.array(NULL_CODES))))
-            real = real.fill_null(False)
-            total += real.to_numpy(zero_copy_only=False).astype(np.int32)
-        return pa.array(total)
+        return count_codes([cols[s] for s in d.sources], n)
     if d.kind in ("age_years", "age_fraction"):
         birth, no_birth = mydob_days(cols[d.birth])
         at, no_at = date_days(cols[d.at])
@@ -175,7 +168,9 @@ def apply_derivations(spec: DatasetSpec, cols: Columns, n: int) -> None:
                 "derived fields with missing or cyclic inputs",
             )
         for f in ready:
-            cols[f.name] = derive(cols, f.derivation, n).cast(arrow_type(f.spark_type))
+            value, target = derive(cols, f.derivation, n), arrow_type(f.spark_type)
+            encoded = pa.types.is_dictionary(value.type) and value.type.value_type == target
+            cols[f.name] = value if encoded else value.cast(target)
             pending.remove(f)
 
 
@@ -275,7 +270,10 @@ def keep_births_before(
             own_days, own_missing = mydob_days(pa.array(own, type=pa.string()))
             fits = ~own_missing & (own_days <= at[still]) & ~unborn[patient[still]]
             values[still] = np.where(fits, own, None)
-        cols[birth_name] = pa.array(values, type=pa.string()).cast(cols[birth_name].type)
+        target = cols[birth_name].type
+        if pa.types.is_dictionary(target):  # a sampled text column: plain text again
+            target = target.value_type
+        cols[birth_name] = pa.array(values, type=pa.string()).cast(target)
 
 
 def post_process(

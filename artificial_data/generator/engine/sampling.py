@@ -1,10 +1,12 @@
 """Vectorised sampling: inverse-CDF draws, percentile-bin draws and fast Arrow string building.
 
-Why inverse CDF with ``searchsorted``: one uniform draw per row and one binary search over a
-small cumulative table samples a whole column in a single numpy call, whatever the number of
-categories (ICD-10 fields have thousands). Values live in a small Arrow array and are picked
-with ``take``, so string columns are never built one Python string at a time.
-"""
+Why inverse CDF: one uniform draw per row and one search of a cumulative table samples a
+whole column in a few numpy calls, whatever the number of categories (ICD-10 fields have
+thousands; :func:`search_cumulative` keeps that search short). Values live in a small Arrow
+array and are picked by index (:func:`pick`): text values as a dictionary-encoded column (the
+drawn indices over the category array, no string copied), so string columns are never built
+one Python string at a time, and a chunk written to Parquet keeps them encoded
+(``coerce_to_schema``)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,74 @@ def cumulative(weights: np.ndarray) -> np.ndarray:
     return cum
 
 
+#: Tables up to this many categories are searched by comparing with every weight in turn.
+COMPARE_ALL_CATEGORIES = 32
+#: Guide-table slices of [0, 1) per category of a larger table.
+GUIDE_SLICES_PER_CATEGORY = 4
+
+
 def draw_indices(rng: np.random.Generator, cum: np.ndarray, n: int) -> np.ndarray:
-    """``n`` indices drawn with the probabilities whose cumulative sums are ``cum``."""
-    idx = np.searchsorted(cum, rng.random(n), side="right")
-    return np.minimum(idx, len(cum) - 1)
+    """``n`` indices drawn with the probabilities whose cumulative sums are ``cum``: for each
+    uniform ``u``, the first index whose cumulative weight exceeds ``u``."""
+    return search_cumulative(cum, rng.random(n))
+
+
+def search_cumulative(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``searchsorted(cum, u, side="right")`` capped at the last index, exactly, but faster.
+
+    A binary search per row costs a cache miss per step over thousands of categories, and
+    numpy's ``searchsorted`` is slow even for three. So: a small table counts, per row, the
+    cumulative weights not above ``u`` (one vectorised comparison per category); a larger one
+    takes the bracket of ``u``'s slice of [0, 1) from a guide table (the answers at the
+    slice's two edges) and bisects only the rows whose bracket holds more than one index,
+    most rows none.
+    """
+    k = len(cum)
+    u = np.asarray(u, dtype=np.float64)
+    if k <= COMPARE_ALL_CATEGORIES:
+        idx = np.zeros(len(u), dtype=np.intp)
+        for weight in cum[:-1]:
+            idx += weight <= u
+        return idx
+    slices = GUIDE_SLICES_PER_CATEGORY * k
+    points = np.arange(slices + 1) / slices
+    edges = np.minimum(np.searchsorted(cum, points, side="right"), k - 1)
+    # u's slice, made exact against the very points the guide was built on (u * slices may
+    # round up or down at an edge): points[bucket] <= u < points[bucket + 1].
+    bucket = np.clip((u * slices).astype(np.intp), 0, slices - 1)
+    bucket -= (points[bucket] > u) & (bucket > 0)
+    bucket += (points[bucket + 1] <= u) & (bucket < slices - 1)
+    lo, hi = edges[bucket], edges[bucket + 1]
+    active = np.flatnonzero(lo < hi)
+    while len(active):
+        mid = (lo[active] + hi[active]) // 2
+        above = cum[mid] <= u[active]
+        lo[active] = np.where(above, mid + 1, lo[active])
+        hi[active] = np.where(above, hi[active], mid)
+        active = active[lo[active] < hi[active]]
+    return lo
+
+
+def pick(values: pa.Array, indices: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """``values[indices]``, null where ``mask``: the column of one sampled field.
+
+    Text values come back dictionary-encoded (``indices`` over ``values``): picking is then a
+    numpy operation whatever the length of the codes, and Parquet stores such a column as the
+    dictionary it is. A null among ``values`` (a released null category) becomes a null
+    index, as Arrow's dictionaries must not carry the nulls a Parquet writer sees. Other types
+    are taken as plain arrays (fixed width: as cheap as numpy).
+    """
+    if not pa.types.is_string(values.type):
+        return values.take(pa.array(indices, mask=mask))
+    valid = values.is_valid().to_numpy(zero_copy_only=False)
+    codes = np.asarray(indices, dtype=np.int32)
+    if not valid.all():
+        remap = np.where(valid, np.cumsum(valid) - 1, -1).astype(np.int32)
+        codes = remap[codes]
+        missing = codes < 0
+        mask = missing if mask is None else (mask | missing)
+        values = values.filter(pa.array(valid))
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), values)
 
 
 def null_mask(rng: np.random.Generator, share: float, n: int) -> np.ndarray | None:
@@ -84,7 +150,7 @@ class CategoricalSampler:
     cum: np.ndarray
 
     def sample(self, rng: np.random.Generator, n: int) -> pa.Array:
-        return self.values.take(pa.array(draw_indices(rng, self.cum, n)))
+        return pick(self.values, draw_indices(rng, self.cum, n))
 
     @property
     def filled_share(self) -> float:
@@ -104,7 +170,7 @@ class CategoricalSampler:
         if probs.sum() <= 0:
             return pa.nulls(n, type=self.values.type)
         idx = draw_indices(rng, cumulative(probs), n)
-        return self.values.take(pa.array(idx, mask=~filled))
+        return pick(self.values, idx, ~filled)
 
 
 @dataclass(frozen=True)
