@@ -5,7 +5,9 @@
 Generates an APC year (all 193 columns, written as Parquet) from made-up released metadata
 (``artificial_data_tests.generator_metadata``) at two sizes, and in the same run:
   * with ``generate_table`` on local Spark (``common.spark.get_spark()``; session start-up and
-    one small warm-up run excluded), written with ``DataFrame.write.parquet``;
+    one small warm-up run excluded), written with ``DataFrame.write.parquet``: the catalog
+    backend's path. The folder backend (the default) has its tasks write their files
+    (``write_table_files``); ``bench_generator_limit.py`` times both against their floors;
   * with the baseline: one plain Python process looping ``generate_chunk`` and writing each
     chunk with ``pyarrow.parquet.ParquetWriter`` (the same sampling, no Spark).
 Prints both times, the Spark/baseline ratio (target <= 3), rows/s, the scaling ratio between
