@@ -167,24 +167,30 @@ def test_a_catalog_partition_is_read_in_batches_through_a_staged_copy(home, spar
     assert not list(Path(tempfile.gettempdir()).glob(f"stream_table-{YEAR}-*"))
 
 
-def test_on_databricks_a_staged_copy_needs_the_staging_volume(home):
-    """A cluster's executors cannot write the driver's disk: with Delta tables and no
-    ARTIFICIAL_DATA_CATALOG_STAGING there is nowhere to stage, and the read says so."""
+def test_on_databricks_a_partition_is_staged_in_its_own_stores_volume(home):
+    """A cluster's executors cannot write the driver's disk, and a staging folder shared with
+    another scope (the simulator stages raw Parquet in ARTIFICIAL_DATA_CATALOG_STAGING) could
+    show one scope's rows to another: an exported partition is staged in its own store's root
+    (a volume on Databricks), and a link planted there is refused."""
     from artificial_data.common.settings import CatalogSettings
+    from artificial_data.common.stores import ScopeViolation
     from artificial_data.common.tables import CatalogTables
 
     scoped = ScopedStores.for_location("generator", home, catalog=None)
-    tables = CatalogTables(scoped, CatalogSettings(table_format="delta"), lambda: None)
+    shared = home / "shared_staging"
+    settings = CatalogSettings(table_format="delta", staging=shared)
+    tables = CatalogTables(scoped, settings, lambda: None)
+    root = scoped.roots[ARTIFICIAL]
+    with tables._staged_export(ARTIFICIAL, "hes_op") as staging:
+        assert staging.parent == root / TABLES_FOLDER / STAGING_FOLDER
+        staging.mkdir()
+    assert not staging.exists() and not shared.exists()
+
+    (root / TABLES_FOLDER / STAGING_FOLDER).rmdir()
+    (home / "elsewhere").mkdir()
+    (root / TABLES_FOLDER / STAGING_FOLDER).symlink_to(home / "elsewhere")
     with (
-        pytest.raises(ValueError, match="ARTIFICIAL_DATA_CATALOG_STAGING"),
+        pytest.raises(ScopeViolation, match="symbolic link"),
         tables._staged_export(ARTIFICIAL, "hes_op"),
     ):
         pass
-    volume = home / "volume"
-    staged = CatalogTables(
-        scoped, CatalogSettings(table_format="delta", staging=volume), lambda: None
-    )
-    with staged._staged_export(ARTIFICIAL, "hes_op") as staging:
-        assert staging.parent == volume
-        staging.mkdir()
-    assert not staging.exists()

@@ -453,11 +453,22 @@ class CatalogTables(TableStore):
 
     @contextlib.contextmanager
     def _staged_export(self, store: str, obj: str) -> Iterator[Path]:
-        """A staging folder for an exported partition (see :meth:`_staging`), removed after:
-        in the store's own ``_tables/_staging`` on local Spark, in
-        ``ARTIFICIAL_DATA_CATALOG_STAGING`` (a volume every executor and the driver reach) on
-        Databricks, never the driver's local disk, which a cluster's executors cannot write."""
-        folder = self._staging(store, obj)
+        """A fresh folder in the store's own root (``_tables/_staging``), removed after, where
+        a partition is exported as Parquet to be read in batches.
+
+        In the store's root on both formats: locally beside the tables' files, on Databricks in
+        the store's volume, which the executors and the driver both reach and only the
+        locations granted this store can open. Never the driver's temporary folder (a
+        cluster's executors cannot write it) nor a folder shared with another scope.
+        """
+        base = self.scoped._root(store, obj, "read") / TABLES_FOLDER / STAGING_FOLDER
+        for part in (base.parent, base):
+            if part.is_symlink():
+                raise ScopeViolation(
+                    self.scoped.location, store, obj, "read", f"'{part}' is a symbolic link"
+                )
+        base.mkdir(parents=True, exist_ok=True)
+        folder = base / f"{obj}-{uuid.uuid4().hex}"
         try:
             yield folder
         finally:
@@ -471,9 +482,8 @@ class CatalogTables(TableStore):
             base = self.settings.staging
         else:
             raise ValueError(
-                "a file-producing writer or a partition read in batches needs "
-                "ARTIFICIAL_DATA_CATALOG_STAGING with the delta catalog format (a folder Spark "
-                "can write and read)"
+                "a file-producing writer needs ARTIFICIAL_DATA_CATALOG_STAGING with the delta "
+                "catalog format (a folder Spark can read)"
             )
         base.mkdir(parents=True, exist_ok=True)
         return base / f"{obj}-{uuid.uuid4().hex}"
