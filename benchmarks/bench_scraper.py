@@ -1,21 +1,30 @@
 """Benchmark of the metadata scraper on local Spark (not a test; run it by hand).
 
     PYTHONPATH=. python benchmarks/bench_scraper.py [--rows 1000000] [--small 100000]
+    PYTHONPATH=. python benchmarks/bench_scraper.py --rows 10000000 --small 0 --data DIR \
+        [--parts freq,passes,floors]
 
-For each size it writes a simulated APC year as Parquet (the project's simulator if importable,
-otherwise a simple generator in this script: every field of the spec, plausible values, rare
-values), then in the same run:
+For each size (``--small 0`` runs ``--rows`` only) it writes a simulated APC year as Parquet,
+one file per chunk so that 10M rows never sit in memory at once (the project's simulator if
+importable, otherwise a simple generator in this script; ``--data DIR`` keeps the files and
+reuses them on the next run), then in the same run (``--parts`` chooses among the frequency
+pass, the separate passes and the floors; the baseline and the full scrape always run):
   * scrapes it with ``artificial_data.scraper.scrape.scrape`` on local Spark (session start-up
     excluded, one warm-up scrape first);
   * times the frequency pass alone (``count_values``), the part comparable to the baseline,
     and the percentile and patient passes separately;
   * times Spark's floor for the frequency pass: the same projection scanned and discarded in
     the JVM, and scanned and handed over to the Python workers, with no counting at all;
+  * times Spark's floor for the patient pass (``patient_floor``): the patient key and the
+    patient-level fields scanned and brought together per patient, nothing computed;
   * computes the same frequency tables with plain single-process pyarrow (read the Parquet
-    columns, ``value_counts`` per column, merge) as the baseline.
-It prints the times, the ratios against the baseline, the scaling ratio between the two sizes
-(target: 10x rows costs <= 11x time) and the peak resident memory of the driver, the JVM and
-the Python workers (sampled from /proc).
+    columns batch by batch, ``value_counts`` per column, merge) as the baseline.
+It prints the times, the ratios against the baseline, each pass's ratio to its own floor with
+the targets (frequency pass <= 1.2x scan + hand-over, patient pass <= 1.5x its floor), the
+scaling ratio between the two sizes (target: 10x rows costs <= 11x time), the peak resident
+memory of the driver, the JVM and the Python workers (sampled from /proc every 0.2 s, per
+size, with their total at the same instant) and the load average before and after each size:
+on a shared machine only ratios within one run are worth quoting (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -125,11 +134,20 @@ def _chunks(spec: DatasetSpec, rows: int, seed: int):
         yield _synthetic_chunk(spec, min(CHUNK_ROWS, rows - offset), offset, seed)
 
 
-def write_parquet(spec: DatasetSpec, rows: int, folder: Path, seed: int = 7) -> float:
+def write_parquet(spec: DatasetSpec, rows: int, folder: Path, seed: int = 7) -> float | None:
+    """Write ``rows`` rows one chunk (one file) at a time; ``None`` if ``folder`` already holds
+    a complete earlier write (marked by ``_COMPLETE``), which is then reused."""
+    done = folder / "_COMPLETE"
+    if done.exists():
+        return None
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        old.unlink()
     started = time.perf_counter()
     for i, table in enumerate(_chunks(spec, rows, seed)):
         pq.write_table(table, folder / f"part-{i:05d}.parquet", row_group_size=CHUNK_ROWS)
+        del table
+    done.write_text(str(rows))
     return time.perf_counter() - started
 
 
@@ -184,20 +202,44 @@ def _descendants(pid: int) -> list[int]:
     return children + [d for c in children for d in _descendants(c)]
 
 
+def _kind(pid: int, me: int) -> str:
+    """``driver`` (this process), ``jvm`` (Spark's java) or ``workers`` (Python workers)."""
+    if pid == me:
+        return "driver"
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "workers"
+    return "jvm" if comm == "java" else "workers"
+
+
+KINDS = ("driver", "jvm", "workers")
+
+
 class PeakMemory:
-    """Peak summed RSS of this process and all its descendants (JVM, Python workers)."""
+    """Peak RSS of this process (driver), Spark's JVM and the Python workers, each on its own
+    and summed at the same instant (``total``); ``reset`` starts a new measurement."""
 
     def __init__(self) -> None:
-        self.peak_kb = 0
+        self.peak_kb = dict.fromkeys((*KINDS, "total"), 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def reset(self) -> None:
+        self.peak_kb = dict.fromkeys(self.peak_kb, 0)
 
     def _run(self) -> None:
         me = os.getpid()
         while not self._stop.is_set():
-            total = sum(_rss_kb(p) for p in [me, *_descendants(me)])
-            self.peak_kb = max(self.peak_kb, total)
+            now = dict.fromkeys(KINDS, 0)
+            for pid in [me, *_descendants(me)]:
+                now[_kind(pid, me)] += _rss_kb(pid)
+            now["total"] = sum(now.values())
+            self.peak_kb = {k: max(v, now[k]) for k, v in self.peak_kb.items()}
             time.sleep(0.2)
+
+    def report(self) -> str:
+        return ", ".join(f"{k} {self.peak_kb[k] / 1024:,.0f} MB" for k in self.peak_kb)
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -242,7 +284,53 @@ def spark_floor(df, casts) -> tuple[float, float]:
     return scan, handover
 
 
-def bench(spark, spec: DatasetSpec, rows: int, root: Path) -> dict[str, float]:
+def patient_floor(spec: DatasetSpec, df, casts) -> tuple[float, float]:
+    """What Spark costs for the patient pass's shape with nothing computed per patient:
+    ``(grouped, shuffled)``.
+
+    Whatever it computes, the pass must read the patient key and the patient-level fields
+    (through the same casts), derive the grouping key (``patient_id``: an episode without a key
+    is its own patient) and bring every patient's episodes together, which in Spark is one
+    exchange hashed by that key. *grouped* is that exchange under the cheapest aggregate that
+    still reads every field: a per-patient count of each field (Spark's hash aggregation,
+    combined map-side, so only partial counts cross the shuffle). *shuffled* instead moves every
+    projected row across the exchange, as the pass's per-patient lists must when map-side
+    combining saves nothing. Both results are discarded in the JVM. The second aggregation of
+    the pass (counting patients per pattern) is left out: it is part of what the pass computes.
+    The floor is the faster of the two."""
+    from pyspark.sql import functions as F
+
+    from artificial_data.scraper.scrape.patients import patient_id
+
+    names = [f"f{i}" for i in range(len(casts))]
+    projection = df.select(
+        patient_id(spec).alias("pid"),
+        *[c.value.alias(n) for c, n in zip(casts, names, strict=True)],
+    )
+    grouped = projection.groupBy("pid").agg(
+        F.count(F.lit(1)).alias("episodes"), *[F.count(n).alias(n) for n in names]
+    )
+    shuffled = projection.repartition("pid")
+    _, t_grouped = timed(lambda: grouped.write.format("noop").mode("overwrite").save())
+    _, t_shuffled = timed(lambda: shuffled.write.format("noop").mode("overwrite").save())
+    return t_grouped, t_shuffled
+
+
+def _target(label: str, seconds: float, floor: float, limit: float) -> None:
+    ratio = seconds / floor
+    verdict = "met" if ratio <= limit else "NOT met"
+    print(f"  {label:52s} {ratio:5.2f}x its floor (target <= {limit}x: {verdict})")
+
+
+PARTS = ("freq", "passes", "floors")
+
+
+def bench(
+    spark, spec: DatasetSpec, rows: int, root: Path, memory: PeakMemory, parts=PARTS
+) -> dict[str, float]:
+    """Time one size; the baseline and the full scrape always run, ``parts`` chooses the rest:
+    ``freq`` (the frequency pass, its counts checked against the baseline's), ``passes`` (the
+    percentile and patient passes), ``floors`` (Spark's floors of the two passes)."""
     from artificial_data.scraper.scrape import read_source, scrape
     from artificial_data.scraper.scrape.casts import plan_casts
     from artificial_data.scraper.scrape.continuous import summarise_continuous
@@ -252,72 +340,106 @@ def bench(spark, spec: DatasetSpec, rows: int, root: Path) -> dict[str, float]:
     folder = root / f"{spec.dataset}_{rows}"
     generated = write_parquet(spec, rows, folder)
     size_mb = sum(p.stat().st_size for p in folder.glob("*.parquet")) / 1e6
-    print(f"\n{rows:,} rows: wrote {size_mb:.0f} MB of Parquet in {generated:.1f} s")
+    how = "reused" if generated is None else f"wrote in {generated:.1f} s"
+    print(f"\n{rows:,} rows: {size_mb:.0f} MB of Parquet ({how})")
+    print(f"  load average before: {_load()}")
+    memory.reset()
 
     baseline, t_base = timed(pyarrow_frequencies, spec, folder)
+    out = {"base": t_base}
+
+    def line(label: str, seconds: float) -> None:  # printed as measured: a long run shows progress
+        print(f"  {label:52s} {seconds:6.1f} s  ratio {seconds / t_base:5.2f}", flush=True)
+
+    print(f"  {'pyarrow baseline (frequencies, 1 process)':52s} {t_base:6.1f} s", flush=True)
     df = read_source(spark, spec, YEAR, str(folder))
     all_casts = plan_casts(spec, df.schema, YEAR)
     casts = [c for c in all_casts if c.field.name in baseline]
-    counts, t_freq = timed(count_values, df, casts)
-    check_same_counts(counts, baseline)
     continuous = [c for c in all_casts if c.value_type == mc.CONTINUOUS]
     patient = [c for c in all_casts if c.value_type in _PATIENT_TYPES]
-    _, t_cont = timed(summarise_continuous, df, continuous)
-    _, t_pat = timed(count_patient_patterns, spec, df, patient)
-    t_scan, t_handover = spark_floor(df, casts)
-    result, t_scrape = timed(scrape, df, spec, YEAR, True)
+    result, out["scrape"] = timed(scrape, df, spec, YEAR, True)
+    line(f"full scrape ({len(result.rows):,} metadata rows)", out["scrape"])
+    del result
+    print(f"  peak resident memory (baseline, full scrape): {memory.report()}", flush=True)
+    if "freq" in parts:
+        counts, out["freq"] = timed(count_values, df, casts)
+        check_same_counts(counts, baseline)
+        del counts
+        line(f"scraper frequency pass ({len(casts)} fields, Spark local[2])", out["freq"])
+    del baseline
+    if "passes" in parts:
+        print("  measured separately:")
+        _, t_cont = timed(summarise_continuous, df, continuous)
+        line(f"  percentiles of {len(continuous)} continuous fields", t_cont)
+        _, out["patients"] = timed(count_patient_patterns, spec, df, patient)
+        line(f"  patient-level patterns ({len(patient)} fields + episodes)", out["patients"])
+    if "floors" in parts:
+        print("  Spark's floor for the frequency pass (no counting at all):")
+        out["scan"], t_handover = spark_floor(df, casts)
+        line("  scan of the projection in the JVM, discarded", out["scan"])
+        line("  scan + hand-over of every row to Python, discarded", t_handover)
+        print("  Spark's floor for the patient pass (nothing computed per patient):")
+        t_pgrouped, t_pshuffled = patient_floor(spec, df, patient)
+        line("  key + fields grouped by patient, counts discarded", t_pgrouped)
+        line("  key + fields shuffled by patient, discarded", t_pshuffled)
+        if "freq" in out:
+            _target("frequency pass / (scan + hand-over)", out["freq"], t_handover, 1.2)
+        if "patients" in out:
+            floor = min(t_pgrouped, t_pshuffled)
+            _target("patient pass / patient floor", out["patients"], floor, 1.5)
+    print(f"  peak resident memory (all parts): {memory.report()}")
+    print(f"  load average after: {_load()}", flush=True)
+    return out
 
-    def line(label: str, seconds: float) -> None:
-        print(f"  {label:52s} {seconds:6.1f} s  ratio {seconds / t_base:5.2f}")
 
-    print(f"  {'pyarrow baseline (frequencies, 1 process)':52s} {t_base:6.1f} s")
-    line(f"scraper frequency pass ({len(casts)} fields, Spark local[2])", t_freq)
-    line(f"full scrape ({len(result.rows):,} metadata rows)", t_scrape)
-    print("  of which, measured separately:")
-    line(f"  percentiles of {len(continuous)} continuous fields", t_cont)
-    line(f"  patient-level patterns ({len(patient)} fields + episodes)", t_pat)
-    print("  Spark's floor for the frequency pass (no counting at all):")
-    line("  scan of the projection in the JVM, discarded", t_scan)
-    line("  scan + hand-over of every row to Python, discarded", t_handover)
-    return {
-        "base": t_base,
-        "freq": t_freq,
-        "scrape": t_scrape,
-        "scan": t_scan,
-        "handover": t_handover,
-    }
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="hes_apc")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--small", type=int, default=100_000)
-    parser.add_argument("--workdir", default=None, help="where to write the Parquet data")
+    parser.add_argument("--small", type=int, default=100_000, help="0: run --rows only")
+    parser.add_argument("--workdir", default=None, help="where to write temporary Parquet data")
+    parser.add_argument("--data", default=None, help="keep the Parquet data here and reuse it")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated, of {', '.join(PARTS)}; baseline and full scrape always run",
+    )
     args = parser.parse_args()
+    parts = {p for p in args.parts.split(",") if p}
+    if parts - set(PARTS):
+        parser.error(f"unknown parts {sorted(parts - set(PARTS))}; choose from {PARTS}")
 
     from artificial_data.common.spark import get_spark
 
     spec = load_spec(args.dataset)
-    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp, PeakMemory() as memory:
+    with (
+        tempfile.TemporaryDirectory(dir=args.workdir) as tmp,
+        PeakMemory() as memory,
+    ):
+        root = Path(args.data) if args.data else Path(tmp)
         spark = get_spark("local[2]", app_name="bench_scraper")
         spark.sparkContext.setLogLevel("ERROR")
-        warm = bench(spark, spec, 20_000, Path(tmp))  # warm-up: JVM JIT, Python workers
-        del warm
-        small = bench(spark, spec, args.small, Path(tmp))
-        large = bench(spark, spec, args.rows, Path(tmp))
+        bench(spark, spec, 20_000, root, memory, parts)  # warm-up: JVM JIT, Python workers
+        small = bench(spark, spec, args.small, root, memory, parts) if args.small else None
+        large = bench(spark, spec, args.rows, root, memory, parts)
         spark.stop()
-    factor = args.rows / args.small
-    print(f"\nscaling {args.small:,} -> {args.rows:,} rows ({factor:.0f}x):")
-    for key, label in (
-        ("freq", "frequency pass"),
-        ("scrape", "full scrape"),
-        ("base", "pyarrow baseline"),
-        ("scan", "Spark scan floor"),
-    ):
-        print(f"  {label:17s} {large[key] / small[key]:5.1f}x time")
-    print(f"peak resident memory (driver + JVM + workers): {memory.peak_kb / 1024:.0f} MB")
-    print(f"cpus: {os.cpu_count()}, load average at end: {os.getloadavg()}")
+    if small is not None:
+        factor = args.rows / args.small
+        print(f"\nscaling {args.small:,} -> {args.rows:,} rows ({factor:.0f}x):")
+        for key, label in (  # the parts that ran
+            ("freq", "frequency pass"),
+            ("patients", "patient pass"),
+            ("scrape", "full scrape"),
+            ("base", "pyarrow baseline"),
+            ("scan", "Spark scan floor"),
+        ):
+            if key in large:
+                print(f"  {label:17s} {large[key] / small[key]:5.1f}x time")
+    print(f"cpus: {os.cpu_count()}, load average at end: {_load()}")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ per patient (RELATIONSHIP), the pattern of each patient-level categorical across
 episodes (e.g. SEX always '1', or ETHNOS 70% 'A' / 30% 'Z') and, for a patient-level date
 (MYDOB), the modal value with the share of episodes that agree with it. All of this comes from
 one ``groupBy(patient key)`` whose per-patient results are then counted in one more
-aggregation; only pattern counts reach the driver, never a patient.
+aggregation; only pattern counts reach the driver, never a patient. Before that grouping, the
+episodes of a patient that agree on every field are counted together (a hash aggregation that
+Spark combines before the shuffle), so the grouping lists value combinations, not episodes.
 
 An episode without a patient key cannot be linked to any other episode, so it counts as a
 patient with one episode (grouping all of them together would invent one huge patient).
@@ -18,7 +20,7 @@ fails naming the field and the first invalid byte without another scan.
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
@@ -47,26 +49,67 @@ def _entry(field: str, value_type: str, values=None, shares=None, value=None, nu
     )
 
 
+def patient_id(spec: DatasetSpec) -> Column:
+    """The grouping key: the patient key as text, or a key of its own for an episode without
+    one (a unique id behind a NUL, which no real key can contain)."""
+    return F.coalesce(
+        F.col(spec.patient_key).cast("string"),
+        F.concat(F.lit("\u0000episode-"), F.monotonically_increasing_id().cast("string")),
+    )
+
+
 def count_patient_patterns(
     spec: DatasetSpec, df: DataFrame, casts: list[FieldCast]
 ) -> pd.DataFrame:
     """Raw counts of patients per pattern: columns FIELD_NAME, VALUE_TYPE, VALUES, SHARES,
     VALUE, NUMBER, COUNT. RELATIONSHIP rows carry the episodes per patient in NUMBER."""
-    key = F.coalesce(
-        F.col(spec.patient_key).cast("string"),
-        F.concat(F.lit("\u0000episode-"), F.monotonically_increasing_id().cast("string")),
-    )
-    projection = [key.alias("pid")] + [c.value.alias(f"f{i}") for i, c in enumerate(casts)]
-    # collect_list drops nulls, so each value is wrapped in a struct to keep null as a value.
-    aggs = [F.count(F.lit(1)).alias("episodes")] + [
-        F.collect_list(F.struct(F.col(f"f{i}").alias("v"))).alias(f"f{i}")
-        for i in range(len(casts))
-    ]
+    names = [f"f{i}" for i in range(len(casts))]
     checked = [(i, c) for i, c in enumerate(casts) if c.invalid is not None]
+    projection = [patient_id(spec).alias("pid")]
+    projection += [c.value.alias(n) for c, n in zip(casts, names, strict=True)]
     projection += [c.invalid.alias(f"u{i}") for i, c in checked]
+    # First the episodes of a patient that agree on every field are counted together: Spark's
+    # hash aggregation, combined before the shuffle, and a patient's episodes mostly agree. Only
+    # these combinations (with their episode count n) are then listed per patient: collecting
+    # one object per episode instead cost several times the scan (benchmarks/bench_scraper.py).
+    combinations = (
+        df.select(*projection)
+        .groupBy("pid", *names, *[f"u{i}" for i, _ in checked])
+        .agg(F.count(F.lit(1)).alias("n"))
+    )
+    aggs = [F.sum("n").alias("episodes"), F.collect_list(F.struct(*names, "n")).alias("c")]
     for i, _ in checked:
-        aggs += [F.count(f"u{i}").alias(f"un{i}"), F.min(f"u{i}").alias(f"uv{i}")]
-    per_patient = df.select(*projection).groupBy("pid").agg(*aggs)
+        invalid_episodes = F.sum(F.when(F.col(f"u{i}").isNotNull(), F.col("n")))
+        aggs += [
+            F.coalesce(invalid_episodes, F.lit(0)).alias(f"un{i}"),
+            F.min(f"u{i}").alias(f"uv{i}"),
+        ]
+    per_patient = combinations.groupBy("pid").agg(*aggs)
+
+    def episodes_with(i: int) -> str:  # episodes of the patient whose field i is u (null too)
+        return f"aggregate(filter(c, s -> s.f{i} <=> u), 0L, (a, s) -> a + s.n)"
+
+    # Each patient's sorted distinct values, and a date's modal value, get a column of their own
+    # that the entries then reference: written inline, every reference re-evaluated them, since
+    # Spark interprets higher-order functions row by row. Spark keeps such a column rather than
+    # inlining it when it is referenced twice.
+    per_patient = per_patient.select(
+        "*",
+        *[  # nulls sort last
+            F.expr(f"array_sort(array_distinct(transform(c, s -> s.f{i})))").alias(f"d{i}")
+            for i in range(len(casts))
+        ],
+    )
+    per_patient = per_patient.select(
+        "*",
+        *[  # modal value (ties: the greatest value) with its number of episodes
+            F.expr(
+                f"array_max(transform(d{i}, u -> named_struct('c', {episodes_with(i)}, 'v', u)))"
+            ).alias(f"m{i}")
+            for i, cast in enumerate(casts)
+            if cast.value_type == mc.DEMOGRAPHIC_DATE
+        ],
+    )
 
     entries = [_entry(spec.patient_key, mc.RELATIONSHIP, number=F.col("episodes"))]
     for i, cast in checked:  # only patients with such values: null entries are dropped below
@@ -78,29 +121,20 @@ def count_patient_patterns(
         )
         entries.append(F.when(F.col(f"un{i}") > 0, invalid))
     for i, cast in enumerate(casts):
-        vals = f"transform(f{i}, s -> s.v)"
-        distinct = f"array_sort(array_distinct({vals}))"  # nulls sort last
         if cast.value_type == mc.DEMOGRAPHIC_CATEGORICAL:
-            shares = (
-                f"transform({distinct}, u -> "
-                f"round(size(filter({vals}, x -> x <=> u)) / size({vals}), 1))"
-            )
+            shares = f"transform(d{i}, u -> round({episodes_with(i)} / episodes, 1))"
             entries.append(
                 _entry(
-                    cast.field.name, cast.value_type, values=F.expr(distinct), shares=F.expr(shares)
+                    cast.field.name, cast.value_type, values=F.col(f"d{i}"), shares=F.expr(shares)
                 )
             )
-        else:  # DEMOGRAPHIC_DATE: modal value (ties: the greatest value) and agreement share
-            modal = (
-                f"array_max(transform({distinct}, u -> "
-                f"named_struct('c', size(filter({vals}, x -> x <=> u)), 'v', u)))"
-            )
+        else:  # DEMOGRAPHIC_DATE: modal value and the share of episodes that agree with it
             entries.append(
                 _entry(
                     cast.field.name,
                     cast.value_type,
-                    value=F.expr(f"{modal}.v"),
-                    number=F.expr(f"round({modal}.c / size({vals}), 2)"),
+                    value=F.col(f"m{i}.v"),
+                    number=F.expr(f"round(m{i}.c / episodes, 2)"),
                 )
             )
     patterns = (
