@@ -84,16 +84,28 @@ def generate_table_partitioned(
     total_rows = int(rows)
 
     def generate(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        the_plan: GenerationPlan = shipped.value if hasattr(shipped, "value") else shipped
-        for batch in batches:
-            for chunk_index in batch.column(0).to_pylist():
-                first = chunk_index * chunk_rows
-                size = min(chunk_rows, total_rows - first)
-                table = generate_chunk_from_plan(the_plan, chunk_index, size, seed, first)
-                yield from table.to_batches(max_chunksize=BATCH_ROWS)
+        for _index, table in _chunks(shipped, batches, seed, chunk_rows, total_rows, False):
+            yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
     ids = spark.range(0, n_chunks, 1, partitions)
     return ids.mapInArrow(generate, spark_schema(spec))
+
+
+def _chunks(
+    shipped: Any,
+    batches: Iterator[pa.RecordBatch],
+    seed: int,
+    chunk_rows: int,
+    total_rows: int,
+    keep_dictionaries: bool,
+) -> Iterator[tuple[int, pa.Table]]:
+    """In a task: ``(chunk index, chunk)`` for each chunk index in the task's input rows."""
+    plan: GenerationPlan = shipped.value if hasattr(shipped, "value") else shipped
+    for batch in batches:
+        for index in batch.column(0).to_pylist():
+            first = index * chunk_rows
+            size = min(chunk_rows, total_rows - first)
+            yield index, generate_chunk_from_plan(plan, index, size, seed, first, keep_dictionaries)
 
 
 def _ship(spark: Any, plan: GenerationPlan) -> Any:
@@ -191,18 +203,11 @@ def write_table_files(
     Path(folder).mkdir(parents=False)
 
     def generate_and_write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        the_plan: GenerationPlan = shipped.value if hasattr(shipped, "value") else shipped
-        for batch in batches:
-            for chunk_index in batch.column(0).to_pylist():
-                first = chunk_index * chunk_rows
-                size = min(chunk_rows, total_rows - first)
-                table = generate_chunk_from_plan(
-                    the_plan, chunk_index, size, seed, first, keep_dictionaries=True
-                )
-                written = write_chunk_file(target, chunk_index, table, unique)
-                yield pa.RecordBatch.from_pydict(
-                    {"chunk": [chunk_index], "rows": [table.num_rows], "bytes": [written]}
-                )
+        for index, table in _chunks(shipped, batches, seed, chunk_rows, total_rows, True):
+            written = write_chunk_file(target, index, table, unique)
+            yield pa.RecordBatch.from_pydict(
+                {"chunk": [index], "rows": [table.num_rows], "bytes": [written]}
+            )
 
     ids = spark.range(0, len(bounds), 1, max(1, len(bounds)))
     reported = ids.mapInArrow(generate_and_write, _WRITTEN).collect()
