@@ -6,8 +6,9 @@
 Makes an artificial APC year (all 193 columns) at two sizes with the generator's own chunk
 sampler on made-up released metadata (``artificial_data_tests.generator_metadata``), written as
 Parquet in row groups of one chunk, the way an artificial partition looks on disk. Then, each
-in a fresh child process so that its peak resident memory is its own (``os.wait4``'s
-``ru_maxrss``), and in turn so that machine drift hits both alike:
+in a fresh child process so that its peak resident memory is its own (its ``VmHWM``; a child's
+``ru_maxrss`` would start at the parent's RSS when it forked), and in turn so that machine
+drift hits both alike:
   * the baseline: ``pyarrow.parquet.read_table`` of the year and ``pyarrow.csv.write_csv`` of
     it (the least a CSV export of the table can cost, whole table in memory);
   * publication: ``publish_release`` (the step function of ``<ds>/published``, without
@@ -32,35 +33,9 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from artificial_year import DATASET, YEAR, make_year, peak_mb
 
 from artificial_data.common.dataset_spec import load_spec
-
-YEAR = "2122"
-DATASET = "hes_apc"
-
-
-def make_year(rows: int, path: Path) -> None:
-    """An artificial year of ``rows`` rows as Parquet, one row group per generated chunk."""
-    from artificial_data.generator.engine import (
-        DEFAULT_CHUNK_ROWS,
-        chunk_bounds,
-        generate_chunk,
-        generation_seed,
-    )
-    from artificial_data_tests.generator_metadata import plausible_metadata
-
-    spec = load_spec(DATASET)
-    metadata = plausible_metadata(spec, YEAR)
-    seed = generation_seed("benchmark", spec.dataset, YEAR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS):
-        table = generate_chunk(metadata, spec, YEAR, index, size, seed, first)
-        if writer is None:
-            writer = pq.ParquetWriter(str(path), table.schema)
-        writer.write_table(table)
-    if writer is not None:
-        writer.close()
 
 
 def child_baseline(source: Path, out: Path) -> dict:
@@ -72,6 +47,7 @@ def child_baseline(source: Path, out: Path) -> dict:
     return {
         "seconds": time.perf_counter() - start,
         "csv_bytes": (out / "baseline.csv").stat().st_size,
+        "peak_mb": peak_mb(),
     }
 
 
@@ -100,26 +76,23 @@ def child_publish(source: Path, out: Path) -> dict:
         release_info={"years": provenance},
     )
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "zip_bytes": outcome.zip_path.stat().st_size}
+    return {"seconds": seconds, "zip_bytes": outcome.zip_path.stat().st_size, "peak_mb": peak_mb()}
 
 
 def run_child(mode: str, source: Path, out: Path) -> tuple[dict, float]:
     """(the child's JSON result, its peak RSS in MB)."""
     out.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen(
+    done = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--source", str(source), "--out", str(out)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
+        check=True,
     )
-    stdout = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{mode} child failed ({proc.returncode})")
     shutil.rmtree(out, ignore_errors=True)
-    return json.loads(stdout.strip().splitlines()[-1]), usage.ru_maxrss / 1024
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result, result["peak_mb"]
 
 
 def main() -> None:

@@ -31,37 +31,9 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from artificial_year import DATASET, YEAR, make_year, peak_mb
 
-YEAR = "2122"
-DATASET = "hes_apc"
 MODES = ("baseline", "old", "new")
-
-
-def make_year(rows: int, path: Path, metadata_path: Path) -> None:
-    """An artificial year of ``rows`` rows as Parquet, one row group per generated chunk, and
-    the made-up released metadata it was drawn from."""
-    from artificial_data.common.dataset_spec import load_spec
-    from artificial_data.generator.engine import (
-        DEFAULT_CHUNK_ROWS,
-        chunk_bounds,
-        generate_chunk,
-        generation_seed,
-    )
-    from artificial_data_tests.generator_metadata import plausible_metadata
-
-    spec = load_spec(DATASET)
-    metadata = plausible_metadata(spec, YEAR)
-    metadata.to_pickle(metadata_path)
-    seed = generation_seed("benchmark", spec.dataset, YEAR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS):
-        table = generate_chunk(metadata, spec, YEAR, index, size, seed, first)
-        if writer is None:
-            writer = pq.ParquetWriter(str(path), table.schema)
-        writer.write_table(table)
-    if writer is not None:
-        writer.close()
 
 
 def child(mode: str, source: Path, metadata_path: Path) -> dict:
@@ -85,16 +57,6 @@ def child(mode: str, source: Path, metadata_path: Path) -> dict:
     else:
         passed = run_qa_rows(ParquetRows([source], buffered=False), metadata, spec, YEAR).passed
     return {"seconds": time.perf_counter() - start, "passed": passed, "peak_mb": peak_mb()}
-
-
-def peak_mb() -> float:
-    """This process's peak resident memory (``VmHWM``): that of its own address space only.
-    (``ru_maxrss`` of a child is at least its parent's RSS when it forked, on Linux: the
-    parent here holds the generated year, which would hide a smaller child.)"""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def run_child(mode: str, source: Path, metadata_path: Path) -> tuple[dict, float]:
@@ -131,7 +93,7 @@ def main() -> None:
         for rows in (args.small, args.rows):
             folder = work / "artificial" / DATASET / YEAR / f"rows{rows}"
             source, metadata_path = folder / "part-00000.parquet", work / "metadata.pkl"
-            make_year(rows, source, metadata_path)
+            make_year(rows, source).to_pickle(metadata_path)
             runs = {m: [] for m in MODES}
             for _ in range(args.repeats):
                 for mode in MODES:
