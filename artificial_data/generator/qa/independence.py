@@ -392,21 +392,35 @@ def table_test(
     )
 
 
+def patient_level_fields(spec: DatasetSpec) -> set[str]:
+    return {f.name for f in spec.fields_with_role("patient_categorical", "patient_date")}
+
+
+def first_patient_rows(
+    columns, spec: DatasetSpec, pairs: list[tuple[str, str]]
+) -> np.ndarray | None:
+    """Each patient's first row, where a pair of patient-level fields is tested on one row per
+    patient; None when no pair needs it or there is no patient key. ``columns``: a table, or
+    anything with its ``column`` and ``column_names`` (the streamed QA's columns)."""
+    patient_level = patient_level_fields(spec)
+    if spec.patient_key not in columns.column_names or not any(
+        a in patient_level and b in patient_level for a, b in pairs
+    ):
+        return None
+    encoded = pc.dictionary_encode(columns.column(spec.patient_key).combine_chunks())
+    patients = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
+    return np.unique(patients, return_index=True)[1]
+
+
 def independence(
     table: pa.Table, spec: DatasetSpec, pairs: list[tuple[str, str]]
 ) -> IndependenceOutcome:
     """Test every pair (names must be scraped fields of the table)."""
-    patient_level = {f.name for f in spec.fields_with_role("patient_categorical", "patient_date")}
+    patient_level = patient_level_fields(spec)
     names = sorted({n for p in pairs for n in p}, key=spec.field_names.index)
     n = table.num_rows
     row_codes = {name: pool_categories(field_codes(table, spec.field(name)), n) for name in names}
-    first_rows = None
-    if spec.patient_key in table.column_names and any(
-        a in patient_level and b in patient_level for a, b in pairs
-    ):
-        encoded = pc.dictionary_encode(table.column(spec.patient_key).combine_chunks())
-        patients = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
-        first_rows = np.unique(patients, return_index=True)[1]
+    first_rows = first_patient_rows(table, spec, pairs)
     patient_codes: dict[str, np.ndarray | None] = {}
     testable = [
         p

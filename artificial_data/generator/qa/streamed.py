@@ -26,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
@@ -176,20 +175,12 @@ class _IndependencePlan:
 
     def __init__(self, columns: StreamedColumns, spec: DatasetSpec, pairs: list[tuple[str, str]]):
         self.spec = spec
-        patient_level = {
-            f.name for f in spec.fields_with_role("patient_categorical", "patient_date")
-        }
+        patient_level = indep.patient_level_fields(spec)
         names = sorted({n for p in pairs for n in p}, key=spec.field_names.index)
         self.categories = {
             name: indep.Categories.of(columns.column(name), spec.field(name)) for name in names
         }
-        first_rows = None
-        if spec.patient_key in columns.column_names and any(
-            a in patient_level and b in patient_level for a, b in pairs
-        ):
-            encoded = pc.dictionary_encode(columns.column(spec.patient_key).combine_chunks())
-            patients = np.asarray(encoded.indices.to_numpy(zero_copy_only=False))
-            first_rows = np.unique(patients, return_index=True)[1]
+        first_rows = indep.first_patient_rows(columns, spec, pairs)
         self.testable = [
             p
             for p in pairs
