@@ -107,6 +107,12 @@ def write_as_generated(
     )
 
 
+def replace_column(table: pa.Table, name: str, values) -> pa.Table:
+    """``table`` with column ``name`` holding ``values`` (in the column's own type)."""
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+
+
 def mini_spec() -> DatasetSpec:
     """A small APC-like spec exercising every role, derivation, date chain and duration."""
     ident = {"format": "alphanumeric", "length": 32, "prefix": "TEST", "per": "patient"}

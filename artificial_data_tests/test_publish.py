@@ -24,6 +24,7 @@ from artificial_data.common.schema import spark_schema
 from artificial_data.generator.publish import PublicationError, publish
 from artificial_data.generator.publish.csv_format import format_column
 from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
+from artificial_data_tests.qa_tables import replace_column as replace
 
 INFO = {
     "policy": {"name": "hes-publication-rule", "min_count": 8, "rounding_base": 5},
@@ -32,11 +33,6 @@ INFO = {
     "versions": {"artificial_data": "0.1.0"},
     "spectrum_level": 3,
 }
-
-
-def replace(table: pa.Table, name: str, values) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
 
 
 @pytest.fixture(scope="module")

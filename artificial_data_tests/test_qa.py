@@ -19,6 +19,7 @@ from artificial_data.generator.qa.distances import expected_tvd, margin, placed_
 from artificial_data.generator.qa.expected import FrequencyExpectation
 from artificial_data.generator.qa.fields import declared_outliers
 from artificial_data_tests.qa_tables import clean_table, derive, hand_made_metadata, mini_spec
+from artificial_data_tests.qa_tables import replace_column as replace
 
 ROWS = 600
 
@@ -36,11 +37,6 @@ def metadata(spec):
 @pytest.fixture(scope="module")
 def clean(spec, metadata):
     return clean_table(spec, metadata, ROWS, seed=3)
-
-
-def replace(table: pa.Table, name: str, values) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
 
 
 def failed(result) -> set[str]:

@@ -21,6 +21,7 @@ from artificial_data.generator.qa.api import _rules_check
 from artificial_data.generator.qa.consistency import RuleResult
 from artificial_data_tests.generator_metadata import plausible_metadata
 from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
+from artificial_data_tests.qa_tables import replace_column as replace
 
 YEAR = "2122"
 
@@ -42,11 +43,6 @@ def assert_same(reference, streamed) -> None:
     assert report(streamed) == report(reference)
     assert streamed.markdown == reference.markdown
     assert streamed.html == reference.html
-
-
-def replace(table: pa.Table, name: str, values) -> pa.Table:
-    i = table.schema.get_field_index(name)
-    return table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
 
 
 @pytest.fixture(scope="module")
