@@ -239,11 +239,11 @@ def floor_frame(spark, spec: DatasetSpec, chunk_file: Path, rows: int):
     return ids.mapInArrow(hand_over, spark_schema(spec))
 
 
-def files_floor(spark, chunk_file: Path, rows: int, out: Path) -> float:
+def files_floor(spark, spec: DatasetSpec, chunk_file: Path, rows: int, out: Path) -> float:
     """Seconds of Spark tasks writing a pre-built chunk once per chunk of ``rows`` as files."""
     bounds = chunk_bounds(rows, DEFAULT_CHUNK_ROWS)
     path, target = str(chunk_file), str(out)
-    unique = row_unique_columns(load_spec("hes_apc"))
+    unique = row_unique_columns(spec)
 
     def write(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         with pa.memory_map(path) as source:
@@ -319,7 +319,7 @@ def main() -> None:
             "sampler (chunk + file loop, 1 core)": lambda rows, out: in_fresh_process(
                 "sampler", rows, out
             ),
-            FILES_FLOOR: lambda rows, out: files_floor(spark, encoded_file, rows, out),
+            FILES_FLOOR: lambda rows, out: files_floor(spark, spec, encoded_file, rows, out),
             FILES_PATH: lambda rows, out: timed_files(spark, metadata, spec, rows, seed, out),
             FRAME_FLOOR: lambda rows, out: timed_write(
                 floor_frame(spark, spec, chunk_file, rows), out
