@@ -3,7 +3,13 @@
 import numpy as np
 import pyarrow as pa
 
-from artificial_data.common.codes import concat_codes, count_codes, non_empty, truncate_codes
+from artificial_data.common.codes import (
+    concat_codes,
+    count_codes,
+    non_empty,
+    text_codes,
+    truncate_codes,
+)
 
 
 def test_concat_keeps_rows_whose_codes_are_all_null():
@@ -23,14 +29,24 @@ def _joined_row_by_row(columns: list[pa.Array]) -> list[str | None]:
 
 
 def test_concat_matches_the_rule_row_by_row_on_random_codes():
+    """Plain and dictionary-encoded codes (the generator's), nulls and empty codes in the
+    dictionary too, give the rule."""
     rng = np.random.default_rng(16)
-    values = pa.array(["A01", "B2", "C034", "", "&", None])
-    for n, k, null_share in [(2_000, 20, 0.9), (500, 1, 0.5), (500, 3, 1.0), (0, 2, 0.5)]:
-        columns = [
-            values.take(pa.array(rng.integers(0, len(values), n), mask=rng.random(n) < null_share))
-            for _ in range(k)
-        ]
-        assert concat_codes(columns, n).to_pylist() == _joined_row_by_row(columns)
+    for values in (pa.array(["A01", "B2", "C034", "", "&", None, "X123456"]),):
+        for n, k, null_share in [(2_000, 20, 0.9), (500, 1, 0.5), (500, 3, 1.0), (0, 2, 0.5)]:
+            indices = [
+                pa.array(
+                    rng.integers(0, len(values), n), pa.int32(), mask=rng.random(n) < null_share
+                )
+                for _ in range(k)
+            ]
+            plain = [values.take(i) for i in indices]
+            encoded = [pa.DictionaryArray.from_arrays(i, values) for i in indices]
+            for columns in (plain, encoded):
+                joined = concat_codes(columns, n)
+                joined.validate(full=True)  # the arrays are built from buffers
+                assert joined.type == pa.string()
+                assert joined.to_pylist() == _joined_row_by_row(plain)
 
 
 def test_concat_accepts_dictionary_encoded_codes():
@@ -58,3 +74,17 @@ def test_count_and_truncate_give_the_same_on_dictionary_and_plain_codes():
     assert pa.types.is_dictionary(truncate_codes(encoded, 3).type)
     assert truncate_codes(encoded, 3).dictionary.to_pylist() == ["A01", "", "&", "-", "B02"]
     assert non_empty(encoded).to_pylist() == non_empty(plain).to_pylist()
+
+
+def test_text_codes_give_equal_indices_to_equal_text_and_minus_one_to_null():
+    """Rows are compared by index (the generator's birth-month swaps): equal text must mean an
+    equal index, even where a dictionary holds a value twice or a null."""
+    repeated = _encoded(["011990", None, "021985", "011990"], [0, 1, 2, 3, None, 0])
+    plain = repeated.cast(pa.string())
+    for column in (repeated, plain):
+        distinct, codes = text_codes(column)
+        decoded = [None if c < 0 else distinct[c].as_py() for c in codes]
+        assert decoded == plain.to_pylist()
+        assert len(set(distinct.to_pylist())) == len(distinct) == 2
+    empty, codes = text_codes(pa.array([None, None], pa.string()))
+    assert len(empty) == 0 and codes.tolist() == [-1, -1]

@@ -862,6 +862,27 @@ def test_births_hold_even_when_most_released_months_are_inside_the_year():
     assert df.loc[births.isna(), "AGE"].isna().all()
 
 
+def test_birth_months_parse_the_same_from_dictionary_and_plain_text():
+    """Sampled MYDOB stays dictionary-encoded (parsed once per distinct month): the days and
+    the missing rows must be those of the plain text, invalid months and nulls included."""
+    from artificial_data.generator.engine.postprocess import mydob_days
+
+    months = pa.array(["061990", "132020", None, "011970", "", "0119"])
+    encoded = pa.DictionaryArray.from_arrays(
+        pa.array([0, 1, 2, None, 3, 4, 5, 0], type=pa.int32()), months
+    )
+    plain = encoded.cast(pa.string())
+    days, missing = mydob_days(encoded)
+    plain_days, plain_missing = mydob_days(plain)
+    assert missing.tolist() == plain_missing.tolist()
+    assert missing.tolist() == [False, True, True, True, False, True, True, False]
+    assert days[~missing].tolist() == plain_days[~plain_missing].tolist()
+    all_null = pa.DictionaryArray.from_arrays(
+        pa.array([None], pa.int32()), pa.array([], pa.string())
+    )
+    assert mydob_days(all_null)[1].tolist() == [True]
+
+
 def test_ae_times_are_the_arrival_time_plus_their_durations():
     spec = load_spec("hes_ae")
     assert [d.field for d in spec.clock_durations] == ["INITDUR", "TRETDUR", "CONCLDUR", "DEPDUR"]

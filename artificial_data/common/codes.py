@@ -11,15 +11,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_strings import validity_buffer
+
 
 def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:
     """Non-null, non-empty codes joined with commas in column order; null when there are none.
 
     One ``binary_join_element_wise`` with ``null_handling="skip"``. In pyarrow 26 that kernel
     drops the rows whose inputs are all null from its output (the result is shorter than
-    ``n``), so such rows get an empty first code, which joins to ``""`` and is made null with
-    every other empty result. (A byte-level numpy join was tried and was slower at HES's fill
-    rates, where most rows carry many codes.)
+    ``n``), so such rows get an empty first code, which joins to ``""``; those rows, and only
+    those, are then made null. (Two byte-level joins in numpy were tried on the generator's
+    dictionary-encoded codes, the last through inlined ``string_view`` elements: neither beat
+    the kernel by more than the noise of a shared machine, so the simpler code stays.)
     """
     codes = [non_empty(c) for c in columns]
     if not codes:
@@ -32,7 +35,16 @@ def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:
     joined = pc.binary_join_element_wise(first, *codes[1:], ",", null_handling="skip")
     if len(joined) != n:  # the kernel's behaviour changed: fail rather than misalign rows
         raise RuntimeError(f"joining {len(codes)} code columns gave {len(joined)} rows, not {n}")
-    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
+    if not none.any():
+        return joined
+    # The rows with no code are exactly those that joined to "": they become null by a new
+    # validity bitmap over the same offsets and bytes (no copy of the joined text).
+    joined = joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    _validity, offsets, data = joined.buffers()
+    is_null = np.concatenate([np.zeros(joined.offset, dtype=bool), none])  # bits from offset
+    return pa.Array.from_buffers(
+        pa.string(), n, [validity_buffer(is_null), offsets, data], offset=joined.offset
+    )
 
 
 #: Codes that stand for "no code" in HES code fields: not counted by ``count`` derivations.
@@ -89,3 +101,25 @@ def truncate_codes(arr: pa.Array, length: int) -> pa.Array:
         return pc.utf8_slice_codeunits(arr.cast(pa.string()), 0, length)
     cut = pc.dictionary_encode(pc.utf8_slice_codeunits(arr.dictionary.cast(pa.string()), 0, length))
     return pa.DictionaryArray.from_arrays(cut.indices.take(arr.indices), cut.dictionary)
+
+
+def text_codes(arr: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """``(distinct values, per-row index into them)`` of a text column; a null row is -1.
+
+    Lets per-row work (comparisons, swaps between rows) run on integers: a dictionary-encoded
+    column keeps its dictionary (made distinct, so equal text means an equal index), plain text
+    is encoded first.
+    """
+    if pa.types.is_dictionary(arr.type):
+        dictionary, indices = arr.dictionary.cast(pa.string()), arr.indices
+    else:
+        encoded = pc.dictionary_encode(arr.cast(pa.string()))
+        dictionary, indices = encoded.dictionary, encoded.indices
+    distinct = pc.unique(dictionary.drop_null())
+    codes = np.full(len(indices), -1, dtype=np.int64)
+    if len(distinct):
+        remap = pc.index_in(dictionary, value_set=distinct).fill_null(-1).to_numpy()
+        row_index = indices.fill_null(0).to_numpy(zero_copy_only=False)
+        valid = indices.is_valid().to_numpy(zero_copy_only=False)
+        codes[valid] = remap[row_index[valid]]
+    return distinct, codes

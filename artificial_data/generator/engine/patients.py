@@ -145,32 +145,50 @@ class PatternSampler:
         return (self.pattern_cum <= 1.0 + 1e-9).sum(axis=1)
 
     def _choose(self, rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
-        """A pattern per patient given its number of episodes."""
+        """A pattern per patient given its number of episodes.
+
+        Each mixed pattern goes to patients with enough episodes, at the rate that gives it its
+        released share of all patients. Patients with fewer episodes are preferred (weight
+        1 / episodes), so that mixed patterns hold about the share of episodes that their share
+        of patients implies. The rates depend on a patient only through its episode count, so
+        they are worked out once per count (a table of counts x patterns), not per patient.
+        """
         probs = np.diff(np.concatenate([[0.0], self.cum]))
         single = self.lengths == 1
         u = rng.random(len(sizes))
         v = rng.random(len(sizes))
         if single.all() or not single.any() or len(sizes) == 0:
             return np.minimum(np.searchsorted(self.cum, u, side="right"), len(probs) - 1)
-        # Each mixed pattern goes to patients with enough episodes, at the rate that gives it
-        # its released share of all patients.
-        # Patients with fewer episodes are preferred (weight 1 / episodes), so that mixed
-        # patterns hold about the share of episodes that their share of patients implies.
-        eligible = (sizes[:, None] >= self.lengths[None, :]) & ~single[None, :]
-        g = 1.0 / np.maximum(sizes, 1)
-        frac = np.maximum((eligible * g[:, None]).mean(axis=0), 1e-12)
+        patients_with = np.bincount(sizes)  # patients per episode count 0..max
+        count = np.arange(len(patients_with))
+        eligible = (count[:, None] >= self.lengths[None, :]) & ~single[None, :]
+        g = 1.0 / np.maximum(count, 1)
+        weighted = (patients_with * g)[:, None] * eligible
+        frac = np.maximum(weighted.sum(axis=0) / len(sizes), 1e-12)
         rate = np.where(single, 0.0, probs / frac)
         q = np.where(eligible, rate[None, :] * g[:, None], 0.0)
         total = q.sum(axis=1, keepdims=True)
         q = np.where(total > 1.0, q / np.maximum(total, 1e-12), q)
-        cum_mixed = np.cumsum(q, axis=1)
-        pick_mixed = (u[:, None] >= cum_mixed).sum(axis=1)
+        pick_mixed = (u[:, None] >= np.cumsum(q, axis=1)[sizes]).sum(axis=1)
         single_cum = np.cumsum(np.where(single, probs, 0.0))
         single_cum /= single_cum[-1]
         pick_single = np.minimum(np.searchsorted(single_cum, v, side="right"), len(probs) - 1)
         return np.where(
             pick_mixed < len(probs), np.minimum(pick_mixed, len(probs) - 1), pick_single
         )
+
+    def _rest_cum(self, pattern: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Cumulative shares by which a patient's episodes beyond the first of each value are
+        spread over the values of its pattern (one row per ``(pattern, size)`` given)."""
+        shares = np.diff(
+            np.concatenate(
+                [np.zeros((len(pattern), 1)), np.minimum(self.pattern_cum[pattern], 1.0)], axis=1
+            ),
+            axis=1,
+        )
+        left = np.maximum(shares * size[:, None] - 1.0, 0.0)
+        left = np.where(left.sum(axis=1, keepdims=True) > 0, left, shares)
+        return np.cumsum(left, axis=1) / np.maximum(left.sum(axis=1, keepdims=True), 1e-12)
 
     def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
         sizes = np.bincount(layout.patient, minlength=layout.n_patients)
@@ -181,15 +199,17 @@ class PatternSampler:
         first = layout.position < lengths
         rest_size = np.maximum(layout.size - lengths, 1)
         rest_u = (np.maximum(layout.position - lengths, 0) + (u * layout.size) % 1.0) / rest_size
-        cum = self.pattern_cum[pattern]
-        width = cum.shape[1]
-        shares = np.diff(
-            np.concatenate([np.zeros((len(cum), 1)), np.minimum(cum, 1.0)], axis=1), axis=1
-        )
-        # ... the others follow the shares left after that.
-        left = np.maximum(shares * layout.size[:, None] - 1.0, 0.0)
-        left = np.where(left.sum(axis=1, keepdims=True) > 0, left, shares)
-        left_cum = np.cumsum(left, axis=1) / np.maximum(left.sum(axis=1, keepdims=True), 1e-12)
+        # ... the others follow the shares left after that, which depend on the row only
+        # through (pattern, episodes): worked out once per pair when there are fewer pairs
+        # than rows.
+        n_patterns, width = self.pattern_cum.shape
+        n_sizes = int(layout.size.max()) + 1 if len(layout.size) else 1
+        if n_patterns * n_sizes < len(pattern):
+            pairs = np.arange(n_patterns * n_sizes)
+            table = self._rest_cum(pairs // n_sizes, pairs % n_sizes)
+            left_cum = table[pattern * n_sizes + layout.size]
+        else:
+            left_cum = self._rest_cum(pattern, layout.size)
         k_rest = (rest_u[:, None] >= left_cum).sum(axis=1)
         k = np.where(first, layout.position, k_rest)
         k = np.minimum(k, np.minimum(lengths - 1, width - 1))

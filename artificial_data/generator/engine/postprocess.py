@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from artificial_data.common.codes import concat_codes, count_codes, truncate_codes
+from artificial_data.common.codes import concat_codes, count_codes, text_codes, truncate_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
 from artificial_data.generator.engine.errors import GenerationError
@@ -80,7 +80,22 @@ def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
 
 
 def mydob_days(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(first day of the birth month in days, is-missing mask) from ``MMYYYY`` text."""
+    """(first day of the birth month in days, is-missing mask) from ``MMYYYY`` text.
+
+    Dictionary-encoded text (a sampled MYDOB) is parsed once per distinct month and the
+    result spread to the rows by their indices (a null index is missing).
+    """
+    if pa.types.is_dictionary(mydob.type):
+        per_code, missing = _parse_mydob(mydob.dictionary)
+        indices = mydob.indices
+        codes = indices.fill_null(0).to_numpy(zero_copy_only=False)
+        if not len(per_code):  # an empty dictionary: every row is null
+            return np.zeros(len(codes), dtype=np.int64), np.ones(len(codes), dtype=bool)
+        return per_code[codes], missing[codes] | indices.is_null().to_numpy(zero_copy_only=False)
+    return _parse_mydob(mydob)
+
+
+def _parse_mydob(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     text = mydob.cast(pa.string())
     valid = pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])\d{4}$").fill_null(False)
     valid_np = valid.to_numpy(zero_copy_only=False)
@@ -211,12 +226,20 @@ def keep_births_before(
     n_patients = int(patient.max()) + 1
     big = np.iinfo(np.int64).max
     for birth_name, at_name in birth_pairs(spec):
-        text = cols[birth_name].cast(pa.string())
-        birth, no_birth = mydob_days(text)
+        # The work is on each row's index into the distinct months (-1: none), never on text.
+        months, codes = text_codes(cols[birth_name])
+        if not len(months):
+            continue
+        month_days, month_missing = mydob_days(months)
+
+        def births(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            at_least_0 = np.maximum(index, 0)
+            return month_days[at_least_0], month_missing[at_least_0] | (index < 0)
+
+        birth, no_birth = births(codes)
         at, no_at = date_days(cols[at_name])
         if not (~no_birth & ~no_at & (birth > at)).any():
             continue
-        values = np.array(text.to_pylist(), dtype=object)
         earliest = np.full(n_patients, big)
         np.minimum.at(earliest, patient[~no_at], at[~no_at])
         first = position == 0
@@ -254,26 +277,24 @@ def keep_births_before(
             conflict = conflict[~fits]
         unborn = np.zeros(n_patients, dtype=bool)
         unborn[conflict] = True
+        modal_code = np.where(modal >= 0, codes[np.maximum(modal, 0)], -1)
         changed = owner != np.arange(n_patients)
         if changed.any():
-            old = np.array([values[m] if m >= 0 else None for m in modal], dtype=object)
-            new = old[owner]
-            rows = changed[patient] & (values == old[patient])
-            values[rows] = new[patient[rows]]
-            birth, no_birth = mydob_days(pa.array(values, type=pa.string()))
-            modal_text = new
-        else:
-            modal_text = np.array([values[m] if m >= 0 else None for m in modal], dtype=object)
+            new = modal_code[owner]
+            rows = changed[patient] & (codes == modal_code[patient])
+            codes[rows] = new[patient[rows]]
+            birth, no_birth = births(codes)
+            modal_code = new
         still = ~no_birth & ~no_at & (birth > at)
         if still.any():
-            own = modal_text[patient[still]]
-            own_days, own_missing = mydob_days(pa.array(own, type=pa.string()))
+            own = modal_code[patient[still]]
+            own_days, own_missing = births(own)
             fits = ~own_missing & (own_days <= at[still]) & ~unborn[patient[still]]
-            values[still] = np.where(fits, own, None)
-        target = cols[birth_name].type
-        if pa.types.is_dictionary(target):  # a sampled text column: plain text again
-            target = target.value_type
-        cols[birth_name] = pa.array(values, type=pa.string()).cast(target)
+            codes[still] = np.where(fits, own, -1)
+        # still dictionary-encoded: the same distinct months, each row pointing at its own
+        cols[birth_name] = pa.DictionaryArray.from_arrays(
+            pa.array(codes.astype(np.int32), mask=codes < 0), months
+        )
 
 
 def post_process(
