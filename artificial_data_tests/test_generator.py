@@ -921,19 +921,32 @@ def test_a_chunk_with_dictionary_encoded_text_holds_the_same_values(dataset):
 
 def test_the_guided_search_finds_exactly_what_a_binary_search_finds():
     """Draws go through a guide table for speed; they must be the binary search's indices,
-    for tables of every size, at slice edges and past the last weight."""
+    for tables of every size, at slice edges (and a hair either side), with weights that end
+    on or next to an edge, and past the last weight."""
+    from artificial_data.generator.engine import sampling
     from artificial_data.generator.engine.sampling import cumulative, search_cumulative
 
     rng = np.random.default_rng(16)
-    for k in (1, 2, 8, 32, 33, 40, 3_000):
+    limit = sampling.COMPARE_ALL_CATEGORIES
+    for k in (1, 2, 8, limit, limit + 1, 40, 3_000, 10_000):
+        slices = min(sampling.GUIDE_SLICES_PER_CATEGORY * k, sampling.GUIDE_MAX_SLICES)
+        edges = np.arange(slices + 1) / slices
         cum = cumulative(rng.random(k) ** 4)
-        buckets = 2 * k
-        edges = np.arange(buckets) / buckets
+        on_edges = rng.choice(len(edges), size=min(k - 1, 5), replace=False)
+        cum[: len(on_edges)] = edges[on_edges] + rng.choice([0.0, 1e-13, -1e-13], len(on_edges))
+        cum = np.sort(cum)
         u = np.concatenate(
-            [rng.random(20_000), edges, np.nextafter(edges, 0), cum, np.nextafter(cum, 0)]
+            [
+                rng.random(20_000),
+                edges,
+                np.nextafter(edges, 0),
+                np.nextafter(edges, 1),
+                cum,
+                np.nextafter(cum, 0),
+            ]
         )
         u = np.clip(u, 0.0, np.nextafter(1.0, 0))
         expected = np.minimum(np.searchsorted(cum, u, side="right"), k - 1)
-        assert (search_cumulative(cum, u) == expected).all()
+        assert (search_cumulative(cum, u) == expected).all(), k
     short = np.array([0.25, 0.5, 0.75, 0.9] * 4)  # a table not ending at 1: last index
     assert (search_cumulative(np.sort(short), np.array([0.95, 0.1])) == [15, 0]).all()

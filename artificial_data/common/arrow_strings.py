@@ -9,12 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-
-def validity_buffer(is_null: np.ndarray | None) -> pa.Buffer | None:
-    """An Arrow validity bitmap from a boolean 'is null' mask (None when nothing is null)."""
-    if is_null is None or not is_null.any():
-        return None
-    return pa.array(~is_null).buffers()[1]
+from artificial_data.common.arrow_buffers import validity_buffer
 
 
 def fixed_width_strings(chars: np.ndarray, is_null: np.ndarray | None = None) -> pa.Array:

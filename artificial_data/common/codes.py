@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from artificial_data.common.arrow_strings import validity_buffer
+from artificial_data.common.arrow_buffers import validity_buffer
 
 
 def concat_codes(columns: list[pa.Array], n: int) -> pa.Array:

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.arrow_strings import fixed_width_strings
 
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -57,13 +58,13 @@ def take_strings(
         dictionary = values
     else:
         dictionary = pa.array(list(values), type=pa.string())
-    idx = pa.array(np.asarray(index, dtype=np.int32), mask=mask_null)
+    idx = masked_array(np.asarray(index, dtype=np.int32), mask_null)
     return pc.take(dictionary, idx)
 
 
 def dates(days: np.ndarray, mask_null: np.ndarray | None = None) -> pa.Array:
     """A date32 array from days since 1970-01-01."""
-    return pa.array(np.asarray(days, dtype=np.int64).astype("datetime64[D]"), mask=mask_null)
+    return masked_array(np.asarray(days, dtype=np.int64).astype(np.int32), mask_null, pa.date32())
 
 
 def year_month(days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ import zlib
 import numpy as np
 import pyarrow as pa
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.dataset_spec import FieldSpec
 from artificial_data.simulator import arrays as A
 from artificial_data.simulator.context import Chunk
@@ -167,11 +168,11 @@ def identifier_fields(ch: Chunk) -> None:
         mask = ch.identifier_nulls.get(f.name)
         if fmt.per == "patient":
             ids = A.random_alphanumeric(ch.rng, p.count, fmt.length, fmt.prefix)
-            ch.cols[f.name] = ids.take(pa.array(p.of_row.astype(np.int32), mask=mask))
+            ch.cols[f.name] = ids.take(masked_array(p.of_row.astype(np.int32), mask))
         elif fmt.format == "digits":
             numbers = unique_numbers(ch, f.name, fmt.length)
             if f.spark_type in ("long", "int"):
-                ch.cols[f.name] = pa.array(numbers, mask=mask)
+                ch.cols[f.name] = masked_array(numbers, mask)
             else:
                 ch.cols[f.name] = A.prefixed_numbers(fmt.prefix, numbers, fmt.length, mask)
         else:
@@ -196,7 +197,7 @@ def generic_fill(ch: Chunk) -> None:
                 values = np.floor(rng.exponential(12.0, n))
                 if f.domain is not None and f.domain.kind == "range":
                     values = np.clip(values, np.ceil(f.domain.minimum), np.floor(f.domain.maximum))
-                ch.cols[f.name] = pa.array(values, mask=rng.random(n) < 0.05)
+                ch.cols[f.name] = masked_array(values, rng.random(n) < 0.05)
         else:
             dom = domain_for(f)
             ch.cols[f.name] = dom.sample(rng, n)

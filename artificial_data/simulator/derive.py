@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.codes import concat_codes, count_codes, truncate_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
@@ -114,16 +115,16 @@ def derive_field(cols: dict[str, pa.Array], d: Derivation, n: int) -> pa.Array:
         cap = d.cap or 120
         if d.kind == "age_years":
             years = whole_years(birth, at)
-            return pa.array(age_codes(np.maximum(days, 0), years, cap), mask=missing)
+            return masked_array(age_codes(np.maximum(days, 0), years, cap), missing)
         fraction = fractional_years(birth, np.maximum(at, birth))
-        return pa.array(np.minimum(floor3(fraction), cap), mask=missing)
+        return masked_array(np.minimum(floor3(fraction), cap), missing)
     if d.kind == "age_fraction_from_code":
         code = pc.cast(cols[d.source], pa.int64())
         missing = pc.is_null(code).to_numpy(zero_copy_only=False)
         c = code.fill_null(0).to_numpy()
         infant = (c >= 7001) & (c <= 7007)
         value = np.where(infant, _INFANT_MIDPOINTS[np.clip(c - 7001, 0, 6)], c + 0.5)
-        return pa.array(floor3(value), mask=missing | ((c > 200) & ~infant))
+        return masked_array(floor3(value), missing | ((c > 200) & ~infant))
     raise ValueError(f"unknown derivation kind {d.kind!r}")
 
 
@@ -145,5 +146,5 @@ def apply_durations(spec: DatasetSpec, cols: dict[str, pa.Array]) -> None:
     for dur in spec.durations:
         start, bad_start = _date_days(cols[dur.start])
         end, bad_end = _date_days(cols[dur.end])
-        values = pa.array(end - start, mask=bad_start | bad_end)
+        values = masked_array(end - start, bad_start | bad_end)
         cols[dur.field] = values.cast(arrow_type(spec.field(dur.field).spark_type))

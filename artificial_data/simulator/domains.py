@@ -23,6 +23,7 @@ from functools import cache
 import numpy as np
 import pyarrow as pa
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.dataset_spec import FieldSpec
 from artificial_data.common.patterns import distinct_matches
 from artificial_data.simulator import arrays as A
@@ -54,7 +55,7 @@ class Domain:
     def array(self, index: np.ndarray, mask_null: np.ndarray | None = None) -> pa.Array:
         """``values[index]`` as an Arrow array (nulls where ``mask_null``)."""
         return _dictionary(self.values, self.kind).take(
-            pa.array(np.asarray(index, dtype=np.int32), mask=mask_null)
+            masked_array(np.asarray(index, dtype=np.int32), mask_null)
         )
 
     def sample(self, rng: np.random.Generator, n: int) -> pa.Array:

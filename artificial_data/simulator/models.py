@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.simulator import arrays as A
 from artificial_data.simulator import codes as C
 from artificial_data.simulator.common_fields import put, specialty_fields
@@ -205,7 +206,7 @@ def admitted_care(ch: Chunk) -> None:
     put(ch, "SPELBGIN", A.take_strings(("0", "2"), first.astype(np.int32)))
     put(ch, "SPELEND", A.take_strings(("N", "Y"), final.astype(np.int32)))
     age_days = epistart - birth
-    put(ch, "NEODUR", pa.array(age_days.astype(np.int32), mask=age_days >= 28))
+    put(ch, "NEODUR", masked_array(age_days.astype(np.int32), age_days >= 28))
 
     # Diagnoses, procedures, external causes, alcohol.
     diag_names = positions(ch, r"DIAG_4_\d\d")
@@ -267,11 +268,11 @@ def _alcohol(ch: Chunk) -> None:
     fraction = np.asarray(fractions)[which]
     narrow = alcohol & (rng.random(n) < 0.6)
     put(ch, "ALCDIAG_4", A.take_strings(codes_, which, ~alcohol))
-    put(ch, "ALCFRAC", pa.array(fraction, mask=~alcohol))
+    put(ch, "ALCFRAC", masked_array(fraction, ~alcohol))
     put(ch, "ALCNRWDIAG", A.take_strings(codes_, which, ~narrow))
-    put(ch, "ALCNRWFRAC", pa.array(fraction, mask=~narrow))
+    put(ch, "ALCNRWFRAC", masked_array(fraction, ~narrow))
     put(ch, "ALCBRDDIAG", A.take_strings(codes_, which, ~alcohol))
-    put(ch, "ALCBRDFRAC", pa.array(fraction, mask=~alcohol))
+    put(ch, "ALCBRDFRAC", masked_array(fraction, ~alcohol))
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +319,7 @@ def outpatients(ch: Chunk) -> None:
     put(ch, "APPTDATE", A.dates(appt))
     put(ch, "REQDATE", A.dates(req, u > 0.96))
     waitdays = np.where(u < 0.01, -1, appt - req)
-    put(ch, "WAITDAYS", pa.array(waitdays.astype(np.int32), mask=(u < 0.01) | (u > 0.9)))
+    put(ch, "WAITDAYS", masked_array(waitdays.astype(np.int32), (u < 0.01) | (u > 0.9)))
 
     attended = cat["ATTENDED"]
     at = attended.sample_index(rng, n)
@@ -425,7 +426,7 @@ def emergency_care(ch: Chunk) -> None:
         ("DEPDUR", "DEPTIME", depart, 0.01),
     ):
         null = rng.random(n) < null_share
-        put(ch, name_dur, pa.array(minutes.astype(np.int32), mask=null))
+        put(ch, name_dur, masked_array(minutes.astype(np.int32), null))
         put(ch, name_time, A.hhmm(minute + minutes.astype(np.int64), null))
     if ch.has("EPIKEY") and ch.spec.primary_key != "EPIKEY":
         ch.identifier_nulls["EPIKEY"] = ~(admitted & (rng.random(n) < 0.9))

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.codes import concat_codes, count_codes, text_codes, truncate_codes
 from artificial_data.common.dataset_spec import DatasetSpec, Derivation
 from artificial_data.common.schema import arrow_type
@@ -65,7 +66,7 @@ def order_date_chain(cols: Columns, chain: tuple[str, ...]) -> None:
     result = np.where(real, np.take_along_axis(ordered, rank, axis=1), matrix)
     for k, name in enumerate(chain):
         is_null = cols[name].is_null().to_numpy(zero_copy_only=False)
-        cols[name] = pa.array(result[:, k].astype(np.int32), mask=is_null).cast(pa.date32())
+        cols[name] = masked_array(result[:, k].astype(np.int32), is_null, pa.date32())
 
 
 def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
@@ -76,7 +77,7 @@ def apply_durations(spec: DatasetSpec, cols: Columns) -> None:
         end, bad_end = date_days(cols[duration.end])
         both = ~(bad_start | bad_end)
         target = arrow_type(spec.field(duration.field).spark_type)
-        cols[duration.field] = pa.array(end - start, mask=~both).cast(target)
+        cols[duration.field] = masked_array(end - start, ~both).cast(target)
 
 
 def mydob_days(mydob: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -157,16 +158,16 @@ def derive(cols: Columns, d: Derivation, n: int) -> pa.Array:
         cap = d.cap if d.cap is not None else 120
         if d.kind == "age_years":
             codes = age_codes(np.maximum(days, 0), whole_years(birth, at), cap)
-            return pa.array(codes, mask=missing)
+            return masked_array(codes, missing)
         fraction = fractional_years(birth, np.maximum(at, birth))
-        return pa.array(np.minimum(floor3(fraction), cap), mask=missing)
+        return masked_array(np.minimum(floor3(fraction), cap), missing)
     if d.kind == "age_fraction_from_code":
         code = pc.cast(cols[d.source], pa.int64(), safe=False)
         missing = code.is_null().to_numpy(zero_copy_only=False)
         c = code.fill_null(0).to_numpy()
         infant = (c >= 7001) & (c <= 7007)
         value = np.where(infant, INFANT_MIDPOINTS[np.clip(c - 7001, 0, 6)], c + 0.5)
-        return pa.array(floor3(value), mask=missing | (c < 0) | ((c > 200) & ~infant))
+        return masked_array(floor3(value), missing | (c < 0) | ((c > 200) & ~infant))
     raise ValueError(f"unknown derivation kind {d.kind!r}")
 
 
@@ -230,9 +231,11 @@ def keep_births_before(
         months, codes = text_codes(cols[birth_name])
         if not len(months):
             continue
-        month_days, month_missing = mydob_days(months)
+        parsed = mydob_days(months)
 
-        def births(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def births(index: np.ndarray, parsed=parsed) -> tuple[np.ndarray, np.ndarray]:
+            """(birth day, missing) of rows given by their index into the distinct months."""
+            month_days, month_missing = parsed
             at_least_0 = np.maximum(index, 0)
             return month_days[at_least_0], month_missing[at_least_0] | (index < 0)
 
@@ -293,7 +296,7 @@ def keep_births_before(
             codes[still] = np.where(fits, own, -1)
         # still dictionary-encoded: the same distinct months, each row pointing at its own
         cols[birth_name] = pa.DictionaryArray.from_arrays(
-            pa.array(codes.astype(np.int32), mask=codes < 0), months
+            masked_array(codes.astype(np.int32), codes < 0), months
         )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from artificial_data.common.arrow_buffers import masked_array
 from artificial_data.common.arrow_strings import fixed_width_strings
 
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
@@ -30,9 +31,11 @@ def cumulative(weights: np.ndarray) -> np.ndarray:
 
 
 #: Tables up to this many categories are searched by comparing with every weight in turn.
-COMPARE_ALL_CATEGORIES = 32
+COMPARE_ALL_CATEGORIES = 20
 #: Guide-table slices of [0, 1) per category of a larger table.
-GUIDE_SLICES_PER_CATEGORY = 4
+GUIDE_SLICES_PER_CATEGORY = 16
+#: ... up to this many slices in all (a diagnosis table has thousands of categories).
+GUIDE_MAX_SLICES = 2**16
 
 
 def draw_indices(rng: np.random.Generator, cum: np.ndarray, n: int) -> np.ndarray:
@@ -58,15 +61,16 @@ def search_cumulative(cum: np.ndarray, u: np.ndarray) -> np.ndarray:
         for weight in cum[:-1]:
             idx += weight <= u
         return idx
-    slices = GUIDE_SLICES_PER_CATEGORY * k
-    points = np.arange(slices + 1) / slices
-    edges = np.minimum(np.searchsorted(cum, points, side="right"), k - 1)
-    # u's slice, made exact against the very points the guide was built on (u * slices may
-    # round up or down at an edge): points[bucket] <= u < points[bucket + 1].
-    bucket = np.clip((u * slices).astype(np.intp), 0, slices - 1)
-    bucket -= (points[bucket] > u) & (bucket > 0)
-    bucket += (points[bucket + 1] <= u) & (bucket < slices - 1)
-    lo, hi = edges[bucket], edges[bucket + 1]
+    slices = min(GUIDE_SLICES_PER_CATEGORY * k, GUIDE_MAX_SLICES)
+    # Row u falls in slice floor(u * slices); that product can round across a slice edge, so
+    # each slice's bracket is taken a hair wider than the slice (1e-12, far above rounding,
+    # far below any weight that matters): it always holds the answer, and only a weight that
+    # ends within that hair of an edge leaves more rows to bisect.
+    edges = np.arange(slices + 1) / slices
+    low = np.searchsorted(cum, edges[:-1] - 1e-12, side="right")
+    high = np.minimum(np.searchsorted(cum, edges[1:] + 1e-12, side="right"), k - 1)
+    bucket = np.minimum((u * slices).astype(np.intp), slices - 1)
+    lo, hi = low[bucket], high[bucket]
     active = np.flatnonzero(lo < hi)
     while len(active):
         mid = (lo[active] + hi[active]) // 2
@@ -87,7 +91,7 @@ def pick(values: pa.Array, indices: np.ndarray, mask: np.ndarray | None = None) 
     are taken as plain arrays (fixed width: as cheap as numpy).
     """
     if not pa.types.is_string(values.type):
-        return values.take(pa.array(indices, mask=mask))
+        return values.take(masked_array(np.asarray(indices), mask))
     valid = values.is_valid().to_numpy(zero_copy_only=False)
     codes = np.asarray(indices, dtype=np.int32)
     if not valid.all():
@@ -96,7 +100,7 @@ def pick(values: pa.Array, indices: np.ndarray, mask: np.ndarray | None = None) 
         missing = codes < 0
         mask = missing if mask is None else (mask | missing)
         values = values.filter(pa.array(valid))
-    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=mask), values)
+    return pa.DictionaryArray.from_arrays(masked_array(codes, mask), values)
 
 
 def null_mask(rng: np.random.Generator, share: float, n: int) -> np.ndarray | None:
@@ -241,14 +245,14 @@ class ContinuousSampler:
         if self.time_of_day:
             return time_of_day_text(x, is_null)
         if pa.types.is_string(self.arrow_type):
-            text = pa.array(np.rint(x).astype(np.int64), mask=is_null).cast(pa.string())
+            text = masked_array(np.rint(x).astype(np.int64), is_null).cast(pa.string())
             return text
         if self.integer:
             x = np.rint(x)
             info = np.iinfo(self.arrow_type.to_pandas_dtype())
             x = np.clip(x, info.min, info.max).astype(self.arrow_type.to_pandas_dtype())
-            return pa.array(x, type=self.arrow_type, mask=is_null)
+            return masked_array(x, is_null, self.arrow_type)
         if pa.types.is_decimal(self.arrow_type):
             x = np.round(x, self.arrow_type.scale)
-            return pa.array(x, mask=is_null).cast(self.arrow_type, safe=False)
-        return pa.array(x, type=pa.float64(), mask=is_null).cast(self.arrow_type)
+            return masked_array(x, is_null).cast(self.arrow_type, safe=False)
+        return masked_array(np.asarray(x, dtype=np.float64), is_null).cast(self.arrow_type)
