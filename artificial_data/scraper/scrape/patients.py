@@ -17,9 +17,9 @@ longer on 1M APC rows (docs/performance.md).
 An episode without a patient key cannot be linked to any other episode, so it counts as a
 patient with one episode (grouping all of them together would invent one huge patient).
 
-Text that is not valid UTF-8 is null in the values (see ``casts``); the same grouping counts
-it per partition and keeps the least such value as hex, under a marked field name, so that the scrape
-fails naming the field and the first invalid byte without another scan.
+Text that is not valid UTF-8 is null in the values (see ``casts``); the same pass counts it
+per partition and keeps the least such value as hex, under a marked field name, so that the
+scrape fails naming the field and the first invalid byte without another scan.
 """
 
 from __future__ import annotations
