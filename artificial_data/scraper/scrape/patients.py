@@ -3,18 +3,23 @@
 The generator creates patients first, so it needs, per dataset: the distribution of episodes
 per patient (RELATIONSHIP), the pattern of each patient-level categorical across a patient's
 episodes (e.g. SEX always '1', or ETHNOS 70% 'A' / 30% 'Z') and, for a patient-level date
-(MYDOB), the modal value with the share of episodes that agree with it. All of this comes from
-one ``groupBy(patient key)`` whose per-patient results are then counted in one more
-aggregation; only pattern counts reach the driver, never a patient. Before that grouping, the
-episodes of a patient that agree on every field are counted together (a hash aggregation that
-Spark combines before the shuffle), so the grouping lists value combinations, not episodes.
+(MYDOB), the modal value with the share of episodes that agree with it.
+
+All of this comes from one exchange hashed by the patient key, so that every episode of a
+patient is in one partition. There, in the same stage, the episodes that agree on every field
+are counted together (a hash aggregation), and the combinations go to the Python workers as
+Arrow, where ``patient_arrays`` computes each partition's patterns with integer array
+operations and counts patients per pattern; Spark adds the partitions' counts. Only pattern
+counts leave a worker and reach the driver, never a patient. The earlier design (per-patient
+``collect_list`` and SQL higher-order functions, which Spark interprets row by row) took 5-7x
+longer on 1M APC rows (docs/performance.md).
 
 An episode without a patient key cannot be linked to any other episode, so it counts as a
 patient with one episode (grouping all of them together would invent one huge patient).
 
-Text that is not valid UTF-8 is null in the values (see ``casts``); the same grouping counts
-it per patient and keeps one such value as hex, under a marked field name, so that the scrape
-fails naming the field and the first invalid byte without another scan.
+Text that is not valid UTF-8 is null in the values (see ``casts``); the same pass counts it
+per partition and keeps the least such value as hex, under a marked field name, so that the
+scrape fails naming the field and the first invalid byte without another scan.
 """
 
 from __future__ import annotations
@@ -23,30 +28,22 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.scraper.scrape.casts import FieldCast
 from artificial_data.scraper.scrape.errors import invalid_utf8_error
 from artificial_data.scraper.scrape.frequencies import INVALID_PREFIX
-
-#: VALUE_TYPE of the entries that count, per patient, the values of a field that are not UTF-8.
-_INVALID = "INVALID_UTF8"
-
-_ENTRY = (
-    "struct<FIELD_NAME:string,VALUE_TYPE:string,VALUES:array<string>,SHARES:array<double>,"
-    "VALUE:string,NUMBER:double>"
+from artificial_data.scraper.scrape.patient_arrays import (
+    INVALID,
+    SCHEMA,
+    PatternField,
+    map_partitions,
 )
 
-
-def _entry(field: str, value_type: str, values=None, shares=None, value=None, number=None):
-    return F.struct(
-        F.lit(field).alias("FIELD_NAME"),
-        F.lit(value_type).alias("VALUE_TYPE"),
-        (values if values is not None else F.lit(None)).cast("array<string>").alias("VALUES"),
-        (shares if shares is not None else F.lit(None)).cast("array<double>").alias("SHARES"),
-        (value if value is not None else F.lit(None)).cast("string").alias("VALUE"),
-        (number if number is not None else F.lit(None)).cast("double").alias("NUMBER"),
-    )
+#: :data:`SCHEMA` as Spark declares it for ``mapInArrow``.
+_SPARK_SCHEMA = (
+    "FIELD_NAME string, VALUE_TYPE string, VALUES array<string>, SHARES array<double>, "
+    "VALUE string, NUMBER double, COUNT bigint"
+)
 
 
 def patient_id(spec: DatasetSpec) -> Column:
@@ -68,81 +65,28 @@ def count_patient_patterns(
     projection = [patient_id(spec).alias("pid")]
     projection += [c.value.alias(n) for c, n in zip(casts, names, strict=True)]
     projection += [c.invalid.alias(f"u{i}") for i, c in checked]
-    # First the episodes of a patient that agree on every field are counted together: Spark's
-    # hash aggregation, combined before the shuffle, and a patient's episodes mostly agree. Only
-    # these combinations (with their episode count n) are then listed per patient: collecting
-    # one object per episode instead cost several times the scan (benchmarks/bench_scraper.py).
+    invalid = {i: f"u{i}" for i, _ in checked}
+    fields = [
+        PatternField(
+            cast.field.name,
+            cast.value_type,
+            names[i],
+            invalid.get(i),
+            INVALID_PREFIX + cast.field.name if i in invalid else None,
+        )
+        for i, cast in enumerate(casts)
+    ]
+    # One exchange: every episode of a patient lands in one partition. There the episodes that
+    # agree on every field are counted together (a hash aggregation on the same partitioning,
+    # so no second exchange), and the combinations go to Python as Arrow.
     combinations = (
         df.select(*projection)
-        .groupBy("pid", *names, *[f"u{i}" for i, _ in checked])
+        .repartition("pid")
+        .groupBy("pid", *names, *invalid.values())
         .agg(F.count(F.lit(1)).alias("n"))
     )
-    aggs = [F.sum("n").alias("episodes"), F.collect_list(F.struct(*names, "n")).alias("c")]
-    for i, _ in checked:
-        invalid_episodes = F.sum(F.when(F.col(f"u{i}").isNotNull(), F.col("n")))
-        aggs += [
-            F.coalesce(invalid_episodes, F.lit(0)).alias(f"un{i}"),
-            F.min(f"u{i}").alias(f"uv{i}"),
-        ]
-    per_patient = combinations.groupBy("pid").agg(*aggs)
-
-    def episodes_with(i: int) -> str:  # episodes of the patient whose field i is u (null too)
-        return f"aggregate(filter(c, s -> s.f{i} <=> u), 0L, (a, s) -> a + s.n)"
-
-    # Each patient's sorted distinct values, and a date's modal value, get a column of their own
-    # that the entries then reference: written inline, every reference re-evaluated them, since
-    # Spark interprets higher-order functions row by row. Spark keeps such a column rather than
-    # inlining it when it is referenced twice.
-    per_patient = per_patient.select(
-        "*",
-        *[  # nulls sort last
-            F.expr(f"array_sort(array_distinct(transform(c, s -> s.f{i})))").alias(f"d{i}")
-            for i in range(len(casts))
-        ],
-    )
-    per_patient = per_patient.select(
-        "*",
-        *[  # modal value (ties: the greatest value) with its number of episodes
-            F.expr(
-                f"array_max(transform(d{i}, u -> named_struct('c', {episodes_with(i)}, 'v', u)))"
-            ).alias(f"m{i}")
-            for i, cast in enumerate(casts)
-            if cast.value_type == mc.DEMOGRAPHIC_DATE
-        ],
-    )
-
-    entries = [_entry(spec.patient_key, mc.RELATIONSHIP, number=F.col("episodes"))]
-    for i, cast in checked:  # only patients with such values: null entries are dropped below
-        invalid = _entry(
-            INVALID_PREFIX + cast.field.name,
-            _INVALID,
-            value=F.col(f"uv{i}"),
-            number=F.col(f"un{i}"),
-        )
-        entries.append(F.when(F.col(f"un{i}") > 0, invalid))
-    for i, cast in enumerate(casts):
-        if cast.value_type == mc.DEMOGRAPHIC_CATEGORICAL:
-            shares = f"transform(d{i}, u -> round({episodes_with(i)} / episodes, 1))"
-            entries.append(
-                _entry(
-                    cast.field.name, cast.value_type, values=F.col(f"d{i}"), shares=F.expr(shares)
-                )
-            )
-        else:  # DEMOGRAPHIC_DATE: modal value and the share of episodes that agree with it
-            entries.append(
-                _entry(
-                    cast.field.name,
-                    cast.value_type,
-                    value=F.col(f"m{i}.v"),
-                    number=F.expr(f"round(m{i}.c / episodes, 2)"),
-                )
-            )
-    patterns = (
-        per_patient.select(F.explode(F.array_compact(F.array(*entries))).alias("e"))
-        .select("e.*")
-        .groupBy("FIELD_NAME", "VALUE_TYPE", "VALUES", "SHARES", "VALUE", "NUMBER")
-        .agg(F.count(F.lit(1)).alias("COUNT"))
-    )
+    partial = combinations.mapInArrow(map_partitions(spec.patient_key, fields), _SPARK_SCHEMA)
+    patterns = partial.groupBy(*SCHEMA.names[:-1]).agg(F.sum("COUNT").alias("COUNT"))
     out = patterns.toPandas()
     out["COUNT"] = out["COUNT"].astype("int64")
     _raise_for_invalid_text(out, [c for _, c in checked])
@@ -157,7 +101,7 @@ def count_patient_patterns(
 
 def _raise_for_invalid_text(patterns: pd.DataFrame, casts: list[FieldCast]) -> None:
     """Raise naming the first field (schema order) with values that are not UTF-8."""
-    invalid = patterns[patterns["VALUE_TYPE"] == _INVALID]
+    invalid = patterns[patterns["VALUE_TYPE"] == INVALID]
     for cast in casts:
         rows = invalid[invalid["FIELD_NAME"] == INVALID_PREFIX + cast.field.name]
         if not rows.empty:
