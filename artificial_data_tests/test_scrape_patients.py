@@ -167,3 +167,13 @@ def test_count_patient_patterns_matches_the_reference(spark):
     for values in patterns["VALUES"].dropna():
         assert type(values) is list and all(v is None or type(v) is str for v in values)
     assert all(type(c) is int for c in patterns["COUNT"].tolist())
+
+
+@pytest.mark.spark
+def test_the_patient_exchange_grows_with_the_input_splits(spark):
+    """A worker holds a whole partition of the exchange: more input, more partitions."""
+    from artificial_data.scraper.scrape.patients import exchange_partitions
+
+    shuffle = int(spark.conf.get("spark.sql.shuffle.partitions"))
+    assert exchange_partitions(spark.range(0, 100, 1, 1)) == shuffle
+    assert exchange_partitions(spark.range(0, 100, 1, shuffle + 9)) == shuffle + 9

@@ -55,6 +55,23 @@ def patient_id(spec: DatasetSpec) -> Column:
     )
 
 
+def exchange_partitions(df: DataFrame) -> int:
+    """Partitions of the patient exchange: at least one per scanned input split.
+
+    A Python worker holds one whole partition of episode combinations (a patient's rows may be
+    in any of its batches), so the partition count must grow with the data: with the session's
+    few shuffle partitions alone (4 locally), 10M rows would put 2.5M in each worker. Spark
+    Connect exposes no input splits; its sessions run on clusters whose shuffle partitions are
+    sized for the data already.
+    """
+    shuffle = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    try:
+        splits = df.rdd.getNumPartitions()
+    except Exception:  # Spark Connect: no RDD API
+        return shuffle
+    return max(shuffle, splits)
+
+
 def count_patient_patterns(
     spec: DatasetSpec, df: DataFrame, casts: list[FieldCast]
 ) -> pd.DataFrame:
@@ -81,7 +98,7 @@ def count_patient_patterns(
     # so no second exchange), and the combinations go to Python as Arrow.
     combinations = (
         df.select(*projection)
-        .repartition("pid")
+        .repartition(exchange_partitions(df), "pid")
         .groupBy("pid", *names, *invalid.values())
         .agg(F.count(F.lit(1)).alias("n"))
     )
