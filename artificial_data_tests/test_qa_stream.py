@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -16,9 +17,18 @@ from artificial_data.common.stores import ARTIFICIAL, ScopedStores
 from artificial_data.common.table_rows import ParquetRows, TableRows
 from artificial_data.common.tables import STAGING_FOLDER, TABLES_FOLDER
 from artificial_data.generator.engine import generate_chunk, generation_seed
-from artificial_data.generator.qa import run_qa, run_qa_rows
+from artificial_data.generator.qa import independence as indep
+from artificial_data.generator.qa import run_qa, run_qa_rows, streamed
 from artificial_data.generator.qa.api import _rules_check
 from artificial_data.generator.qa.consistency import RuleResult
+from artificial_data.generator.qa.distances import (
+    NumberTally,
+    continuous_distance,
+    continuous_tally_distance,
+    quantile_bracket_distance,
+    quantile_bracket_tally_distance,
+)
+from artificial_data.generator.qa.expected import ContinuousExpectation, build_expectations
 from artificial_data_tests.generator_metadata import plausible_metadata
 from artificial_data_tests.qa_tables import clean_table, hand_made_metadata, mini_spec
 from artificial_data_tests.qa_tables import replace_column as replace
@@ -79,8 +89,14 @@ def test_streamed_qa_of_defects_is_the_whole_table_qa(mini, tmp_path):
     ]
     ident = table.column("PSEUDO_HESID").to_pylist()
     ident[555] = "NOT-AN-ID"
+    arrival = table.column("ARRIVALTIME").to_pylist()
+    for i, text in zip(
+        range(20, 580, 80), ["2599", "ab", "9", "2599", "x1", "1260", "0"], strict=True
+    ):
+        arrival[i] = text  # seven unreadable times in seven batches: the first five are shown
     broken = table
     for name, values in [
+        ("ARRIVALTIME", arrival),
         ("EPIKEY", keys),
         ("ADMIMETH", admimeth),
         ("SEX", sex),
@@ -93,6 +109,8 @@ def test_streamed_qa_of_defects_is_the_whole_table_qa(mini, tmp_path):
     assert {"primary_key", "identifiers", "value_domain", "durations"} <= failing
     durations = reference.check("durations")
     assert durations.metrics["SPELDUR"]["failures"] >= 3  # rows 1, 71, 141...: three batches
+    shown = reference.check("value_domain").metrics["ARRIVALTIME"]["values"]
+    assert shown[:5] == ["2599", "ab", "9", "2599", "x1"]
     files = as_partition(broken, tmp_path / "p", group=50)
     assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
 
@@ -109,6 +127,85 @@ def test_streamed_qa_of_a_generated_apc_year_is_the_whole_table_qa(tmp_path):
     assert reference.check("field_independence").metrics["pairs_checked"] > 100
     files = as_partition(table, tmp_path / "p", group=400)
     assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, None, 700))
+
+
+def test_a_numeric_tally_gives_numpys_quantiles_and_the_distances_of_the_values():
+    """The continuous tests and the independence bins read a tally merged over batches: the
+    very numbers of the whole array (quantiles interpolated by numpy, bin counts, brackets)."""
+    rng = np.random.default_rng(7)
+    steps = np.linspace(0, 1, 6)[1:-1]
+    expected = ContinuousExpectation(
+        np.array([0.0, 1.0, 3.0, 8.0, 20.0]), np.array([0.1, 0.3, 0.6, 0.9, 0.97]), 0.05, 1000.0
+    )
+    for trial in range(300):
+        n = int(rng.integers(1, 300))
+        if trial % 3 == 0:
+            values = rng.integers(0, int(rng.integers(1, 40)), n).astype(float)
+        elif trial % 3 == 1:
+            values = rng.normal(5, 4, n)
+        else:
+            values = np.round(rng.exponential(4, n), 2)
+        values[rng.random(n) < 0.1] = np.nan
+        cut = int(rng.integers(0, n + 1))
+        tally = NumberTally.of(values[:cut]).merge(NumberTally.of(values[cut:]))
+        assert tally.n == n and tally.nulls == int(np.isnan(values).sum())
+        assert continuous_tally_distance(expected, tally) == continuous_distance(expected, values)
+        assert quantile_bracket_tally_distance(expected, tally) == quantile_bracket_distance(
+            expected, values
+        )
+        present = values[~np.isnan(values)]
+        if len(present):
+            assert np.array_equal(tally.quantiles(steps), np.quantile(present, steps))
+
+
+def test_independence_categories_from_tallies_are_those_of_the_whole_column(mini):
+    spec, _metadata, table = mini
+    for name in ("SPELDUR", "ALCFRAC", "ARRIVALTIME", "ADMIDATE"):  # binned
+        f = spec.field(name)
+        column = table.column(name)
+        values = indep.field_values(column, f)
+        cut = 250
+        tally = NumberTally.of(values[:cut]).merge(NumberTally.of(values[cut:]))
+        assert_same_categories(
+            indep.Categories.of(column, f), indep.Categories.of_numbers(tally, f)
+        )
+    for name in ("ADMIMETH", "EPIORDER", "SEX", "MYDOB"):  # dictionary, nulls included
+        f = spec.field(name)
+        whole = table.column(name).combine_chunks()
+        column = pa.chunked_array([pa.nulls(2, whole.type), whole])
+        counts = column.value_counts()
+        tallied = indep.Categories.of_values(
+            counts.field("values").to_pylist(), counts.field("counts").to_numpy(), column.type, f
+        )
+        assert_same_categories(indep.Categories.of(column, f), tallied)
+        assert np.array_equal(tallied.codes(column), indep.Categories.of(column, f).codes(column))
+
+
+def assert_same_categories(whole, tallied) -> None:
+    assert (whole is None) == (tallied is None)
+    if whole is not None:
+        assert np.array_equal(whole.mapping, tallied.mapping)
+        assert (whole.edges is None) == (tallied.edges is None)
+        if whole.edges is not None:
+            assert np.array_equal(whole.edges, tallied.edges)
+        else:
+            assert whole.dictionary.equals(tallied.dictionary)
+
+
+def test_past_its_bound_a_numeric_tally_gives_way_to_the_whole_column(mini, tmp_path, monkeypatch):
+    """A field with more distinct numbers than the bound is read whole: the same report."""
+    spec, metadata, table = mini
+    reference = run_qa(table, metadata, spec, YEAR, 700)
+    monkeypatch.setattr(streamed, "MAX_TALLIED_NUMBERS", 20)
+    files = as_partition(table, tmp_path / "p")
+    exps = build_expectations(metadata, spec)
+    present = [f.name for f in spec.scraped_fields]
+    pairs = indep.checked_pairs(spec, present, indep.release_seed(spec, YEAR, metadata))
+    seen = streamed.observe(ParquetRows(files), spec, exps, pairs, 64)
+    dropped = {k for k, v in seen.columns._numbers.items() if v.tally is None}
+    assert ("ALCFRAC", "values") in dropped and ("DISDATE", "binned") in dropped
+    assert ("SPELDUR", "values") not in dropped
+    assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
 
 
 def test_row_rule_examples_are_the_first_offending_rows_of_all_batches():

@@ -21,12 +21,13 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.generator.qa.distances import (
     Distance,
-    continuous_distance,
+    NumberTally,
+    continuous_tally_distance,
     frequency_distance,
     numeric_values,
     observed_counts,
     placed_distance,
-    quantile_bracket_distance,
+    quantile_bracket_tally_distance,
     suppressed_share,
 )
 from artificial_data.generator.qa.expected import (
@@ -158,10 +159,23 @@ def tally_outliers(spec_field: FieldSpec, values: list, counts) -> dict[str, int
     return {value_key(v): int(c) for v, c, good in zip(values, counts, ok, strict=True) if not good}
 
 
+#: Unreadable values of a time of day shown as examples (the first ones, in row order).
+UNREADABLE_EXAMPLES = 5
+_HHMM = r"^([01][0-9]|2[0-3])[0-5][0-9]$"
+
+
+def unreadable_values(column, limit: int = UNREADABLE_EXAMPLES) -> list[str]:
+    """The first ``limit`` non-null values of a time of day that are not HHMM, in row order."""
+    text = pc.cast(column, pa.string())
+    ok = pc.match_substring_regex(text, _HHMM)
+    return pc.filter(text, pc.invert(pc.fill_null(ok, True))).slice(0, limit).to_pylist()
+
+
 class FieldColumns(Protocol):
     """What :func:`analyse_fields` reads of a table: its row count and column names, each
-    field's value counts and declared-domain outliers, and a few whole columns (the patient key,
-    continuous and patient-level date fields). :class:`TableColumns` computes them from an
+    field's value counts, declared-domain outliers, null count and numeric tally (continuous
+    fields), the first unreadable times of day, and a few whole columns (the patient key and
+    patient-level date fields). :class:`TableColumns` computes them from an
     Arrow table; ``streamed.StreamedColumns`` from tallies merged over record batches."""
 
     @property
@@ -175,6 +189,12 @@ class FieldColumns(Protocol):
     def counts(self, name: str) -> pd.Series: ...
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]: ...
+
+    def numbers(self, spec_field: FieldSpec) -> NumberTally: ...
+
+    def null_count(self, name: str) -> int: ...
+
+    def unreadable(self, spec_field: FieldSpec) -> list[str]: ...
 
 
 class TableColumns:
@@ -193,6 +213,16 @@ class TableColumns:
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]:
         return declared_outliers(spec_field, self.table.column(spec_field.name))
+
+    def numbers(self, spec_field: FieldSpec) -> NumberTally:
+        column = self.table.column(spec_field.name)
+        return NumberTally.of(numeric_values(column, spec_field.time_of_day))
+
+    def null_count(self, name: str) -> int:
+        return self.table.column(name).null_count
+
+    def unreadable(self, spec_field: FieldSpec) -> list[str]:
+        return unreadable_values(self.table.column(spec_field.name))
 
 
 def _frequency_outcome(
@@ -356,18 +386,14 @@ def analyse_fields(
             outcomes.append(outcome)
         elif exp.value_type == contract.CONTINUOUS:
             cont = exp.continuous
-            column = table.column(name)
-            values = numeric_values(column, exp.field.time_of_day)
+            tally = table.numbers(exp.field)
+            nulls = table.null_count(name)
             discretised = exp.field.time_of_day or exp.field.spark_type in ("int", "long")
-            distance = (quantile_bracket_distance if discretised else continuous_distance)(
-                cont, values
-            )
-            unreadable = int(np.isnan(values).sum()) - column.null_count
-            examples = []
-            if unreadable:
-                text = pc.cast(column, pa.string())
-                ok = pc.match_substring_regex(text, r"^([01][0-9]|2[0-3])[0-5][0-9]$")
-                examples = pc.filter(text, pc.invert(pc.fill_null(ok, True))).to_pylist()[:5]
+            distance = (
+                quantile_bracket_tally_distance if discretised else continuous_tally_distance
+            )(cont, tally)
+            unreadable = tally.nulls - nulls
+            examples = table.unreadable(exp.field) if unreadable else []
             outcomes.append(
                 FieldOutcome(
                     name=name,
@@ -375,7 +401,7 @@ def analyse_fields(
                     distance=distance,
                     blocking=True,
                     expected_null=cont.null_share,
-                    observed_null=column.null_count / max(n, 1),
+                    observed_null=nulls / max(n, 1),
                     n=n,
                     out_of_domain=[str(e) for e in examples] + sorted(outliers)[:5],
                     out_of_domain_rows=unreadable + sum(outliers.values()),

@@ -21,7 +21,9 @@ of the table's width for APC).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -31,18 +33,24 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.common.table_rows import YearRows
 from artificial_data.generator.qa import independence as indep
-from artificial_data.generator.qa.distances import numeric_values, tally_counts
+from artificial_data.generator.qa.distances import NumberTally, numeric_values, tally_counts
 from artificial_data.generator.qa.expected import Expectations
 from artificial_data.generator.qa.fields import (
+    UNREADABLE_EXAMPLES,
     declared_outliers,
     minute_outliers,
     outlier_column,
     tally_outliers,
+    unreadable_values,
 )
 from artificial_data.generator.qa.rules import RowRules, row_rules
 
 #: Rows per record batch of the streamed pass (a batch holds every column: ~1 KB a row for APC).
 QA_BATCH_ROWS = 10_000
+#: Distinct values a numeric tally holds at most (continuous fields, binned dates): beyond it
+#: the field's tally is dropped and its whole column read instead. HES durations, counts and
+#: times of day have a few thousand distinct values; a free float column may not.
+MAX_TALLIED_NUMBERS = 100_000
 #: Value types whose counts are tallied batch by batch (the others are read as whole columns).
 _TALLIED = (
     contract.CATEGORICAL,
@@ -72,12 +80,34 @@ class _Tally:
     def numbers(self) -> np.ndarray:
         return np.asarray(list(self.counts.values()), dtype=np.int64)
 
+    @property
+    def has_nan(self) -> bool:
+        """Whether a float NaN was tallied (each batch's NaN is its own key: not merged)."""
+        return any(isinstance(v, float) and v != v for v in self.counts)
+
+
+class _Numbers:
+    """A :class:`NumberTally` merged over batches, dropped (None) past
+    :data:`MAX_TALLIED_NUMBERS` distinct values."""
+
+    def __init__(self, read: Callable[[pa.Array], np.ndarray]):
+        self.read = read
+        self.tally: NumberTally | None = NumberTally.of(np.zeros(0))
+
+    def add(self, column) -> None:
+        if self.tally is None:
+            return
+        self.tally = self.tally.merge(NumberTally.of(self.read(column)))
+        if len(self.tally.values) > MAX_TALLIED_NUMBERS:
+            self.tally = None
+
 
 class StreamedColumns:
     """``fields.FieldColumns`` of a partition read in batches: tallies from the streamed
     pass, whole columns read one at a time from the files (the patient key kept once read)."""
 
-    def __init__(self, rows: YearRows, spec: DatasetSpec, exps: Expectations):
+    def __init__(self, rows: YearRows, spec: DatasetSpec, exps: Expectations, binned: list[str]):
+        """``binned``: the fields of the independence check (their categories are tallied)."""
         self.rows = rows
         self.spec = spec
         self.num_rows = rows.num_rows
@@ -87,19 +117,38 @@ class StreamedColumns:
         self._counts: dict[str, _Tally] = {}
         self._outliers: dict[str, _Tally] = {}
         self._minutes: dict[str, Counter] = {}
+        self._numbers: dict[tuple[str, str], _Numbers] = {}
+        self._nulls = dict.fromkeys(self.column_names, 0)
+        self._unreadable: dict[str, list[str]] = {}
         self._read: dict[str, pa.ChunkedArray] = {}
         for name, exp in exps.fields.items():
-            if name not in self.column_names or exp.value_type not in _TALLIED:
+            if name not in self.column_names:
                 continue
-            self._counts[name] = _Tally()
+            if exp.value_type in _TALLIED:
+                self._counts[name] = _Tally()
+            if exp.value_type == contract.CONTINUOUS:
+                f = exp.field
+                self._numbers[(name, "values")] = _Numbers(
+                    partial(numeric_values, time_of_day=f.time_of_day)
+                )
+                if f.time_of_day:
+                    self._unreadable[name] = []
             if exp.field.domain is not None:
                 if exp.field.time_of_day:
                     self._minutes[name] = Counter()
                 else:
                     self._outliers[name] = _Tally()
+        for name in binned:
+            f = spec.field(name)
+            if not indep.is_binned(f, rows.schema.field(name).type):
+                self._counts.setdefault(name, _Tally())
+            else:
+                self._numbers[(name, "binned")] = _Numbers(partial(indep.field_values, f=f))
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Tally one record batch."""
+        for name in self._nulls:
+            self._nulls[name] += batch.column(name).null_count
         for name, tally in self._counts.items():
             tally.add(batch.column(name))
         for name, tally in self._outliers.items():
@@ -108,6 +157,12 @@ class StreamedColumns:
             values = numeric_values(batch.column(name), True)
             distinct, numbers = np.unique(values[~np.isnan(values)], return_counts=True)
             minutes.update(dict(zip(distinct.tolist(), numbers.tolist(), strict=True)))
+        for (name, _kind), numbers in self._numbers.items():
+            numbers.add(batch.column(name))
+        for name, examples in self._unreadable.items():
+            if len(examples) < UNREADABLE_EXAMPLES:
+                more = unreadable_values(batch.column(name), UNREADABLE_EXAMPLES - len(examples))
+                examples.extend(more)
 
     def column(self, name: str) -> pa.ChunkedArray:
         """One whole column (only it is read); the last one and the patient key stay read."""
@@ -120,6 +175,35 @@ class StreamedColumns:
     def counts(self, name: str) -> pd.Series:
         tally = self._counts[name]
         return tally_counts(tally.values(), tally.numbers(), self._decimal[name])
+
+    def numbers(self, spec_field: FieldSpec) -> NumberTally:
+        tally = self._numbers.get((spec_field.name, "values"))
+        if tally is not None and tally.tally is not None:
+            return tally.tally
+        column = self.column(spec_field.name)  # too many distinct values: the whole column
+        return NumberTally.of(numeric_values(column, spec_field.time_of_day))
+
+    def null_count(self, name: str) -> int:
+        return self._nulls[name]
+
+    def unreadable(self, spec_field: FieldSpec) -> list[str]:
+        if spec_field.name in self._unreadable:
+            return list(self._unreadable[spec_field.name])
+        return unreadable_values(self.column(spec_field.name))
+
+    def categories(self, name: str) -> indep.Categories | None:
+        """The independence check's pooled categories of a field, from its tallies (its
+        whole column if a numeric tally overflowed or a float NaN was tallied)."""
+        f = self.spec.field(name)
+        numbers = self._numbers.get((name, "binned"))
+        if numbers is not None:
+            if numbers.tally is not None:
+                return indep.Categories.of_numbers(numbers.tally, f)
+        elif not self._counts[name].has_nan:
+            tally = self._counts[name]
+            kind = self.schema.field(name).type
+            return indep.Categories.of_values(tally.values(), tally.numbers(), kind, f)
+        return indep.Categories.of(self.column(name), f)
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]:
         name = spec_field.name
@@ -151,10 +235,11 @@ def observe(
     pairs: list[tuple[str, str]],
     batch_rows: int = QA_BATCH_ROWS,
 ) -> Observed:
-    """Read ``rows`` once in batches (after one column at a time for the independence
-    categories) and return what the checks need."""
-    columns = StreamedColumns(rows, spec, exps)
-    plan = _IndependencePlan(columns, spec, pairs)
+    """Read ``rows`` in batches twice: once for the tallies and row rules (which fix the
+    independence check's categories), once more (only the paired fields) for the contingency
+    tables; and return what the checks need."""
+    names = sorted({n for p in pairs for n in p}, key=spec.field_names.index)
+    columns = StreamedColumns(rows, spec, exps, names)
     rules = None
     offset = 0
     for batch in rows.batches(batch_rows):
@@ -162,10 +247,13 @@ def observe(
         table = pa.Table.from_batches([batch])
         seen = row_rules(table, spec, offset)
         rules = seen if rules is None else rules.merge(seen)
-        plan.add(batch)
         offset += batch.num_rows
     if rules is None:  # no rows: the rules of an empty table with these columns
         rules = row_rules(rows.schema.empty_table(), spec)
+    plan = _IndependencePlan(columns, spec, pairs, names)
+    if plan.names:
+        for batch in rows.batches(batch_rows, plan.names):
+            plan.add(batch)
     return Observed(columns, rules, plan.outcome())
 
 
@@ -173,13 +261,16 @@ class _IndependencePlan:
     """``independence.independence`` over batches: categories fixed on whole columns first,
     then one contingency table per row-level pair accumulated batch by batch."""
 
-    def __init__(self, columns: StreamedColumns, spec: DatasetSpec, pairs: list[tuple[str, str]]):
+    def __init__(
+        self,
+        columns: StreamedColumns,
+        spec: DatasetSpec,
+        pairs: list[tuple[str, str]],
+        names: list[str],
+    ):
         self.spec = spec
         patient_level = indep.patient_level_fields(spec)
-        names = sorted({n for p in pairs for n in p}, key=spec.field_names.index)
-        self.categories = {
-            name: indep.Categories.of(columns.column(name), spec.field(name)) for name in names
-        }
+        self.categories = {name: columns.categories(name) for name in names}
         first_rows = indep.first_patient_rows(columns, spec, pairs)
         self.testable = [
             p
