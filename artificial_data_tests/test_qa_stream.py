@@ -18,7 +18,7 @@ from artificial_data.common.table_rows import ParquetRows, TableRows
 from artificial_data.common.tables import STAGING_FOLDER, TABLES_FOLDER
 from artificial_data.generator.engine import generate_chunk, generation_seed
 from artificial_data.generator.qa import independence as indep
-from artificial_data.generator.qa import run_qa, run_qa_rows, streamed
+from artificial_data.generator.qa import key_spill, run_qa, run_qa_rows, streamed
 from artificial_data.generator.qa.api import _rules_check
 from artificial_data.generator.qa.consistency import RuleResult
 from artificial_data.generator.qa.distances import (
@@ -115,6 +115,31 @@ def test_streamed_qa_of_defects_is_the_whole_table_qa(mini, tmp_path):
     assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
 
 
+def test_a_repeated_key_is_found_across_spilled_buckets(mini, tmp_path, monkeypatch):
+    """Keys bucketed on disk by hash (buckets of ~50 keys here) give the whole column's
+    primary-key check: the same counts, the first repeated keys in row order as examples."""
+    spec, metadata, table = mini
+    keys = table.column("EPIKEY").to_pylist()
+    keys[300], keys[599], keys[450], keys[20] = keys[4], keys[4], keys[7], None
+    keys[500:510] = keys[100:110]  # repeats whose first rows come after the first ones
+    broken = replace(table, "EPIKEY", keys)
+    reference = run_qa(broken, metadata, spec, YEAR, 700)
+    check = reference.check("primary_key")
+    assert check.metrics["failures"] == 1 + 2 + 1 + 10 and "null" in check.details
+    monkeypatch.setattr(key_spill, "KEY_BUCKET_ROWS", 50)
+    written = []
+    real_open = key_spill.pa.OSFile
+    monkeypatch.setattr(
+        key_spill.pa, "OSFile", lambda path, mode: written.append(path) or real_open(path, mode)
+    )
+    files = as_partition(broken, tmp_path / "p")
+    spill = tmp_path / "staging" / "_qa_keys"
+    streamed_result = run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64, spill)
+    assert_same(reference, streamed_result)
+    assert len(written) == 12 and all(Path(p).parent == spill for p in written)
+    assert not spill.exists()  # removed once checked
+
+
 def test_streamed_qa_of_a_generated_apc_year_is_the_whole_table_qa(tmp_path):
     """The real APC spec (193 columns, every HES type) from the generator's own sampler."""
     spec = load_spec("hes_apc")
@@ -126,6 +151,7 @@ def test_streamed_qa_of_a_generated_apc_year_is_the_whole_table_qa(tmp_path):
     reference = run_qa(table, metadata, spec, YEAR)
     assert reference.check("field_independence").metrics["pairs_checked"] > 100
     files = as_partition(table, tmp_path / "p", group=400)
+    assert observed(files, spec, metadata, 700).columns.by_runs  # the generator's layout
     assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, None, 700))
 
 
@@ -206,6 +232,67 @@ def test_past_its_bound_a_numeric_tally_gives_way_to_the_whole_column(mini, tmp_
     assert ("ALCFRAC", "values") in dropped and ("DISDATE", "binned") in dropped
     assert ("SPELDUR", "values") not in dropped
     assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
+
+
+def observed(table_or_files, spec, metadata, batch_rows):
+    rows = TableRows(table_or_files) if isinstance(table_or_files, pa.Table) else None
+    rows = rows or ParquetRows(table_or_files)
+    exps = build_expectations(metadata, spec)
+    present = [f.name for f in spec.scraped_fields if f.name in rows.schema.names]
+    pairs = indep.checked_pairs(spec, present, indep.release_seed(spec, YEAR, metadata))
+    return streamed.observe(rows, spec, exps, pairs, batch_rows)
+
+
+def test_contiguous_patients_are_tallied_run_by_run_across_batches(mini, tmp_path):
+    """The generator writes a patient's episodes together: per-patient statistics come from
+    runs of equal keys, a patient carried over batch boundaries (batches of 5 rows: patients of
+    up to 6 episodes span two or three), with the whole-table report."""
+    spec, metadata, table = mini
+    keys = table.column("PSEUDO_HESID").to_pylist()
+    assert any(keys[i - 1] == keys[i] for i in range(5, len(keys), 5))  # spans a boundary
+    reference = run_qa(table, metadata, spec, YEAR, 700)
+    files = as_partition(table, tmp_path / "p")
+    for batch_rows in (5, 64):
+        seen = observed(files, spec, metadata, batch_rows)
+        assert seen.columns.by_runs
+        by_patient = [p for p in seen.independence.pairs if p.level == "patients"]
+        assert [p.name for p in by_patient] == ["SEX x MYDOB"]
+        assert_same(
+            reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, batch_rows)
+        )
+
+
+def test_scattered_or_null_patient_keys_fall_back_to_whole_columns(mini, tmp_path):
+    """A table whose patients are not contiguous (rows shuffled, a key seen again after its
+    run closed) or has a null patient key is checked on whole columns: the same report."""
+    spec, metadata, table = mini
+    order = np.random.default_rng(5).permutation(table.num_rows)
+    shuffled = table.take(pa.array(order))
+    keys = table.column("PSEUDO_HESID").to_pylist()
+    keys[100] = None
+    nulled = replace(table, "PSEUDO_HESID", keys)
+    for i, broken in enumerate((shuffled, nulled)):
+        reference = run_qa(broken, metadata, spec, YEAR, 700)
+        assert not observed(broken, spec, metadata, 64).columns.by_runs
+        files = as_partition(broken, tmp_path / f"p{i}")
+        assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
+
+
+def test_a_patient_seen_again_after_its_run_closed_is_caught():
+    from artificial_data.generator.qa.patient_runs import PatientRuns
+
+    def runs_of(keys: list[str], batch: int) -> PatientRuns:
+        runs = PatientRuns("P", [], [], [])
+        table = pa.table({"P": keys})
+        for part in TableRows(table).batches(batch):
+            runs.add(part)
+        runs.finish()
+        return runs
+
+    together = runs_of(["a", "a", "b", "b", "b", "c"], 2)
+    assert together.contiguous and together.sizes().by_size == {1: 1, 2: 1, 3: 1}
+    assert not runs_of(["a", "a", "b", "a", "c"], 2).contiguous  # in another batch
+    assert not runs_of(["a", "b", "a"], 10).contiguous  # in the same batch
 
 
 def test_row_rule_examples_are_the_first_offending_rows_of_all_batches():

@@ -10,6 +10,8 @@ and the episodes per patient. Null rates and category coverage are informational
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -340,18 +342,23 @@ def run_qa_rows(
     financial_year: str,
     source_rows: int | None = None,
     batch_rows: int = streamed.QA_BATCH_ROWS,
+    spill: Path | None = None,
 ) -> QAResult:
     """:func:`run_qa` of a table read in record batches (the ``<ds>/qa`` step): the same
-    checks, numbers and report, without ever holding the whole table (``streamed``)."""
+    checks, numbers and report, without ever holding the whole table (``streamed``).
+
+    ``spill``: a folder (not yet existing, removed after) where the primary key is bucketed
+    to be checked for repeats (``key_spill``; the step passes the partition's staging folder);
+    None: a temporary folder."""
     expectations = build_expectations(metadata, spec)
     names = rows.schema.names
     present = [f.name for f in spec.scraped_fields if f.name in names]
     pairs = independence.checked_pairs(
         spec, present, independence.release_seed(spec, financial_year, metadata)
     )
-    seen = streamed.observe(rows, spec, expectations, pairs, batch_rows)
+    seen = streamed.observe(rows, spec, expectations, pairs, batch_rows, spill)
     columns = seen.columns
-    key = consistency.primary_key(columns, spec) if spec.primary_key in names else None
+    key = seen.primary_key
     return _result(
         spec,
         financial_year,

@@ -38,6 +38,8 @@ from artificial_data.generator.qa.expected import (
     episodes_key,
     value_key,
 )
+from artificial_data.generator.qa.patient_runs import PatientSizes
+from artificial_data.generator.qa.patients import mixed_patients, value_codes
 
 #: A category expected this many times (or more) should be present in the output.
 COVERAGE_MIN_EXPECTED = 10
@@ -196,12 +198,21 @@ class FieldColumns(Protocol):
 
     def unreadable(self, spec_field: FieldSpec) -> list[str]: ...
 
+    def patient_sizes(self) -> PatientSizes: ...
+
+    def modal_counts(self, name: str) -> pd.Series: ...
+
+    def malformed_months(self, name: str) -> dict[str, int]: ...
+
+    def mixed(self, name: str) -> tuple[int, int, int]: ...
+
 
 class TableColumns:
     """:class:`FieldColumns` of an Arrow table in memory."""
 
-    def __init__(self, table: pa.Table):
+    def __init__(self, table: pa.Table, patient_key: str | None = None):
         self.table = table
+        self.patient_key = patient_key
         self.num_rows = table.num_rows
         self.column_names = table.column_names
 
@@ -223,6 +234,36 @@ class TableColumns:
 
     def unreadable(self, spec_field: FieldSpec) -> list[str]:
         return unreadable_values(self.table.column(spec_field.name))
+
+    def patient_sizes(self) -> PatientSizes:
+        return whole_patient_sizes(self.table.column(self.patient_key))
+
+    def modal_counts(self, name: str) -> pd.Series:
+        return modal_values(self.table.column(self.patient_key), self.table.column(name))
+
+    def malformed_months(self, name: str) -> dict[str, int]:
+        return malformed_months(self.table.column(name))
+
+    def mixed(self, name: str) -> tuple[int, int, int]:
+        keys = value_codes(self.table.column(self.patient_key))
+        return mixed_patients(keys, self.table.column(name))
+
+
+def whole_patient_sizes(keys: pa.ChunkedArray) -> PatientSizes:
+    """:class:`PatientSizes` of a whole patient-key column."""
+    return PatientSizes.of(keys.value_counts().field("counts").to_numpy(zero_copy_only=False))
+
+
+def malformed_text(column):
+    """The values of a birth month (no declared domain) that are not MMYYYY text."""
+    text = pc.cast(column, pa.string())
+    bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
+    return pc.filter(text, pc.fill_null(bad, False))
+
+
+def malformed_months(column) -> dict[str, int]:
+    """Rows per value of a birth month (no declared domain) that is not MMYYYY text."""
+    return observed_counts(malformed_text(column)).to_dict()
 
 
 def _frequency_outcome(
@@ -275,7 +316,7 @@ def _frequency_outcome(
     )
 
 
-def _modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Series:
+def modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Series:
     """Each patient's most frequent value (ties: the smallest), as value counts by key."""
     frame = pd.DataFrame(
         {
@@ -308,21 +349,19 @@ def analyse_fields(
     ``source_rows``: the source's (rounded) row count from the metadata header; with it, a date
     placed by a duration is compared on the released days (``placed_distance``)."""
     if isinstance(table, pa.Table):
-        table = TableColumns(table)
+        table = TableColumns(table, spec.patient_key)
     n = table.num_rows
     # Dates and durations follow their own released distributions like every other field
     # (DESIGN §8: one anchor date, the others placed by released durations): blocking.
     timed = date_and_duration_fields(spec)
-    pk = spec.patient_key
-    patients = table.column(pk) if pk in table.column_names else None
-    n_patients = len(patients.unique()) if patients is not None else n
+    sizes = table.patient_sizes() if spec.patient_key in table.column_names else None
+    n_patients = sizes.patients if sizes is not None else n
     # Episode-level shares of a patient-level field are clustered by patient: their sampling
     # noise is that of Kish's effective sample size n^2 / sum(m_i^2), m_i = episodes of
     # patient i, which is far below the number of patients when a few have many episodes.
     n_clustered = n_patients
-    if patients is not None and n:
-        sizes = patients.value_counts().field("counts").to_numpy(zero_copy_only=False)
-        n_clustered = max(1, int(n * n / float(np.sum(sizes.astype(float) ** 2))))
+    if sizes is not None and n:
+        n_clustered = max(1, int(n * n / float(sizes.sum_of_squares)))
     chain_domain: dict[str, frozenset[str]] = {}
     for chain in spec.date_chains:
         union = frozenset(
@@ -364,25 +403,22 @@ def analyse_fields(
                     undeclared=frozenset(outliers),
                 )
             )
-        elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
-            column = table.column(name)
+        elif exp.value_type == contract.DEMOGRAPHIC_DATE and sizes is not None:
             outcome = _frequency_outcome(
                 name,
                 exp,
-                _modal_values(patients, column),
+                table.modal_counts(name),
                 n_patients,
                 True,
                 "each patient's modal value against the metadata's modal values",
             )
             if exp.field.domain is None:  # no declared domain: at least well-formed MMYYYY
-                text = pc.cast(column, pa.string())
-                bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
-                outliers = observed_counts(pc.filter(text, pc.fill_null(bad, False))).to_dict()
+                outliers = table.malformed_months(name)
             if outliers:  # rows (not patients) outside the declared domain
                 outcome.undeclared = sorted(outliers)[:5]
                 outcome.out_of_domain = sorted(set(outcome.out_of_domain) | set(outcome.undeclared))
                 outcome.out_of_domain_rows += sum(int(c) for c in outliers.values())
-            outcome.observed_null = column.null_count / max(n, 1)
+            outcome.observed_null = table.null_count(name) / max(n, 1)
             outcomes.append(outcome)
         elif exp.value_type == contract.CONTINUOUS:
             cont = exp.continuous
@@ -416,17 +452,21 @@ def analyse_fields(
     return outcomes
 
 
-def episodes_outcome(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> FieldOutcome | None:
+def episodes_outcome(
+    table: pa.Table | FieldColumns, spec: DatasetSpec, exps: Expectations
+) -> FieldOutcome | None:
     """Episodes per patient in the output against the RELATIONSHIP distribution."""
     if exps.episodes is None or spec.patient_key not in table.column_names:
         return None
-    per_patient = table.column(spec.patient_key).value_counts().field("counts")
-    counts = pd.Series(per_patient.to_numpy(zero_copy_only=False)).value_counts()
-    keys = [episodes_key(int(k), exps.top_coded_from) for k in counts.index]
-    counts = pd.Series(counts.to_numpy(dtype=float), index=keys).groupby(level=0).sum()
+    if isinstance(table, pa.Table):
+        table = TableColumns(table, spec.patient_key)
+    sizes = table.patient_sizes()
+    keys = [episodes_key(int(k), exps.top_coded_from) for k in sizes.by_size]
+    counts = pd.Series(np.asarray(list(sizes.by_size.values()), dtype=float), index=keys)
+    counts = counts.groupby(level=0).sum()
     exp = FieldExpectation(
         spec.field(spec.patient_key), contract.RELATIONSHIP, frequency=exps.episodes
     )
     return _frequency_outcome(
-        spec.patient_key, exp, counts, len(per_patient), True, "patients by number of episodes"
+        spec.patient_key, exp, counts, sizes.patients, True, "patients by number of episodes"
     )

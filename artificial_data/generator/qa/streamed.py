@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,16 +34,23 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.common.table_rows import YearRows
 from artificial_data.generator.qa import independence as indep
+from artificial_data.generator.qa.consistency import RuleResult
 from artificial_data.generator.qa.distances import NumberTally, numeric_values, tally_counts
 from artificial_data.generator.qa.expected import Expectations
 from artificial_data.generator.qa.fields import (
     UNREADABLE_EXAMPLES,
     declared_outliers,
+    malformed_text,
     minute_outliers,
+    modal_values,
     outlier_column,
     tally_outliers,
     unreadable_values,
+    whole_patient_sizes,
 )
+from artificial_data.generator.qa.key_spill import KeySpill
+from artificial_data.generator.qa.patient_runs import PatientRuns, PatientSizes
+from artificial_data.generator.qa.patients import mixed_patients, value_codes
 from artificial_data.generator.qa.rules import RowRules, row_rules
 
 #: Rows per record batch of the streamed pass (a batch holds every column: ~1 KB a row for APC).
@@ -106,8 +114,18 @@ class StreamedColumns:
     """``fields.FieldColumns`` of a partition read in batches: tallies from the streamed
     pass, whole columns read one at a time from the files (the patient key kept once read)."""
 
-    def __init__(self, rows: YearRows, spec: DatasetSpec, exps: Expectations, binned: list[str]):
-        """``binned``: the fields of the independence check (their categories are tallied)."""
+    def __init__(
+        self,
+        rows: YearRows,
+        spec: DatasetSpec,
+        exps: Expectations,
+        binned: list[str],
+        patient_pairs: list[tuple[str, str]],
+        spill: Path | None = None,
+    ):
+        """``binned``: the fields of the independence check (their categories are tallied);
+        ``patient_pairs``: its pairs of patient-level fields (tested on each first row);
+        ``spill``: a folder (not yet existing) for the primary key's buckets."""
         self.rows = rows
         self.spec = spec
         self.num_rows = rows.num_rows
@@ -121,9 +139,18 @@ class StreamedColumns:
         self._nulls = dict.fromkeys(self.column_names, 0)
         self._unreadable: dict[str, list[str]] = {}
         self._read: dict[str, pa.ChunkedArray] = {}
+        self._malformed: dict[str, _Tally] = {}
+        mixed, modal = [], []
         for name, exp in exps.fields.items():
             if name not in self.column_names:
                 continue
+            if exp.value_type == contract.DEMOGRAPHIC_DATE:
+                modal.append(name)
+                if exp.field.domain is None:
+                    self._malformed[name] = _Tally()
+            demographic = (contract.DEMOGRAPHIC_CATEGORICAL, contract.DEMOGRAPHIC_DATE)
+            if exp.mixed_share is not None and exp.value_type in demographic:
+                mixed.append(name)
             if exp.value_type in _TALLIED:
                 self._counts[name] = _Tally()
             if exp.value_type == contract.CONTINUOUS:
@@ -144,6 +171,15 @@ class StreamedColumns:
                 self._counts.setdefault(name, _Tally())
             else:
                 self._numbers[(name, "binned")] = _Numbers(partial(indep.field_values, f=f))
+        self.keys: KeySpill | None = None
+        if spec.primary_key in self.column_names:
+            self.keys = KeySpill(spec.primary_key, self.num_rows, spill)
+        self.runs: PatientRuns | None = None
+        if spec.patient_key in self.column_names:
+            firsts = list(dict.fromkeys(n for p in patient_pairs for n in p))
+            self.runs = PatientRuns(spec.patient_key, mixed, modal, firsts)
+            for a, b in patient_pairs:
+                self.runs.track_pair(a, b)
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Tally one record batch."""
@@ -159,6 +195,12 @@ class StreamedColumns:
             minutes.update(dict(zip(distinct.tolist(), numbers.tolist(), strict=True)))
         for (name, _kind), numbers in self._numbers.items():
             numbers.add(batch.column(name))
+        for name, tally in self._malformed.items():
+            tally.add(malformed_text(batch.column(name)))
+        if self.runs is not None:
+            self.runs.add(batch)
+        if self.keys is not None:
+            self.keys.add(batch.column(self.spec.primary_key))
         for name, examples in self._unreadable.items():
             if len(examples) < UNREADABLE_EXAMPLES:
                 more = unreadable_values(batch.column(name), UNREADABLE_EXAMPLES - len(examples))
@@ -191,6 +233,36 @@ class StreamedColumns:
             return list(self._unreadable[spec_field.name])
         return unreadable_values(self.column(spec_field.name))
 
+    def finish(self) -> None:
+        """After the last batch: close the last patient."""
+        if self.runs is not None:
+            self.runs.finish()
+
+    @property
+    def by_runs(self) -> bool:
+        """Whether per-patient statistics come from the runs (the patient key was contiguous)."""
+        return self.runs is not None and self.runs.contiguous
+
+    def patient_sizes(self) -> PatientSizes:
+        if self.by_runs:
+            return self.runs.sizes()
+        return whole_patient_sizes(self.column(self.spec.patient_key))
+
+    def modal_counts(self, name: str) -> pd.Series:
+        if self.by_runs:
+            return self.runs.modal(name)
+        return modal_values(self.column(self.spec.patient_key), self.column(name))
+
+    def malformed_months(self, name: str) -> dict[str, int]:
+        tally = self._malformed[name]
+        return tally_counts(tally.values(), tally.numbers(), False).to_dict()
+
+    def mixed(self, name: str) -> tuple[int, int, int]:
+        if self.by_runs:
+            return self.runs.mixed(name)
+        keys = value_codes(self.column(self.spec.patient_key))
+        return mixed_patients(keys, self.column(name))
+
     def categories(self, name: str) -> indep.Categories | None:
         """The independence check's pooled categories of a field, from its tallies (its
         whole column if a numeric tally overflowed or a float NaN was tallied)."""
@@ -204,6 +276,10 @@ class StreamedColumns:
             kind = self.schema.field(name).type
             return indep.Categories.of_values(tally.values(), tally.numbers(), kind, f)
         return indep.Categories.of(self.column(name), f)
+
+    def field_tally(self, name: str) -> _Tally:
+        """A field's distinct values in order of first appearance, with their counts."""
+        return self._counts[name]
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]:
         name = spec_field.name
@@ -226,6 +302,7 @@ class Observed:
     columns: StreamedColumns
     rules: RowRules
     independence: indep.IndependenceOutcome
+    primary_key: RuleResult | None  # None: the table has no primary-key column
 
 
 def observe(
@@ -234,12 +311,15 @@ def observe(
     exps: Expectations,
     pairs: list[tuple[str, str]],
     batch_rows: int = QA_BATCH_ROWS,
+    spill: Path | None = None,
 ) -> Observed:
     """Read ``rows`` in batches twice: once for the tallies and row rules (which fix the
     independence check's categories), once more (only the paired fields) for the contingency
     tables; and return what the checks need."""
     names = sorted({n for p in pairs for n in p}, key=spec.field_names.index)
-    columns = StreamedColumns(rows, spec, exps, names)
+    patient_level = indep.patient_level_fields(spec)
+    patient_pairs = [p for p in pairs if p[0] in patient_level and p[1] in patient_level]
+    columns = StreamedColumns(rows, spec, exps, names, patient_pairs, spill)
     rules = None
     offset = 0
     for batch in rows.batches(batch_rows):
@@ -250,11 +330,13 @@ def observe(
         offset += batch.num_rows
     if rules is None:  # no rows: the rules of an empty table with these columns
         rules = row_rules(rows.schema.empty_table(), spec)
+    columns.finish()
+    key = columns.keys.result() if columns.keys is not None else None
     plan = _IndependencePlan(columns, spec, pairs, names)
     if plan.names:
         for batch in rows.batches(batch_rows, plan.names):
             plan.add(batch)
-    return Observed(columns, rules, plan.outcome())
+    return Observed(columns, rules, plan.outcome(), key)
 
 
 class _IndependencePlan:
@@ -271,26 +353,36 @@ class _IndependencePlan:
         self.spec = spec
         patient_level = indep.patient_level_fields(spec)
         self.categories = {name: columns.categories(name) for name in names}
-        first_rows = indep.first_patient_rows(columns, spec, pairs)
+        has_key = spec.patient_key in columns.column_names
         self.testable = [
             p
             for p in pairs
             if self.categories[p[0]] is not None
             and self.categories[p[1]] is not None
-            and (first_rows is not None or not (p[0] in patient_level and p[1] in patient_level))
+            and (has_key or not (p[0] in patient_level and p[1] in patient_level))
         ]
         self.by_patient = {
             p for p in self.testable if p[0] in patient_level and p[1] in patient_level
         }
-        # Patient-level pairs: one row per patient, each field's column read whole.
-        self.patient_codes: dict[str, np.ndarray | None] = {}
-        for a, b in self.testable:
-            if (a, b) not in self.by_patient:
-                continue
-            for name in (a, b):
-                if name not in self.patient_codes:
-                    raw = indep.field_codes(columns, spec.field(name))[first_rows]
-                    self.patient_codes[name] = indep.pool_categories(raw, len(first_rows))
+        # Patient-level pairs: one row per patient (its first), from the runs if the patient
+        # key is contiguous, else from the whole columns.
+        self.patient_tables: dict[tuple[str, str], np.ndarray | None] = {}
+        if self.by_patient and columns.by_runs:
+            self.patient_tables = _first_row_tables(columns, sorted(self.by_patient))
+        elif self.by_patient:
+            first_rows = indep.first_patient_rows(columns, spec, pairs)
+            codes: dict[str, np.ndarray | None] = {}
+            for a, b in self.by_patient:
+                for name in (a, b):
+                    if name not in codes:
+                        raw = indep.field_codes(columns, spec.field(name))[first_rows]
+                        codes[name] = indep.pool_categories(raw, len(first_rows))
+                ca, cb = codes[a], codes[b]
+                self.patient_tables[(a, b)] = (
+                    None
+                    if ca is None or cb is None
+                    else indep.crosstab(ca, cb, int(ca.max()) + 1, int(cb.max()) + 1)
+                )
         self.tables = {
             p: np.zeros((self.categories[p[0]].size, self.categories[p[1]].size), dtype=np.int64)
             for p in self.testable
@@ -307,11 +399,41 @@ class _IndependencePlan:
         results = []
         for a, b in self.testable:
             if (a, b) in self.by_patient:
-                ca, cb = self.patient_codes[a], self.patient_codes[b]
-                if ca is None or cb is None:
+                table = self.patient_tables[(a, b)]
+                if table is None:
                     continue
-                results.append(indep.pair_test(ca, cb, (a, b), len(self.testable), "patients"))
+                results.append(indep.table_test(table, (a, b), len(self.testable), "patients"))
             else:
                 results.append(indep.table_test(self.tables[(a, b)], (a, b), len(self.testable)))
         skipped = [name for name, c in self.categories.items() if c is None]
         return indep.IndependenceOutcome(results, skipped)
+
+
+def _first_row_tables(
+    columns: StreamedColumns, pairs: list[tuple[str, str]]
+) -> dict[tuple[str, str], np.ndarray | None]:
+    """The patients' contingency table of each pair of patient-level fields from the values of
+    each patient's first row (None: a field has one category among patients), coded as
+    ``independence`` codes them: the dictionary of the whole column (first appearance), pooled
+    over the patients."""
+    runs = columns.runs
+    patients = runs.sizes().patients
+    code_of: dict[str, dict] = {}
+    mapping: dict[str, np.ndarray | None] = {}
+    for name in dict.fromkeys(n for p in pairs for n in p):
+        code_of[name] = {v: i for i, v in enumerate(columns.field_tally(name).values())}
+        firsts = runs.first_values(name)
+        codes = np.asarray([code_of[name][v] for v in firsts], dtype=np.int64)
+        counts = np.bincount(codes, weights=list(firsts.values()), minlength=0).astype(np.int64)
+        mapping[name] = indep.pool_counts(counts, patients)
+    tables: dict[tuple[str, str], np.ndarray | None] = {}
+    for a, b in pairs:
+        ma, mb = mapping[a], mapping[b]
+        if ma is None or mb is None:
+            tables[(a, b)] = None
+            continue
+        table = np.zeros((int(ma.max()) + 1, int(mb.max()) + 1), dtype=np.int64)
+        for (va, vb), count in runs.first_pairs(a, b).items():
+            table[ma[code_of[a][va]], mb[code_of[b][vb]]] += count
+        tables[(a, b)] = table
+    return tables
