@@ -27,6 +27,9 @@ from artificial_data.generator.qa.consistency import RuleResult
 
 #: Keys per spill bucket (about): the most keys QA holds at once.
 KEY_BUCKET_ROWS = 100_000
+#: Most buckets (open files) of one spill: past ``KEY_BUCKET_ROWS * MAX_BUCKETS`` rows (25.6
+#: million) the buckets, and so the memory, grow with the rows again.
+MAX_BUCKETS = 256
 #: Repeated keys shown as examples.
 EXAMPLES = 3
 
@@ -40,7 +43,7 @@ class KeySpill:
         self.name = name
         self.rows = 0
         self.nulls = 0
-        self.buckets = max(1, math.ceil(num_rows / KEY_BUCKET_ROWS))
+        self.buckets = min(MAX_BUCKETS, max(1, math.ceil(num_rows / KEY_BUCKET_ROWS)))
         self._stack = contextlib.ExitStack()
         self._kept: list[pa.Table] = []
         self._writers: list[pa.ipc.RecordBatchStreamWriter] = []

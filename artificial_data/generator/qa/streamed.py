@@ -16,6 +16,34 @@ partition's Parquet files (``common/table_rows``) and gets the same numbers from
 So the peak memory is that of one batch of every column plus one or two whole columns, instead
 of the whole table; it still grows with the rows through those columns (linearly, at about 1%
 of the table's width for APC).
+"""QA of a partition read in record batches: what QA observes, without the whole table.
+
+``api.run_qa`` checks an Arrow table in memory; the ``<ds>/qa`` step instead reads the
+partition's Parquet files (``common/table_rows``) and gets the same numbers from two passes
+over record batches of :data:`QA_BATCH_ROWS` rows:
+
+* **pass 1, every column**: each field's value counts (in order of first appearance) and its
+  values outside the declared domain, its null count, the first unreadable times of day; a
+  numeric tally (distinct value -> count, ``distances.NumberTally``) of every continuous field
+  and of every date or continuous field of the independence check, which gives their exact
+  quantiles (numpy's interpolation between the same order statistics), quantile tests and bin
+  counts; the row rules (``rules.row_rules`` per batch, merged in order); the per-patient
+  statistics run by run (``patient_runs``: episodes per patient, effective number of patients,
+  mixed shares, each patient's modal birth month, the values of each patient's first row); and
+  the primary key, bucketed by hash on disk (``key_spill``);
+* **pass 2, only the paired fields**: the contingency table of every row-level pair of the
+  independence check, coded by the categories pass 1 fixed (pooling from the merged counts,
+  bin edges from the merged quantiles, dictionary in order of first appearance).
+
+**Whole single columns** are read only as fallbacks, each exact: a numeric tally past
+:data:`MAX_TALLIED_NUMBERS` distinct values (that field's column), a float NaN among an
+independence field's categories (Arrow counts NaN as one value, a merge by Python value would
+not), and a partition whose patient key is not contiguous or has a null (the patient key and
+each patient-level field; the generator never writes one: ``patient_runs``).
+
+So the peak memory is one batch of every column plus the tallies (bounded by distinct values)
+plus 8 bytes a patient (the run hashes that prove the patient key contiguous) plus one bucket of
+primary keys (~:data:`key_spill.KEY_BUCKET_ROWS` keys); figures in ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -340,7 +368,7 @@ def observe(
 
 
 class _IndependencePlan:
-    """``independence.independence`` over batches: categories fixed on whole columns first,
+    """``independence.independence`` over batches: categories fixed by the tallies of pass 1,
     then one contingency table per row-level pair accumulated batch by batch."""
 
     def __init__(
