@@ -1,24 +1,6 @@
 """QA of a partition read in record batches: what QA observes, without the whole table.
 
 ``api.run_qa`` checks an Arrow table in memory; the ``<ds>/qa`` step instead reads the
-partition's Parquet files (``common/table_rows``) and gets the same numbers from:
-
-* **one pass over record batches** of :data:`QA_BATCH_ROWS` rows (every column): each field's
-  value counts and its values outside the declared domain (tallies merged by value, exact), the
-  row rules (``rules.row_rules`` per batch, merged in order), and the contingency table of every
-  row-level pair of the independence check (counts of pooled codes, which add up);
-* **whole single columns** (a projection: one column, or the patient key and one field, at a
-  time) where a statistic does not merge: the category pooling and bin edges of each field of
-  the independence check (exact quantiles, order of first appearance), the continuous fields
-  (their quantile tests), each patient's modal birth month and the mixed shares of patient-level
-  fields, the episodes per patient, and the uniqueness of the primary key.
-
-So the peak memory is that of one batch of every column plus one or two whole columns, instead
-of the whole table; it still grows with the rows through those columns (linearly, at about 1%
-of the table's width for APC).
-"""QA of a partition read in record batches: what QA observes, without the whole table.
-
-``api.run_qa`` checks an Arrow table in memory; the ``<ds>/qa`` step instead reads the
 partition's Parquet files (``common/table_rows``) and gets the same numbers from two passes
 over record batches of :data:`QA_BATCH_ROWS` rows:
 
@@ -39,7 +21,7 @@ over record batches of :data:`QA_BATCH_ROWS` rows:
 :data:`MAX_TALLIED_NUMBERS` distinct values (that field's column), a float NaN among an
 independence field's categories (Arrow counts NaN as one value, a merge by Python value would
 not), and a partition whose patient key is not contiguous or has a null (the patient key and
-each patient-level field; the generator never writes one: ``patient_runs``).
+each patient-level field; the generator never writes one, ``patient_runs``).
 
 So the peak memory is one batch of every column plus the tallies (bounded by distinct values)
 plus 8 bytes a patient (the run hashes that prove the patient key contiguous) plus one bucket of
