@@ -176,9 +176,10 @@ def unreadable_values(column, limit: int = UNREADABLE_EXAMPLES) -> list[str]:
 class FieldColumns(Protocol):
     """What :func:`analyse_fields` reads of a table: its row count and column names, each
     field's value counts, declared-domain outliers, null count and numeric tally (continuous
-    fields), the first unreadable times of day, and a few whole columns (the patient key and
-    patient-level date fields). :class:`TableColumns` computes them from an
-    Arrow table; ``streamed.StreamedColumns`` from tallies merged over record batches."""
+    fields), the first unreadable times of day, and the per-patient statistics (episodes per
+    patient, modal values, mixed patients, malformed birth months). :class:`TableColumns`
+    computes them from an Arrow table; ``streamed.StreamedColumns`` from tallies merged over
+    record batches (whole columns only as fallbacks)."""
 
     @property
     def num_rows(self) -> int: ...

@@ -48,7 +48,7 @@ class PatientSizes:
 
 
 def modal_counts(modal: dict) -> pd.Series:
-    """``fields._modal_values`` from each modal value's patients and smallest patient key: the
+    """``fields.modal_values`` from each modal value's patients and smallest patient key: the
     values in the order the whole-table path meets them (patients sorted by key), counted."""
     order = sorted(modal, key=lambda v: modal[v][1])
     counts = pd.Series(
