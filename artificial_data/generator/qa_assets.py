@@ -58,7 +58,14 @@ def qa_partition(spec: DatasetSpec, year: str, scoped: ScopedStores) -> Material
     # qa/streamed.py); a catalog partition is staged as Parquet first, as publication does.
     with artificial.staged() as staging:
         rows = partition_rows(artificial, staging, buffered=False)
-        result = run_qa_rows(rows, released.rows, spec, year, released.header.source_rows_rounded)
+        result = run_qa_rows(
+            rows,
+            released.rows,
+            spec,
+            year,
+            released.header.source_rows_rounded,
+            spill=staging / "_qa_keys",  # the primary key's buckets (qa/key_spill.py)
+        )
     summary = {
         "dataset": spec.dataset,
         "financial_year": year,

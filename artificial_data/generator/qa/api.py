@@ -10,6 +10,8 @@ and the episodes per patient. Null rates and category coverage are informational
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -18,11 +20,11 @@ from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import schema_differences
 from artificial_data.common.table_rows import YearRows
 from artificial_data.generator.qa import consistency, independence, patients, streamed
-from artificial_data.generator.qa.distances import numeric_values
 from artificial_data.generator.qa.expected import Expectations, build_expectations, display_key
 from artificial_data.generator.qa.fields import (
     FieldColumns,
     FieldOutcome,
+    TableColumns,
     analyse_fields,
     date_and_duration_fields,
     episodes_outcome,
@@ -153,20 +155,21 @@ def _zero_days(
     """Per duration field: share of 0-day values against the bracket the released grid allows
     (P(value <= 0) lies between the largest probability whose quantile is <= 0 and the
     smallest whose quantile is > 0)."""
+    if isinstance(table, pa.Table):
+        table = TableColumns(table)
     lines = []
     for d in dict.fromkeys(d.field for d in spec.durations):
         exp = expectations.fields.get(d)
         if exp is None or exp.continuous is None or d not in table.column_names:
             continue
-        values = numeric_values(table.column(d), False)
-        present = values[~np.isnan(values)]
-        if not len(present):
+        tally = table.numbers(exp.field)
+        if not tally.present:
             continue
         q, c = exp.continuous.quantiles, exp.continuous.probabilities
         low = float(c[q <= 0].max(initial=0.0))
         high = float(c[q > 0].min(initial=1.0))
-        share = float((present <= 0).mean())
-        noise = patients.bernstein_margin(0.25, len(present))
+        share = float(tally.at_most(np.asarray([0.0]))[0] / tally.present)
+        noise = patients.bernstein_margin(0.25, tally.present)
         if not low - noise <= share <= high + noise:
             lines.append(
                 f"{spec.dataset}.{d}: {100 * share:.1f}% of durations are 0 days, released "
@@ -339,18 +342,23 @@ def run_qa_rows(
     financial_year: str,
     source_rows: int | None = None,
     batch_rows: int = streamed.QA_BATCH_ROWS,
+    spill: Path | None = None,
 ) -> QAResult:
     """:func:`run_qa` of a table read in record batches (the ``<ds>/qa`` step): the same
-    checks, numbers and report, without ever holding the whole table (``streamed``)."""
+    checks, numbers and report, without ever holding the whole table (``streamed``).
+
+    ``spill``: a folder (not yet existing, removed after) where the primary key is bucketed
+    to be checked for repeats (``key_spill``; the step passes the partition's staging folder);
+    None: a temporary folder."""
     expectations = build_expectations(metadata, spec)
     names = rows.schema.names
     present = [f.name for f in spec.scraped_fields if f.name in names]
     pairs = independence.checked_pairs(
         spec, present, independence.release_seed(spec, financial_year, metadata)
     )
-    seen = streamed.observe(rows, spec, expectations, pairs, batch_rows)
+    seen = streamed.observe(rows, spec, expectations, pairs, batch_rows, spill)
     columns = seen.columns
-    key = consistency.primary_key(columns, spec) if spec.primary_key in names else None
+    key = seen.primary_key
     return _result(
         spec,
         financial_year,

@@ -182,6 +182,60 @@ def numeric_values(column: pa.ChunkedArray, time_of_day: bool) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(float)
 
 
+@dataclass(frozen=True)
+class NumberTally:
+    """A numeric column as its distinct present values (sorted) and their counts, plus the
+    NaN (null or unreadable) count: what the quantile tests read, exact, and mergeable over
+    record batches (:meth:`merge`) in memory bounded by the number of distinct values."""
+
+    values: np.ndarray  # sorted distinct present values (float)
+    counts: np.ndarray  # int64, one per value
+    nulls: int
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> NumberTally:
+        is_null = np.isnan(values)
+        distinct, counts = np.unique(values[~is_null], return_counts=True)
+        return cls(distinct, counts.astype(np.int64), int(is_null.sum()))
+
+    def merge(self, other: NumberTally) -> NumberTally:
+        values = np.concatenate([self.values, other.values])
+        counts = np.concatenate([self.counts, other.counts])
+        distinct, where = np.unique(values, return_inverse=True)
+        merged = np.bincount(where, weights=counts, minlength=len(distinct))
+        return NumberTally(distinct, merged.astype(np.int64), self.nulls + other.nulls)
+
+    @property
+    def present(self) -> int:
+        return int(self.counts.sum())
+
+    @property
+    def n(self) -> int:
+        return self.present + self.nulls
+
+    def at_most(self, x: np.ndarray) -> np.ndarray:
+        """How many present values are <= each of ``x`` (``searchsorted(sorted, x, "right")``)."""
+        cum = np.concatenate([[0], np.cumsum(self.counts)])
+        return cum[np.searchsorted(self.values, x, side="right")]
+
+    def quantiles(self, probabilities: np.ndarray) -> np.ndarray:
+        """``np.quantile`` (linear) of the present values, from the tally: the same numbers,
+        as numpy interpolates between the same two order statistics."""
+        m = self.present
+        virtual = (m - 1) * np.asarray(probabilities, dtype=float)
+        below = np.floor(virtual)
+        gamma = virtual - below
+        low = below.astype(np.int64)
+        high = np.minimum(low + 1, m - 1)
+        cum = np.cumsum(self.counts)
+        a = self.values[np.searchsorted(cum, low, side="right")]
+        b = self.values[np.searchsorted(cum, high, side="right")]
+        return np.asarray(
+            [np.quantile(np.asarray([x, y]), g) for x, y, g in zip(a, b, gamma, strict=True)],
+            dtype=float,
+        )
+
+
 def continuous_distance(expected: ContinuousExpectation, values: np.ndarray) -> Distance:
     """TVD between the observed share per quantile bin (plus nulls) and the expected masses."""
     n = len(values)
@@ -210,6 +264,36 @@ def quantile_bracket_distance(expected: ContinuousExpectation, values: np.ndarra
     null_gap = abs(is_null.mean() - expected.null_share) if n else 0.0
     value = float(max(gaps.max(initial=0.0), null_gap))
     # KS-type limits: 1.36/√N is the 95% point (warning); DKW gives the blocking limit.
+    threshold = 1.36 / math.sqrt(m)
+    limit = math.sqrt(math.log(2 / FALSE_FAILURE_RATE) / (2 * m))
+    return Distance("quantile_bracket", value, threshold, limit, n)
+
+
+def continuous_tally_distance(expected: ContinuousExpectation, tally: NumberTally) -> Distance:
+    """:func:`continuous_distance` of the values a :class:`NumberTally` holds."""
+    n = tally.n
+    edges, masses = expected.bins()
+    bins = np.searchsorted(edges, tally.values, side="left")
+    counts = np.bincount(bins, weights=tally.counts, minlength=len(masses)).astype(float)
+    exp_shares = np.concatenate([masses * (1 - expected.null_share), [expected.null_share]])
+    obs_shares = np.concatenate([counts, [tally.nulls]]) / max(n, 1)
+    value = float(0.5 * np.abs(exp_shares - obs_shares).sum())
+    threshold = NOISE_FACTOR * expected_tvd(exp_shares, n)
+    return Distance("tvd", value, threshold, threshold + margin(n), n)
+
+
+def quantile_bracket_tally_distance(
+    expected: ContinuousExpectation, tally: NumberTally
+) -> Distance:
+    """:func:`quantile_bracket_distance` of the values a :class:`NumberTally` holds."""
+    n = tally.n
+    m = max(tally.present, 1)
+    q, c = expected.quantiles, expected.probabilities
+    upper = tally.at_most(np.ceil(q)) / m
+    lower = tally.at_most(np.floor(q) - 1) / m
+    gaps = np.maximum.reduce([np.zeros_like(c), c - upper, lower - c])
+    null_gap = abs(tally.nulls / n - expected.null_share) if n else 0.0
+    value = float(max(gaps.max(initial=0.0), null_gap))
     threshold = 1.36 / math.sqrt(m)
     limit = math.sqrt(math.log(2 / FALSE_FAILURE_RATE) / (2 * m))
     return Distance("quantile_bracket", value, threshold, limit, n)

@@ -21,12 +21,13 @@ from artificial_data.common import metadata_contract as contract
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
 from artificial_data.generator.qa.distances import (
     Distance,
-    continuous_distance,
+    NumberTally,
+    continuous_tally_distance,
     frequency_distance,
     numeric_values,
     observed_counts,
     placed_distance,
-    quantile_bracket_distance,
+    quantile_bracket_tally_distance,
     suppressed_share,
 )
 from artificial_data.generator.qa.expected import (
@@ -37,6 +38,8 @@ from artificial_data.generator.qa.expected import (
     episodes_key,
     value_key,
 )
+from artificial_data.generator.qa.patient_runs import PatientSizes
+from artificial_data.generator.qa.patients import mixed_patients, value_codes
 
 #: A category expected this many times (or more) should be present in the output.
 COVERAGE_MIN_EXPECTED = 10
@@ -158,11 +161,25 @@ def tally_outliers(spec_field: FieldSpec, values: list, counts) -> dict[str, int
     return {value_key(v): int(c) for v, c, good in zip(values, counts, ok, strict=True) if not good}
 
 
+#: Unreadable values of a time of day shown as examples (the first ones, in row order).
+UNREADABLE_EXAMPLES = 5
+_HHMM = r"^([01][0-9]|2[0-3])[0-5][0-9]$"
+
+
+def unreadable_values(column, limit: int = UNREADABLE_EXAMPLES) -> list[str]:
+    """The first ``limit`` non-null values of a time of day that are not HHMM, in row order."""
+    text = pc.cast(column, pa.string())
+    ok = pc.match_substring_regex(text, _HHMM)
+    return pc.filter(text, pc.invert(pc.fill_null(ok, True))).slice(0, limit).to_pylist()
+
+
 class FieldColumns(Protocol):
     """What :func:`analyse_fields` reads of a table: its row count and column names, each
-    field's value counts and declared-domain outliers, and a few whole columns (the patient key,
-    continuous and patient-level date fields). :class:`TableColumns` computes them from an
-    Arrow table; ``streamed.StreamedColumns`` from tallies merged over record batches."""
+    field's value counts, declared-domain outliers, null count and numeric tally (continuous
+    fields), the first unreadable times of day, and the per-patient statistics (episodes per
+    patient, modal values, mixed patients, malformed birth months). :class:`TableColumns`
+    computes them from an Arrow table; ``streamed.StreamedColumns`` from tallies merged over
+    record batches (whole columns only as fallbacks)."""
 
     @property
     def num_rows(self) -> int: ...
@@ -176,12 +193,27 @@ class FieldColumns(Protocol):
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]: ...
 
+    def numbers(self, spec_field: FieldSpec) -> NumberTally: ...
+
+    def null_count(self, name: str) -> int: ...
+
+    def unreadable(self, spec_field: FieldSpec) -> list[str]: ...
+
+    def patient_sizes(self) -> PatientSizes: ...
+
+    def modal_counts(self, name: str) -> pd.Series: ...
+
+    def malformed_months(self, name: str) -> dict[str, int]: ...
+
+    def mixed(self, name: str) -> tuple[int, int, int]: ...
+
 
 class TableColumns:
     """:class:`FieldColumns` of an Arrow table in memory."""
 
-    def __init__(self, table: pa.Table):
+    def __init__(self, table: pa.Table, patient_key: str | None = None):
         self.table = table
+        self.patient_key = patient_key
         self.num_rows = table.num_rows
         self.column_names = table.column_names
 
@@ -193,6 +225,46 @@ class TableColumns:
 
     def outliers(self, spec_field: FieldSpec) -> dict[str, int]:
         return declared_outliers(spec_field, self.table.column(spec_field.name))
+
+    def numbers(self, spec_field: FieldSpec) -> NumberTally:
+        column = self.table.column(spec_field.name)
+        return NumberTally.of(numeric_values(column, spec_field.time_of_day))
+
+    def null_count(self, name: str) -> int:
+        return self.table.column(name).null_count
+
+    def unreadable(self, spec_field: FieldSpec) -> list[str]:
+        return unreadable_values(self.table.column(spec_field.name))
+
+    def patient_sizes(self) -> PatientSizes:
+        return whole_patient_sizes(self.table.column(self.patient_key))
+
+    def modal_counts(self, name: str) -> pd.Series:
+        return modal_values(self.table.column(self.patient_key), self.table.column(name))
+
+    def malformed_months(self, name: str) -> dict[str, int]:
+        return malformed_months(self.table.column(name))
+
+    def mixed(self, name: str) -> tuple[int, int, int]:
+        keys = value_codes(self.table.column(self.patient_key))
+        return mixed_patients(keys, self.table.column(name))
+
+
+def whole_patient_sizes(keys: pa.ChunkedArray) -> PatientSizes:
+    """:class:`PatientSizes` of a whole patient-key column."""
+    return PatientSizes.of(keys.value_counts().field("counts").to_numpy(zero_copy_only=False))
+
+
+def malformed_text(column):
+    """The values of a birth month (no declared domain) that are not MMYYYY text."""
+    text = pc.cast(column, pa.string())
+    bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
+    return pc.filter(text, pc.fill_null(bad, False))
+
+
+def malformed_months(column) -> dict[str, int]:
+    """Rows per value of a birth month (no declared domain) that is not MMYYYY text."""
+    return observed_counts(malformed_text(column)).to_dict()
 
 
 def _frequency_outcome(
@@ -245,7 +317,7 @@ def _frequency_outcome(
     )
 
 
-def _modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Series:
+def modal_values(patients: pa.ChunkedArray, values: pa.ChunkedArray) -> pd.Series:
     """Each patient's most frequent value (ties: the smallest), as value counts by key."""
     frame = pd.DataFrame(
         {
@@ -278,21 +350,19 @@ def analyse_fields(
     ``source_rows``: the source's (rounded) row count from the metadata header; with it, a date
     placed by a duration is compared on the released days (``placed_distance``)."""
     if isinstance(table, pa.Table):
-        table = TableColumns(table)
+        table = TableColumns(table, spec.patient_key)
     n = table.num_rows
     # Dates and durations follow their own released distributions like every other field
     # (DESIGN §8: one anchor date, the others placed by released durations): blocking.
     timed = date_and_duration_fields(spec)
-    pk = spec.patient_key
-    patients = table.column(pk) if pk in table.column_names else None
-    n_patients = len(patients.unique()) if patients is not None else n
+    sizes = table.patient_sizes() if spec.patient_key in table.column_names else None
+    n_patients = sizes.patients if sizes is not None else n
     # Episode-level shares of a patient-level field are clustered by patient: their sampling
     # noise is that of Kish's effective sample size n^2 / sum(m_i^2), m_i = episodes of
     # patient i, which is far below the number of patients when a few have many episodes.
     n_clustered = n_patients
-    if patients is not None and n:
-        sizes = patients.value_counts().field("counts").to_numpy(zero_copy_only=False)
-        n_clustered = max(1, int(n * n / float(np.sum(sizes.astype(float) ** 2))))
+    if sizes is not None and n:
+        n_clustered = max(1, int(n * n / float(sizes.sum_of_squares)))
     chain_domain: dict[str, frozenset[str]] = {}
     for chain in spec.date_chains:
         union = frozenset(
@@ -334,40 +404,33 @@ def analyse_fields(
                     undeclared=frozenset(outliers),
                 )
             )
-        elif exp.value_type == contract.DEMOGRAPHIC_DATE and patients is not None:
-            column = table.column(name)
+        elif exp.value_type == contract.DEMOGRAPHIC_DATE and sizes is not None:
             outcome = _frequency_outcome(
                 name,
                 exp,
-                _modal_values(patients, column),
+                table.modal_counts(name),
                 n_patients,
                 True,
                 "each patient's modal value against the metadata's modal values",
             )
             if exp.field.domain is None:  # no declared domain: at least well-formed MMYYYY
-                text = pc.cast(column, pa.string())
-                bad = pc.invert(pc.match_substring_regex(text, r"^(0[1-9]|1[0-2])[0-9]{4}$"))
-                outliers = observed_counts(pc.filter(text, pc.fill_null(bad, False))).to_dict()
+                outliers = table.malformed_months(name)
             if outliers:  # rows (not patients) outside the declared domain
                 outcome.undeclared = sorted(outliers)[:5]
                 outcome.out_of_domain = sorted(set(outcome.out_of_domain) | set(outcome.undeclared))
                 outcome.out_of_domain_rows += sum(int(c) for c in outliers.values())
-            outcome.observed_null = column.null_count / max(n, 1)
+            outcome.observed_null = table.null_count(name) / max(n, 1)
             outcomes.append(outcome)
         elif exp.value_type == contract.CONTINUOUS:
             cont = exp.continuous
-            column = table.column(name)
-            values = numeric_values(column, exp.field.time_of_day)
+            tally = table.numbers(exp.field)
+            nulls = table.null_count(name)
             discretised = exp.field.time_of_day or exp.field.spark_type in ("int", "long")
-            distance = (quantile_bracket_distance if discretised else continuous_distance)(
-                cont, values
-            )
-            unreadable = int(np.isnan(values).sum()) - column.null_count
-            examples = []
-            if unreadable:
-                text = pc.cast(column, pa.string())
-                ok = pc.match_substring_regex(text, r"^([01][0-9]|2[0-3])[0-5][0-9]$")
-                examples = pc.filter(text, pc.invert(pc.fill_null(ok, True))).to_pylist()[:5]
+            distance = (
+                quantile_bracket_tally_distance if discretised else continuous_tally_distance
+            )(cont, tally)
+            unreadable = tally.nulls - nulls
+            examples = table.unreadable(exp.field) if unreadable else []
             outcomes.append(
                 FieldOutcome(
                     name=name,
@@ -375,7 +438,7 @@ def analyse_fields(
                     distance=distance,
                     blocking=True,
                     expected_null=cont.null_share,
-                    observed_null=column.null_count / max(n, 1),
+                    observed_null=nulls / max(n, 1),
                     n=n,
                     out_of_domain=[str(e) for e in examples] + sorted(outliers)[:5],
                     out_of_domain_rows=unreadable + sum(outliers.values()),
@@ -390,17 +453,21 @@ def analyse_fields(
     return outcomes
 
 
-def episodes_outcome(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> FieldOutcome | None:
+def episodes_outcome(
+    table: pa.Table | FieldColumns, spec: DatasetSpec, exps: Expectations
+) -> FieldOutcome | None:
     """Episodes per patient in the output against the RELATIONSHIP distribution."""
     if exps.episodes is None or spec.patient_key not in table.column_names:
         return None
-    per_patient = table.column(spec.patient_key).value_counts().field("counts")
-    counts = pd.Series(per_patient.to_numpy(zero_copy_only=False)).value_counts()
-    keys = [episodes_key(int(k), exps.top_coded_from) for k in counts.index]
-    counts = pd.Series(counts.to_numpy(dtype=float), index=keys).groupby(level=0).sum()
+    if isinstance(table, pa.Table):
+        table = TableColumns(table, spec.patient_key)
+    sizes = table.patient_sizes()
+    keys = [episodes_key(int(k), exps.top_coded_from) for k in sizes.by_size]
+    counts = pd.Series(np.asarray(list(sizes.by_size.values()), dtype=float), index=keys)
+    counts = counts.groupby(level=0).sum()
     exp = FieldExpectation(
         spec.field(spec.patient_key), contract.RELATIONSHIP, frequency=exps.episodes
     )
     return _frequency_outcome(
-        spec.patient_key, exp, counts, len(per_patient), True, "patients by number of episodes"
+        spec.patient_key, exp, counts, sizes.patients, True, "patients by number of episodes"
     )

@@ -51,7 +51,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from artificial_data.common.dataset_spec import DatasetSpec, FieldSpec
-from artificial_data.generator.qa.distances import FALSE_FAILURE_RATE, numeric_values
+from artificial_data.generator.qa.distances import (
+    FALSE_FAILURE_RATE,
+    NumberTally,
+    numeric_values,
+)
 
 #: Categories per field in a contingency table (most frequent values or bins, plus "other").
 MAX_CATEGORIES = 6
@@ -229,7 +233,13 @@ def pool_mapping(codes: np.ndarray, n: int) -> np.ndarray | None:
     if fewer than two categories remain."""
     if n == 0:
         return None
-    counts = np.bincount(codes)
+    return pool_counts(np.bincount(codes), n)
+
+
+def pool_counts(counts: np.ndarray, n: int) -> np.ndarray | None:
+    """:func:`pool_mapping` from the count of every code (``np.bincount`` of the codes)."""
+    if n == 0:
+        return None
     order = np.argsort(-counts, kind="stable")
     order = order[counts[order] > 0]
     least = _min_count(n)
@@ -277,14 +287,42 @@ def _numeric(values: np.ndarray) -> np.ndarray:
     return _numeric_bins(values, _numeric_edges(values))
 
 
+def binned_counts(tally: NumberTally, edges: np.ndarray | None) -> np.ndarray:
+    """``np.bincount`` of the :func:`_numeric_bins` codes of the values a tally holds."""
+    if edges is None:
+        return np.asarray([tally.n], dtype=np.int64)
+    bins = np.searchsorted(edges, tally.values, side="left")
+    counts = np.bincount(bins, weights=tally.counts, minlength=len(edges) + 2).astype(np.int64)
+    counts[len(edges) + 1] = tally.nulls
+    last = np.flatnonzero(counts)
+    return counts[: int(last[-1]) + 1] if len(last) else counts[:1]
+
+
+def tally_edges(tally: NumberTally) -> np.ndarray | None:
+    """:func:`_numeric_edges` of the values a tally holds."""
+    if tally.present == 0:
+        return None
+    return np.unique(tally.quantiles(np.linspace(0, 1, MAX_CATEGORIES)[1:-1]))
+
+
+def is_binned(f: FieldSpec, value_type: pa.DataType) -> bool:
+    """Whether a field is cut into bins of its values (continuous fields, date-typed dates)."""
+    return f.role == "continuous" or (f.role == "date" and pa.types.is_date(value_type))
+
+
+def field_values(column, f: FieldSpec) -> np.ndarray | None:
+    """The values a field is binned by (continuous and date fields), None for categories."""
+    return _field_values(column, f)
+
+
 def _field_values(column, f: FieldSpec) -> np.ndarray | None:
     """The values a field is binned by (continuous and date fields), None for categories."""
+    if not is_binned(f, column.type):
+        return None
     if f.role == "continuous":
         return numeric_values(column, f.time_of_day)
-    if f.role == "date" and pa.types.is_date(column.type):
-        days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
-        return np.asarray(days, dtype=float)
-    return None
+    days = pc.cast(column, pa.int32()).to_numpy(zero_copy_only=False)
+    return np.asarray(days, dtype=float)
 
 
 def field_codes(table: pa.Table, f: FieldSpec) -> np.ndarray:
@@ -325,6 +363,25 @@ class Categories:
         codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         mapping = pool_mapping(codes, len(codes))
         return None if mapping is None else cls(f, mapping, dictionary=encoded.dictionary)
+
+    @classmethod
+    def of_numbers(cls, tally: NumberTally, f: FieldSpec) -> Categories | None:
+        """:meth:`of` a continuous or date field from the tally of its binned values (exact:
+        the same quantile edges and bin counts)."""
+        edges = tally_edges(tally)
+        mapping = pool_counts(binned_counts(tally, edges), tally.n)
+        return None if mapping is None else cls(f, mapping, edges=edges)
+
+    @classmethod
+    def of_values(
+        cls, values: list, counts: np.ndarray, value_type: pa.DataType, f: FieldSpec
+    ) -> Categories | None:
+        """:meth:`of` a categorical field from its distinct values in order of first appearance
+        (null included) and their counts: the dictionary encoding of the whole column."""
+        mapping = pool_counts(np.asarray(counts, dtype=np.int64), int(np.sum(counts)))
+        if mapping is None:
+            return None
+        return cls(f, mapping, dictionary=pa.array(values, type=value_type))
 
     def codes(self, column) -> np.ndarray:
         """Pooled codes of a part of the column (a record batch's)."""

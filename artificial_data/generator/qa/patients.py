@@ -98,21 +98,21 @@ def bernstein_margin(p: float, n: int, alpha: float = FALSE_FAILURE_RATE) -> flo
     return (log_term / 3 + math.sqrt(log_term**2 / 9 + 2 * n * variance * log_term)) / n
 
 
-def _codes(column: pa.ChunkedArray) -> np.ndarray:
+def value_codes(column: pa.ChunkedArray) -> np.ndarray:
     """Integer code per row of a column, null a code of its own."""
     encoded = pc.dictionary_encode(column.combine_chunks(), null_encoding="encode")
     return np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def patient_codes(table: pa.Table, spec: DatasetSpec) -> np.ndarray:
-    return _codes(table.column(spec.patient_key))
+    return value_codes(table.column(spec.patient_key))
 
 
 def mixed_patients(patients: np.ndarray, column: pa.ChunkedArray) -> tuple[int, int, int]:
     """(patients, patients with 2+ episodes, patients whose rows hold 2+ distinct values)."""
     if len(patients) == 0:
         return 0, 0, 0
-    values = _codes(column)
+    values = value_codes(column)
     n_patients = int(patients.max()) + 1
     episodes = np.bincount(patients, minlength=n_patients)
     pairs = np.unique(patients * (int(values.max()) + 1) + values)
@@ -120,22 +120,31 @@ def mixed_patients(patients: np.ndarray, column: pa.ChunkedArray) -> tuple[int, 
     return n_patients, int((episodes >= 2).sum()), int((distinct >= 2).sum())
 
 
-def mixed_shares(table: pa.Table, spec: DatasetSpec, exps: Expectations) -> list[MixedShare]:
-    """Mixed share of every patient-level field with DEMOGRAPHIC_* metadata in the table."""
+def mixed_shares(table, spec: DatasetSpec, exps: Expectations) -> list[MixedShare]:
+    """Mixed share of every patient-level field with DEMOGRAPHIC_* metadata in the table
+    (an Arrow table, or ``fields.FieldColumns``: anything with ``column_names`` and ``mixed``)."""
     if spec.patient_key not in table.column_names:
         return []
-    patients = patient_codes(table, spec)
+    if isinstance(table, pa.Table):
+        keys, whole = patient_codes(table, spec), table
+
+        def mixed(name: str) -> tuple[int, int, int]:
+            return mixed_patients(keys, whole.column(name))
+    else:
+        mixed = table.mixed
     out = []
     for name, exp in exps.fields.items():
         if exp.mixed_share is None or name not in table.column_names:
             continue
         if exp.value_type not in (contract.DEMOGRAPHIC_CATEGORICAL, contract.DEMOGRAPHIC_DATE):
             continue
-        n, multi, mixed = mixed_patients(patients, table.column(name))
+        n, multi, mixed_count = mixed(name)
         p = exp.mixed_share
         threshold = WARNING_Z * math.sqrt(p * (1 - p) / max(n, 1)) + 1 / max(n, 1)
         out.append(
-            MixedShare(name, n, multi, mixed, p, threshold, max(threshold, bernstein_margin(p, n)))
+            MixedShare(
+                name, n, multi, mixed_count, p, threshold, max(threshold, bernstein_margin(p, n))
+            )
         )
     return out
 
