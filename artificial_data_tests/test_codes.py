@@ -4,6 +4,7 @@ import numpy as np
 import pyarrow as pa
 
 from artificial_data.common.codes import (
+    _in_pairs,
     concat_codes,
     count_codes,
     non_empty,
@@ -30,10 +31,12 @@ def _joined_row_by_row(columns: list[pa.Array]) -> list[str | None]:
 
 def test_concat_matches_the_rule_row_by_row_on_random_codes():
     """Plain and dictionary-encoded codes (the generator's), nulls and empty codes in the
-    dictionary too, give the rule."""
+    dictionary too, give the rule; at 2,000 rows the encoded columns are joined in pairs
+    first (an odd one left over at 3 columns), at 500 they are not."""
     rng = np.random.default_rng(16)
     for values in (pa.array(["A01", "B2", "C034", "", "&", None, "X123456"]),):
-        for n, k, null_share in [(2_000, 20, 0.9), (500, 1, 0.5), (500, 3, 1.0), (0, 2, 0.5)]:
+        cases = [(2_000, 20, 0.9), (2_000, 3, 0.3), (500, 1, 0.5), (500, 3, 1.0), (0, 2, 0.5)]
+        for n, k, null_share in cases:
             indices = [
                 pa.array(
                     rng.integers(0, len(values), n), pa.int32(), mask=rng.random(n) < null_share
@@ -47,6 +50,7 @@ def test_concat_matches_the_rule_row_by_row_on_random_codes():
                 joined.validate(full=True)  # the arrays are built from buffers
                 assert joined.type == pa.string()
                 assert joined.to_pylist() == _joined_row_by_row(plain)
+            assert len(_in_pairs(encoded, n)) == ((k + 1) // 2 if n == 2_000 else k)
 
 
 def test_concat_accepts_dictionary_encoded_codes():
