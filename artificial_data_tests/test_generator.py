@@ -27,6 +27,7 @@ from artificial_data.generator.engine import (
 )
 from artificial_data.generator.engine.postprocess import order_date_chain
 from artificial_data_tests.generator_metadata import EPISODES, TOP_CODED, plausible_metadata
+from artificial_data_tests.toy_specs import patient_key, record_key
 
 DATASETS = ["hes_apc", "hes_op", "hes_ae"]
 SEED = generation_seed("0" * 64, "test", "2122")
@@ -46,23 +47,8 @@ MINI = parse_spec(
         "durations": [{"field": "DUR", "start": "D1", "end": "D2"}],
         "fields": draft_missing_domains(
             [
-                {
-                    "name": "KEY",
-                    "type": "long",
-                    "role": "identifier",
-                    "identifier": {"format": "digits", "length": 12},
-                },
-                {
-                    "name": "PID",
-                    "type": "string",
-                    "role": "identifier",
-                    "identifier": {
-                        "format": "alphanumeric",
-                        "length": 32,
-                        "prefix": "TEST",
-                        "per": "patient",
-                    },
-                },
+                record_key(),
+                patient_key(prefix="TEST"),
                 {
                     "name": "REF",
                     "type": "string",

@@ -17,26 +17,17 @@ import pytest
 from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
-from artificial_data.common.dataset_spec import load_spec, parse_spec
+from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.schema import spark_schema
-from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.scraper.scrape import ScrapeInputError, check_source, read_source, scrape
+from artificial_data_tests import toy_specs
+from artificial_data_tests.toy_specs import patient_key, record_key
 
 pytestmark = pytest.mark.spark
 
 FIELDS = [
-    {
-        "name": "KEY",
-        "type": "long",
-        "role": "identifier",
-        "identifier": {"format": "digits", "length": 12},
-    },
-    {
-        "name": "PID",
-        "type": "string",
-        "role": "identifier",
-        "identifier": {"format": "alphanumeric", "length": 32, "per": "patient"},
-    },
+    record_key(),
+    patient_key(),
     {"name": "CODE", "type": "string", "role": "categorical"},
     {"name": "NUM", "type": "int", "role": "categorical"},
     {"name": "ADMIDATE", "type": "date", "role": "date"},
@@ -54,19 +45,7 @@ FIELDS = [
 
 
 def toy_spec(fields=FIELDS, **overrides):
-    document = {
-        "dataset": "toy",
-        "spec_version": 3,
-        "financial_years": ["2122"],
-        "primary_key": "KEY",
-        "patient_key": "PID",
-        "source_table": "toy_source_{fyear}",
-        "published_table": "artificial_toy_{fyear}",
-        "forbidden_identifiers": ["NHS_NUMBER", "HESID"],
-        "fields": draft_missing_domains(fields),
-    }
-    document.update(overrides)
-    return parse_spec(document)
+    return toy_specs.toy_spec(fields, **overrides)
 
 
 def hand_made() -> pd.DataFrame:

@@ -17,9 +17,7 @@ import pyarrow as pa
 import pytest
 
 from artificial_data.common import metadata_contract as mc
-from artificial_data.common.dataset_spec import parse_spec
 from artificial_data.common.schema import spark_schema
-from artificial_data.common.spec_import import draft_missing_domains
 from artificial_data.scraper.scrape.casts import plan_casts
 from artificial_data.scraper.scrape.patient_arrays import (
     PatternField,
@@ -27,20 +25,11 @@ from artificial_data.scraper.scrape.patient_arrays import (
     spark_round,
 )
 from artificial_data.scraper.scrape.patients import count_patient_patterns
+from artificial_data_tests.toy_specs import patient_key, record_key, toy_spec
 
 FIELDS = [
-    {
-        "name": "KEY",
-        "type": "long",
-        "role": "identifier",
-        "identifier": {"format": "digits", "length": 12},
-    },
-    {
-        "name": "PID",
-        "type": "string",
-        "role": "identifier",
-        "identifier": {"format": "alphanumeric", "length": 32, "per": "patient"},
-    },
+    record_key(),
+    patient_key(),
     {"name": "SEX", "type": "string", "role": "patient_categorical"},
     {"name": "RESGOR", "type": "string", "role": "patient_categorical"},
     {"name": "MYDOB", "type": "string", "role": "patient_date"},
@@ -142,18 +131,7 @@ def test_one_partition_matches_the_reference(seed):
 
 @pytest.mark.spark
 def test_count_patient_patterns_matches_the_reference(spark):
-    document = {
-        "dataset": "toy",
-        "spec_version": 3,
-        "financial_years": ["2122"],
-        "primary_key": "KEY",
-        "patient_key": "PID",
-        "source_table": "toy_source_{fyear}",
-        "published_table": "artificial_toy_{fyear}",
-        "forbidden_identifiers": ["NHS_NUMBER", "HESID"],
-        "fields": draft_missing_domains(FIELDS),
-    }
-    spec = parse_spec(document)
+    spec = toy_spec(FIELDS)
     raw = random_raw(4, patients=600)
     df = spark.createDataFrame(raw[spec.field_names], schema=spark_schema(spec))
     casts = [

@@ -20,6 +20,7 @@ from artificial_data.scraper.scrape.continuous import (
     with_tails,
 )
 from artificial_data.scraper.scrape.suppression import rounded_count, suppress, top_code_episodes
+from artificial_data_tests.toy_specs import patient_key, record_key
 
 POLICY = DisclosurePolicy()
 
@@ -35,18 +36,8 @@ def small_spec(**overrides):
         "published_table": "artificial_toy_{fyear}",
         "forbidden_identifiers": ["NHS_NUMBER", "HESID"],
         "fields": [
-            {
-                "name": "KEY",
-                "type": "long",
-                "role": "identifier",
-                "identifier": {"format": "digits", "length": 12},
-            },
-            {
-                "name": "PID",
-                "type": "string",
-                "role": "identifier",
-                "identifier": {"format": "alphanumeric", "length": 32, "per": "patient"},
-            },
+            record_key(),
+            patient_key(),
             {"name": "CODE", "type": "string", "role": "categorical"},
         ],
     }
