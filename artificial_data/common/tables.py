@@ -100,6 +100,27 @@ def _settle(session, timeout_s: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def _remove_new_staging(
+    files: Path, before: set[Path], quiet_s: float = 1.0, timeout_s: float = 15.0
+) -> None:
+    """Remove the staging folders a failed write left in ``files`` (those not in ``before``)
+    until none has appeared for ``quiet_s``: a task cancelled with its job can still create
+    its folder after Spark reports the job over (seen in CI once), so one pass is not enough.
+    Bounded by ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    quiet_since = time.monotonic()
+    while True:
+        left = set(files.glob(".spark-staging-*")) - before
+        for path in left:
+            shutil.rmtree(path, ignore_errors=True)
+        now = time.monotonic()
+        if left:
+            quiet_since = now
+        if now - quiet_since >= quiet_s or now >= deadline:
+            return
+        time.sleep(0.1)
+
+
 class TableSchemaChanged(ValueError):
     """A write whose columns differ from the catalog table's (fail closed, never cast)."""
 
@@ -439,8 +460,7 @@ class CatalogTables(TableStore):
                         # always: it depends on which task fails when). The old partition is
                         # untouched; under the lock, what appeared is this write's: remove it.
                         _settle(session)
-                        for left in set(files.glob(".spark-staging-*")) - before:
-                            shutil.rmtree(left, ignore_errors=True)
+                        _remove_new_staging(files, before)
                         raise
             else:
                 out.write.format("delta").mode("overwrite").option(
