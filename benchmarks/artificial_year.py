@@ -1,15 +1,29 @@
-"""What the publication and QA benchmarks share: an artificial year on disk, and a child's own
-peak memory. Not a benchmark itself (no ``bench_`` prefix: ``run_all.py`` skips it)."""
+"""What the benchmarks share: chunks written as one Parquet file, an artificial year on disk,
+and a child's own peak memory. Not a benchmark itself (no ``bench_`` prefix: ``run_all.py``
+skips it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 YEAR = "2122"
 DATASET = "hes_apc"
+
+
+def write_chunks(path: Path, chunks: Iterable[pa.Table]) -> None:
+    """The chunks as one Parquet file at ``path``, one row group per chunk."""
+    writer = None
+    for table in chunks:
+        if writer is None:
+            writer = pq.ParquetWriter(str(path), table.schema)
+        writer.write_table(table)
+    if writer is not None:
+        writer.close()
 
 
 def make_year(rows: int, path: Path) -> pd.DataFrame:
@@ -29,14 +43,13 @@ def make_year(rows: int, path: Path) -> pd.DataFrame:
     metadata = plausible_metadata(spec, YEAR)
     seed = generation_seed("benchmark", spec.dataset, YEAR)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS):
-        table = generate_chunk(metadata, spec, YEAR, index, size, seed, first)
-        if writer is None:
-            writer = pq.ParquetWriter(str(path), table.schema)
-        writer.write_table(table)
-    if writer is not None:
-        writer.close()
+    write_chunks(
+        path,
+        (
+            generate_chunk(metadata, spec, YEAR, index, size, seed, first)
+            for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS)
+        ),
+    )
     return metadata
 
 

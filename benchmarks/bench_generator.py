@@ -31,9 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+from artificial_year import write_chunks
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.spark import get_spark
@@ -105,14 +105,13 @@ def run_spark(spark, metadata, spec, rows, seed, out: Path) -> tuple[float, Peak
 def run_baseline(metadata, spec, rows, seed, out: Path) -> tuple[float, PeakMemory]:
     with PeakMemory(None) as peak:
         start = time.perf_counter()
-        writer = None
-        for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS):
-            table = generate_chunk(metadata, spec, YEAR, index, size, seed, first)
-            if writer is None:
-                writer = pq.ParquetWriter(str(out), table.schema)
-            writer.write_table(table)
-        if writer is not None:
-            writer.close()
+        write_chunks(
+            out,
+            (
+                generate_chunk(metadata, spec, YEAR, index, size, seed, first)
+                for index, first, size in chunk_bounds(rows, DEFAULT_CHUNK_ROWS)
+            ),
+        )
         elapsed = time.perf_counter() - start
     return elapsed, peak
 

@@ -52,9 +52,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+from artificial_year import write_chunks
 
 from artificial_data.common import metadata_contract as mc
 from artificial_data.common.dataset_spec import DatasetSpec, load_spec
@@ -169,16 +170,6 @@ def baseline_chunk(
         else:
             columns[f.name] = draw.draw(np.random.default_rng([seed, index, f.position]), n)
     return pa.table(columns)
-
-
-def write_chunks(out: Path, chunks: Iterator[pa.Table]) -> None:
-    writer = None
-    for table in chunks:
-        if writer is None:
-            writer = pq.ParquetWriter(str(out), table.schema)
-        writer.write_table(table)
-    if writer is not None:
-        writer.close()
 
 
 def run_baseline(metadata, spec, rows, seed, out: Path) -> None:
