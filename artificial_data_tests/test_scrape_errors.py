@@ -155,3 +155,52 @@ def test_a_continuous_value_outside_its_declared_range_fails_the_scrape(clean, p
     assert message.startswith(f"toy {YEAR} DUR: 3 value(s) lie outside the declared domain")
     assert "duration_days" in message and "Nothing was written" in message
     assert "9434765919" not in everything_said(raised.value)
+
+
+#: Byte strings at the edges of UTF-8: which ones are valid is Spark's rule, taken as the truth.
+EDGE_BYTES = [
+    b"A1",
+    "\u00e9t\u00e9".encode(),  # two-byte characters
+    b"\xf0\x9f\x98\x80",  # four bytes, U+1F600
+    b"\xf4\x8f\xbf\xbf",  # U+10FFFF, the last code point
+    b"\xc0\xaf",  # overlong '/'
+    b"\xed\xa0\x80",  # a surrogate half
+    b"\xf4\x90\x80\x80",  # above U+10FFFF
+    b"\xe2\x82",  # truncated three-byte character
+    b"\x80A",  # lone continuation byte
+    b"",
+]
+
+
+def test_the_workers_utf8_check_agrees_with_sparks_and_keeps_invalid_text_as_hex(spark, tmp_path):
+    """The frequency pass hands text over unchecked and checks its distinct values in the
+    worker (``frequencies.invalid_utf8``): on every edge byte string it must say what Spark's
+    ``is_valid_utf8`` says, count the valid ones as text and the others only as hex."""
+    from artificial_data.scraper.scrape.casts import plan_casts
+    from artificial_data.scraper.scrape.frequencies import INVALID_PREFIX, count_values
+
+    spark_says = {
+        bytes(row["b"]): row["ok"]
+        for row in spark.createDataFrame([(b,) for b in EDGE_BYTES], "b binary")
+        .select("b", F.is_valid_utf8(F.col("b").cast("string")).alias("ok"))
+        .collect()
+    }
+    assert [spark_says[b] for b in EDGE_BYTES] == [True] * 4 + [False] * 5 + [True]
+
+    spec = toy_spec()
+    table = pa.Table.from_pandas(hand_made()[spec.field_names], preserve_index=False)
+    codes = [EDGE_BYTES[i % len(EDGE_BYTES)] for i in range(table.num_rows)]
+    as_string = pa.array(codes, pa.binary()).view(pa.string())  # unchecked, as a raw file
+    table = table.set_column(table.schema.get_field_index("CODE"), "CODE", as_string)
+    pq.write_table(table, tmp_path / "part-0.parquet")
+    source = read_source(spark, spec, YEAR, str(tmp_path))
+    casts = [c for c in plan_casts(spec, source.schema, YEAR) if c.field.name == "CODE"]
+    assert casts[0].text is not None  # read unchecked: the check below is the worker's
+
+    counts = count_values(source, casts)
+    got = {(r.FIELD_NAME, r.KEY): r.COUNT for r in counts.itertuples()}
+    expected: dict = {}
+    for b in codes:
+        key = ("CODE", b.decode()) if spark_says[b] else (INVALID_PREFIX + "CODE", b.hex().upper())
+        expected[key] = expected.get(key, 0) + 1
+    assert got == expected

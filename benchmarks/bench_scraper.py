@@ -2,7 +2,7 @@
 
     PYTHONPATH=. python benchmarks/bench_scraper.py [--rows 1000000] [--small 100000]
     PYTHONPATH=. python benchmarks/bench_scraper.py --rows 10000000 --small 0 --data DIR \
-        [--parts freq,passes,floors]
+        [--parts freq,passes,floors] [--repeats 3]
 
 For each size (``--small 0`` runs ``--rows`` only) it writes a simulated APC year as Parquet,
 one file per chunk so that 10M rows never sit in memory at once (the project's simulator if
@@ -12,9 +12,11 @@ pass, the separate passes and the floors; the baseline and the full scrape alway
   * scrapes it with ``artificial_data.scraper.scrape.scrape`` on local Spark (session start-up
     excluded, one warm-up scrape first);
   * times the frequency pass alone (``count_values``), the part comparable to the baseline,
-    and the percentile and patient passes separately;
-  * times Spark's floor for the frequency pass: the same projection scanned and discarded in
-    the JVM, and scanned and handed over to the Python workers, with no counting at all;
+    and the percentile and patient passes separately; each pass and each floor below runs
+    ``--repeats`` times (default 3), one after the other in turn, and the medians are compared;
+  * times Spark's floor for the frequency pass: the pass's own projection
+    (``frequency_projection``) scanned and discarded in the JVM, and scanned and handed over
+    to the Python workers, with no counting at all;
   * times Spark's floor for the patient pass (``patient_floor``): the patient key and the
     patient-level fields scanned and brought together per patient, nothing computed;
   * computes the same frequency tables with plain single-process pyarrow (read the Parquet
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -266,13 +269,14 @@ def check_same_counts(ours, baseline: dict[str, pa.Table]) -> None:
 
 
 def spark_floor(df, casts) -> tuple[float, float]:
-    """What Spark costs before any counting, on the frequency pass's own projection:
+    """What Spark costs before any counting, on the frequency pass's own projection
+    (``frequency_projection``: the columns the pass hands over, its marker columns included):
     ``(scan, scan + hand-over to Python)``. The first reads and decodes the Parquet columns in
     the JVM and discards them; the second also converts every row to Arrow and sends it to the
     Python workers, which discard it. No implementation of the pass can be faster than these."""
-    from artificial_data.scraper.scrape.frequencies import _SPARK_SCHEMA
+    from artificial_data.scraper.scrape.frequencies import _SPARK_SCHEMA, frequency_projection
 
-    projection = df.select(*[c.value.alias(f"v{i}") for i, c in enumerate(casts)])
+    projection, _ = frequency_projection(df, casts)
 
     def discard(batches):
         for _ in batches:
@@ -326,7 +330,13 @@ PARTS = ("freq", "passes", "floors")
 
 
 def bench(
-    spark, spec: DatasetSpec, rows: int, root: Path, memory: PeakMemory, parts=PARTS
+    spark,
+    spec: DatasetSpec,
+    rows: int,
+    root: Path,
+    memory: PeakMemory,
+    parts=PARTS,
+    repeats: int = 3,
 ) -> dict[str, float]:
     """Time one size; the baseline and the full scrape always run, ``parts`` chooses the rest:
     ``freq`` (the frequency pass, its counts checked against the baseline's), ``passes`` (the
@@ -362,31 +372,56 @@ def bench(
     del result
     print(f"  peak resident memory (baseline, full scrape): {memory.report()}", flush=True)
     if "freq" in parts:
-        counts, out["freq"] = timed(count_values, df, casts)
+        counts = count_values(df, casts)
         check_same_counts(counts, baseline)
         del counts
-        line(f"scraper frequency pass ({len(casts)} fields, Spark local[2])", out["freq"])
     del baseline
+    # Each pass and its floor are timed `repeats` times, one after the other in turn, so that
+    # the machine's drift hits both alike; medians are reported.
+    runs: dict[str, list[float]] = {}
+
+    def measure(key: str, fn, *args) -> None:
+        runs.setdefault(key, []).append(timed(fn, *args)[1])
+
+    for _ in range(repeats):
+        if "freq" in parts:
+            measure("freq", count_values, df, casts)
+        if "floors" in parts:
+            scan, handover = spark_floor(df, casts)
+            runs.setdefault("scan", []).append(scan)
+            runs.setdefault("handover", []).append(handover)
+        if "passes" in parts:
+            measure("cont", summarise_continuous, df, continuous)
+            measure("patients", count_patient_patterns, spec, df, patient)
+        if "floors" in parts:
+            grouped, shuffled = patient_floor(spec, df, patient)
+            runs.setdefault("pgrouped", []).append(grouped)
+            runs.setdefault("pshuffled", []).append(shuffled)
+    med = {key: statistics.median(times) for key, times in runs.items()}
+    out.update(med)
+
+    def timed_line(label: str, key: str) -> None:
+        shown = ", ".join(f"{t:.1f}" for t in runs[key])
+        line(f"{label} [{shown}]", med[key])
+
+    print(f"  medians of {repeats}, each run in brackets:")
+    if "freq" in parts:
+        timed_line(f"scraper frequency pass ({len(casts)} fields)", "freq")
     if "passes" in parts:
-        print("  measured separately:")
-        _, t_cont = timed(summarise_continuous, df, continuous)
-        line(f"  percentiles of {len(continuous)} continuous fields", t_cont)
-        _, out["patients"] = timed(count_patient_patterns, spec, df, patient)
-        line(f"  patient-level patterns ({len(patient)} fields + episodes)", out["patients"])
+        timed_line(f"percentiles of {len(continuous)} continuous fields", "cont")
+        timed_line(f"patient-level patterns ({len(patient)} fields + episodes)", "patients")
     if "floors" in parts:
         print("  Spark's floor for the frequency pass (no counting at all):")
-        out["scan"], t_handover = spark_floor(df, casts)
-        line("  scan of the projection in the JVM, discarded", out["scan"])
-        line("  scan + hand-over of every row to Python, discarded", t_handover)
+        timed_line("  scan of the projection in the JVM, discarded", "scan")
+        timed_line("  scan + hand-over of every row to Python, discarded", "handover")
         print("  Spark's floor for the patient pass (nothing computed per patient):")
-        t_pgrouped, t_pshuffled = patient_floor(spec, df, patient)
-        line("  key + fields grouped by patient, counts discarded", t_pgrouped)
-        line("  key + fields shuffled by patient, discarded", t_pshuffled)
-        if "freq" in out:
-            _target("frequency pass / (scan + hand-over)", out["freq"], t_handover, 1.2)
-        if "patients" in out:
-            floor = min(t_pgrouped, t_pshuffled)
-            _target("patient pass / patient floor", out["patients"], floor, 1.5)
+        timed_line("  key + fields grouped by patient, counts discarded", "pgrouped")
+        timed_line("  key + fields shuffled by patient, discarded", "pshuffled")
+        if "freq" in med:
+            _target("frequency pass / (scan + hand-over)", med["freq"], med["handover"], 1.2)
+        if "patients" in med:
+            floor = min(med["pgrouped"], med["pshuffled"])
+            _target("patient pass / patient floor", med["patients"], floor, 1.5)
     print(f"  peak resident memory (all parts): {memory.report()}")
     print(f"  load average after: {_load()}", flush=True)
     return out
@@ -403,6 +438,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000, help="0: run --rows only")
     parser.add_argument("--workdir", default=None, help="where to write temporary Parquet data")
     parser.add_argument("--data", default=None, help="keep the Parquet data here and reuse it")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each pass and floor (medians)"
+    )
     parser.add_argument(
         "--parts",
         default=",".join(PARTS),
@@ -423,9 +461,13 @@ def main() -> None:
         root = Path(args.data) if args.data else Path(tmp)
         spark = get_spark("local[2]", app_name="bench_scraper")
         spark.sparkContext.setLogLevel("ERROR")
-        bench(spark, spec, 20_000, root, memory, parts)  # warm-up: JVM JIT, Python workers
-        small = bench(spark, spec, args.small, root, memory, parts) if args.small else None
-        large = bench(spark, spec, args.rows, root, memory, parts)
+        bench(spark, spec, 20_000, root, memory, parts, 1)  # warm-up: JVM JIT, Python workers
+        small = (
+            bench(spark, spec, args.small, root, memory, parts, args.repeats)
+            if args.small
+            else None
+        )
+        large = bench(spark, spec, args.rows, root, memory, parts, args.repeats)
         spark.stop()
     if small is not None:
         factor = args.rows / args.small

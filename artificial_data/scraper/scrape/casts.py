@@ -38,7 +38,13 @@ __all__ = ["TIME_OF_DAY_PATTERN", "FieldCast", "ScrapeInputError", "plan_cast", 
 class FieldCast:
     """How one field is read: ``value`` is the canonical column; ``bad`` (if the cast can fail)
     is the raw text of values that are present but did not cast, else null; ``invalid`` (for a
-    text source) is the hex of values that are not valid UTF-8, else null."""
+    text source) is the hex of values that are not valid UTF-8, else null.
+
+    ``text`` is the source column itself when ``value`` is nothing but that text once checked
+    as UTF-8 (text codes, dates held as text). Spark's UTF-8 check costs about as much as
+    reading the column, so a pass that counts distinct values may read ``text`` instead of
+    ``value`` and ``invalid`` and check the distinct values itself (``frequencies``); it must
+    then never let one that is not UTF-8 out of its worker except as hex."""
 
     field: FieldSpec
     value_type: str
@@ -47,6 +53,7 @@ class FieldCast:
     expects: str  # human wording of what the values must be, for error messages
     where: str  # 'dataset year field', how error messages begin
     invalid: Column | None = None
+    text: Column | None = None
 
 
 def _family(data_type: T.DataType) -> str:
@@ -91,7 +98,8 @@ def plan_cast(
         raw, invalid = source, None
 
     def result(value: Column, bad: Column | None, expects: str) -> FieldCast:
-        return FieldCast(field, value_type, value, bad, expects, place, invalid)
+        text = source if family == "string" and value is raw and bad is None else None
+        return FieldCast(field, value_type, value, bad, expects, place, invalid, text)
 
     def type_error() -> ScrapeInputError:
         return _type_error(place, field, source_type)

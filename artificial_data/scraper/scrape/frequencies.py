@@ -8,8 +8,10 @@ The shuffle carries distinct values, not records, so the cost is one scan of the
 columns whatever the number of fields. Counts are exact; null is counted as a value.
 
 Values that failed their checked cast (see ``casts``) are counted in the same pass under a
-marked field name, and so is the hex of text that is not valid UTF-8 (which never enters the
-Arrow batches as text), so that a bad value costs no extra scan. The error reports a bad value
+marked field name, and so is the hex of text that is not valid UTF-8, so that a bad value costs
+no extra scan. A text field reaches its worker unchecked (Spark's per-row UTF-8 check cost as
+much as the hand-over); the worker checks the distinct values it counted, and one that is not
+UTF-8 leaves it only as hex, under the marked name, never as text. The error reports a bad value
 by its shape only (``errors``): the counts stay on the driver and never reach a message.
 """
 
@@ -17,8 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame
@@ -47,37 +51,84 @@ PARTIAL_SCHEMA = pa.schema(
 _SPARK_SCHEMA = "FIELD_NAME string, KEY string, COUNT long"
 
 
-def partial_counter(
-    columns: list[tuple[str, str, bool]],
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The per-partition counter for ``mapInArrow``.
+@dataclass(frozen=True)
+class CountedColumn:
+    """One column of the pass's projection: counted under ``field_name``; ``drop_nulls`` for
+    the marker columns (only their present values are of interest). ``invalid_name`` is set
+    for a text column read unchecked (``FieldCast.text``): its distinct values are checked as
+    UTF-8 in the worker and those that are not are counted, as hex, under that name."""
 
-    ``columns`` lists ``(column in the projection, field name emitted, drop nulls)``.
-    """
+    column: str
+    field_name: str
+    drop_nulls: bool = False
+    invalid_name: str | None = None
+
+
+def invalid_utf8(keys: pa.Array) -> np.ndarray | None:
+    """Which of ``keys`` (text that nothing has checked) are not valid UTF-8, or ``None`` if all
+    are. Run on a partition's distinct values, not its rows. Arrow's full validation is one
+    pass in C++; only when it fails is each value tried, and no message of either is kept, as
+    it could quote the bytes."""
+    try:
+        keys.validate(full=True)
+        return None
+    except pa.ArrowInvalid:
+        pass
+    as_bytes = keys.view(pa.binary()).to_pylist()
+    return np.array([b is not None and not _is_utf8(b) for b in as_bytes], dtype=bool)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _as_hex(keys: pa.Array) -> pa.Array:
+    """Upper-case hex of each value's bytes, as Spark's ``hex`` writes it."""
+    return pa.array([b.hex().upper() for b in keys.view(pa.binary()).to_pylist()], pa.string())
+
+
+def partial_counter(
+    columns: list[CountedColumn],
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The per-partition counter for ``mapInArrow``."""
 
     def count_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        partials: dict[str, list[pa.Table]] = {c: [] for c, _, _ in columns}
+        partials: dict[str, list[pa.Table]] = {}
+
+        def add(field_name: str, keys: pa.Array, counts: pa.Array) -> None:
+            if len(keys):
+                partials.setdefault(field_name, []).append(
+                    pa.table({"KEY": pc.cast(keys, pa.string()), "COUNT": counts})
+                )
 
         def flush(buffer: list[pa.RecordBatch]) -> None:
             table = pa.Table.from_batches(buffer)
-            for column, _, drop_nulls in columns:
-                values = table.column(column)
-                if drop_nulls:
+            for counted_column in columns:
+                values = table.column(counted_column.column)
+                if counted_column.drop_nulls:
                     values = values.drop_null()
                     if len(values) == 0:
                         continue
                 counted = pc.value_counts(values)
-                partials[column].append(
-                    pa.table(
-                        {
-                            "KEY": pc.cast(counted.field("values"), pa.string()),
-                            "COUNT": counted.field("counts"),
-                        }
-                    )
-                )
+                keys, counts = counted.field("values"), counted.field("counts")
+                if counted_column.invalid_name is not None:
+                    invalid = invalid_utf8(keys)
+                    if invalid is not None:
+                        bad, good = pa.array(invalid), pa.array(~invalid)
+                        add(
+                            counted_column.invalid_name,
+                            _as_hex(keys.filter(bad)),
+                            counts.filter(bad),
+                        )
+                        keys, counts = keys.filter(good), counts.filter(good)
+                add(counted_column.field_name, keys, counts)
 
         buffer: list[pa.RecordBatch] = []
         buffered = 0
@@ -90,12 +141,8 @@ def partial_counter(
         if buffer:
             flush(buffer)
 
-        for column, field_name, _ in columns:
-            if not partials[column]:
-                continue
-            summed = (
-                pa.concat_tables(partials[column]).group_by("KEY").aggregate([("COUNT", "sum")])
-            )
+        for field_name, tables in partials.items():
+            summed = pa.concat_tables(tables).group_by("KEY").aggregate([("COUNT", "sum")])
             n = summed.num_rows
             yield pa.RecordBatch.from_arrays(
                 [
@@ -109,6 +156,38 @@ def partial_counter(
     return count_partition
 
 
+def frequency_projection(
+    df: DataFrame, casts: list[FieldCast]
+) -> tuple[DataFrame, list[CountedColumn]]:
+    """The columns the pass hands over to its Python workers, and how each is counted.
+
+    A text field is handed over as read (``FieldCast.text``): Spark's own UTF-8 check of every
+    row cost about as much as the hand-over itself (1M APC rows: 27-30 s against 17-20 s
+    unchecked), while the worker checks only the distinct values it has counted. Other fields
+    are handed over as their checked cast plus its marker columns."""
+    projection, columns = [], []
+    for i, cast in enumerate(casts):
+        if cast.text is not None:
+            projection.append(cast.text.alias(f"v{i}"))
+            columns.append(
+                CountedColumn(
+                    f"v{i}", cast.field.name, invalid_name=INVALID_PREFIX + cast.field.name
+                )
+            )
+            continue
+        projection.append(cast.value.alias(f"v{i}"))
+        columns.append(CountedColumn(f"v{i}", cast.field.name))
+        if cast.bad is not None:
+            projection.append(cast.bad.alias(f"b{i}"))
+            columns.append(CountedColumn(f"b{i}", BAD_PREFIX + cast.field.name, drop_nulls=True))
+        if cast.invalid is not None:
+            projection.append(cast.invalid.alias(f"u{i}"))
+            columns.append(
+                CountedColumn(f"u{i}", INVALID_PREFIX + cast.field.name, drop_nulls=True)
+            )
+    return df.select(*projection), columns
+
+
 def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
     """Exact ``(FIELD_NAME, KEY, COUNT)`` of every field in ``casts``; KEY is the value as text.
 
@@ -117,17 +196,8 @@ def count_values(df: DataFrame, casts: list[FieldCast]) -> pd.DataFrame:
     """
     if not casts:
         return pd.DataFrame({"FIELD_NAME": [], "KEY": [], "COUNT": []})
-    projection, columns = [], []
-    for i, cast in enumerate(casts):
-        projection.append(cast.value.alias(f"v{i}"))
-        columns.append((f"v{i}", cast.field.name, False))
-        if cast.bad is not None:
-            projection.append(cast.bad.alias(f"b{i}"))
-            columns.append((f"b{i}", BAD_PREFIX + cast.field.name, True))
-        if cast.invalid is not None:
-            projection.append(cast.invalid.alias(f"u{i}"))
-            columns.append((f"u{i}", INVALID_PREFIX + cast.field.name, True))
-    partials = df.select(*projection).mapInArrow(partial_counter(columns), _SPARK_SCHEMA)
+    projected, columns = frequency_projection(df, casts)
+    partials = projected.mapInArrow(partial_counter(columns), _SPARK_SCHEMA)
     totals = partials.groupBy("FIELD_NAME", "KEY").agg(F.sum("COUNT").alias("COUNT"))
     out = totals.toPandas()
     out["COUNT"] = out["COUNT"].astype("int64")
