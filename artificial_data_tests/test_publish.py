@@ -184,6 +184,21 @@ def test_format_column_types():
     assert format_column(pa.array(['say "hi"', ""])).to_pylist() == ['"say ""hi"""', None]
 
 
+def test_every_byte_that_needs_quotes_is_found_and_nothing_else_is_quoted():
+    """Text columns are scanned byte by byte before the per-value check: each of the four
+    bytes alone must still quote its value, and a sliced column whose quote-needing value lies
+    outside the slice is left as it is."""
+    for needs in ('"', ",", "\r", "\n"):
+        text = format_column(pa.array(["A01", f"x{needs}y", None, ""]))
+        escaped = needs.replace('"', '""')
+        assert text.to_pylist() == ["A01", f'"x{escaped}y"', None, None]
+    assert format_column(pa.array(["A01", "B02"])).to_pylist() == ["A01", "B02"]
+    sliced = pa.array(["a,b", "A01", "B02"]).slice(1)
+    assert format_column(sliced).to_pylist() == ["A01", "B02"]
+    assert format_column(pa.array(["a,b", "A01"]).slice(0, 1)).to_pylist() == ['"a,b"']
+    assert format_column(pa.array([None, None], pa.string())).to_pylist() == [None, None]
+
+
 # ------------------------------------------------------------------ full specs, round trips
 
 
