@@ -199,6 +199,30 @@ def test_every_byte_that_needs_quotes_is_found_and_nothing_else_is_quoted():
     assert format_column(pa.array([None, None], pa.string())).to_pylist() == [None, None]
 
 
+def test_a_zip_written_in_parts_is_the_one_sorted_zip_and_refuses_an_unsorted_part(tmp_path):
+    """Publication deflates the CSV entries while the Parquet copies are written, then adds
+    the documents: the archive must be byte for byte the one sorted write."""
+    from artificial_data.generator.publish.package import ReleaseZip, write_zip
+
+    files = []
+    for name, text in (
+        ("artificial_hes_x_2122.csv", "A,B\n1,2\n"),
+        ("b.md", "x"),
+        ("c.json", "{}"),
+    ):
+        (tmp_path / name).write_text(text * 1000)
+        files.append(tmp_path / name)
+    write_zip(tmp_path / "whole.zip", "r", list(reversed(files)), "202405")
+    with ReleaseZip(tmp_path / "parts.zip", "r", "202405") as archive:
+        archive.add(files[:1])
+        archive.add(files[1:])
+    assert (tmp_path / "parts.zip").read_bytes() == (tmp_path / "whole.zip").read_bytes()
+    with ReleaseZip(tmp_path / "bad.zip", "r", "202405") as archive:
+        archive.add(files[1:2])
+        with pytest.raises(ValueError, match=r"does not sort after b\.md"):
+            archive.add(files[:1])
+
+
 # ------------------------------------------------------------------ full specs, round trips
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def build_package(
     inner.mkdir()
     years = sorted(tables)
     data_files: dict[str, str] = {}
-    zipped: list[Path] = []
+    csv_paths: list[Path] = []
     for year in years:  # one year at a time, each read in batches
         csv_name = package.year_file(spec, year, "csv")
         written = (csvs or {}).get(year)
@@ -99,30 +100,43 @@ def build_package(
         elif written.path.name != csv_name:
             raise PublicationError(f"{spec.dataset} {year}: CSV {written.path} is not {csv_name}")
         data_files[csv_name] = written.sha256
-        zipped.append(written.path)
-        parquet_path = folder / package.year_file(spec, year, "parquet")
-        package.write_parquet(tables[year], parquet_path)
-        data_files[parquet_path.name] = package.sha256(parquet_path)
-    documents = {
-        "data_dictionary.md": release_docs.data_dictionary(spec, name),
-        "user_notice.md": release_docs.user_notice(spec, name, years, release_info),
-        "schema.json": package.schema_json(spec),
-        "release_notes.json": release_docs.release_notes(
-            spec,
-            name,
-            release_month=release_month,
-            version=version,
-            size=size,
-            rows={y: tables[y].num_rows for y in years},
-            data_files=data_files,
-            info=release_info,
-        ),
-    }
-    for file_name, text in documents.items():
-        (inner / file_name).write_text(text, encoding="utf-8")
-        (folder / file_name).write_text(text, encoding="utf-8")
-        zipped.append(inner / file_name)
-    package.write_zip(folder / f"{name}.zip", name, zipped, release_month)
+        csv_paths.append(written.path)
+    with (
+        package.ReleaseZip(folder / f"{name}.zip", name, release_month) as archive,
+        ThreadPoolExecutor(1, thread_name_prefix="release-zip") as pool,
+    ):
+        # The CSV entries are deflated on a second thread (zlib releases the GIL) while the
+        # Parquet copies are written; the documents, which hold the Parquet files' sha256,
+        # are added once both are done. The archive is the same bytes as one sorted write.
+        csv_entries = pool.submit(archive.add, csv_paths)
+        try:
+            for year in years:
+                parquet_path = folder / package.year_file(spec, year, "parquet")
+                package.write_parquet(tables[year], parquet_path)
+                data_files[parquet_path.name] = package.sha256(parquet_path)
+        except BaseException:
+            wait([csv_entries])  # the zip is closed only once its thread is done
+            raise
+        csv_entries.result()
+        documents = {
+            "data_dictionary.md": release_docs.data_dictionary(spec, name),
+            "user_notice.md": release_docs.user_notice(spec, name, years, release_info),
+            "schema.json": package.schema_json(spec),
+            "release_notes.json": release_docs.release_notes(
+                spec,
+                name,
+                release_month=release_month,
+                version=version,
+                size=size,
+                rows={y: tables[y].num_rows for y in years},
+                data_files=data_files,
+                info=release_info,
+            ),
+        }
+        for file_name, text in documents.items():
+            (inner / file_name).write_text(text, encoding="utf-8")
+            (folder / file_name).write_text(text, encoding="utf-8")
+        archive.add([inner / file_name for file_name in documents])
     shutil.rmtree(inner)
     return {p.name: package.sha256(p) for p in sorted(folder.iterdir())}
 

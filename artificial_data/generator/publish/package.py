@@ -133,16 +133,47 @@ def _entry(name: str, stamp: tuple[int, ...], mode: int, size: int = 0) -> zipfi
     return info
 
 
-def write_zip(zip_path: Path, folder_name: str, files: list[Path], release_month: str) -> None:
-    stamp = (int(release_month[:4]), int(release_month[4:]), 1, 0, 0, 0)
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_entry(f"{folder_name}/", stamp, 0o40755), b"")
+class ReleaseZip:
+    """The release zip, written in entry-name order in one or more parts.
+
+    A part is a list of files; every name in a part must sort after every name already
+    written, so the archive is the same bytes as one sorted write of all the files. Parts let
+    the CSV entries (``artificial_hes_*``, which sort before the documents) be deflated while
+    the Parquet copies are still being written; the release notes, which hold the Parquet
+    files' sha256, come in the last part. One thread at a time may add a part."""
+
+    def __init__(self, zip_path: Path, folder_name: str, release_month: str) -> None:
+        self._stamp = (int(release_month[:4]), int(release_month[4:]), 1, 0, 0, 0)
+        self._folder = folder_name
+        self._last = ""
+        self._archive = zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED)
+        self._archive.writestr(_entry(f"{folder_name}/", self._stamp, 0o40755), b"")
+
+    def add(self, files: list[Path]) -> None:
         for path in sorted(files, key=lambda p: p.name):
+            if path.name <= self._last:
+                raise ValueError(f"zip entry {path.name} does not sort after {self._last}")
+            self._last = path.name
             size = path.stat().st_size
-            info = _entry(f"{folder_name}/{path.name}", stamp, 0o100644, size)
+            info = _entry(f"{self._folder}/{path.name}", self._stamp, 0o100644, size)
             zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
-            with open(path, "rb") as src, archive.open(info, "w", force_zip64=zip64) as dst:
+            with open(path, "rb") as src, self._archive.open(info, "w", force_zip64=zip64) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
+
+    def close(self) -> None:
+        self._archive.close()
+
+    def __enter__(self) -> ReleaseZip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_zip(zip_path: Path, folder_name: str, files: list[Path], release_month: str) -> None:
+    """The release zip of ``files`` in one part (see :class:`ReleaseZip`)."""
+    with ReleaseZip(zip_path, folder_name, release_month) as archive:
+        archive.add(files)
 
 
 def schema_json(spec: DatasetSpec) -> str:
