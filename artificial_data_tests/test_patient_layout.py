@@ -22,3 +22,35 @@ def test_a_chunk_smaller_than_every_released_count_is_cut_as_a_last_resort():
     episodes = EpisodesPerPatient(counts=np.array([5]), cum=np.array([1.0]))
     layout = layout_patients(np.random.default_rng(1), episodes, 12)
     assert list(np.bincount(layout.patient)) == [5, 5, 2]
+
+
+def test_a_released_share_of_patients_with_disagreeing_birth_months_is_kept():
+    """MYDOB rows whose episodes disagree (agreement < 1) must land on patients with two or
+    more episodes, each of which then shows two values: drawn regardless of the episode count
+    they mostly fell on one-episode patients, and a 1M-row APC year had 0.03% of patients
+    mixed against a released 0.09% (QA's patient_consistency check blocked it)."""
+    import pyarrow as pa
+
+    from artificial_data.generator.engine.patients import ModalValueSampler
+    from artificial_data.generator.qa.patients import bernstein_margin, mixed_patients
+
+    episodes = EpisodesPerPatient(  # about the simulated APC shape: 63% of patients one episode
+        counts=np.array([1, 2, 3, 4, 8]), cum=np.array([0.63, 0.79, 0.86, 0.9, 1.0])
+    )
+    months = [f"{m:02d}19{y:02d}" for y in range(40, 90) for m in (1, 6)]
+    n = len(months)
+    agreement = np.r_[np.ones(n), [0.5, 0.67, 0.75, 0.95, 0.95]]
+    weights = np.r_[np.full(n, 0.99 / n), np.full(5, 0.002)]  # 1% of patients mixed
+    sampler = ModalValueSampler(
+        domain=pa.array(months),
+        modal=np.r_[np.arange(n), [0, 5, 9, 20, 33]],
+        agreement=agreement,
+        cum=np.cumsum(weights) / weights.sum(),
+        value_cum=np.cumsum(np.full(n, 1.0 / n)),
+    )
+    rng = np.random.default_rng(16)
+    layout = layout_patients(rng, episodes, 400_000)
+    values = sampler.sample(rng, layout)
+    patients, _multi, mixed = mixed_patients(layout.patient, pa.chunked_array([values]))
+    released = float(weights[n:].sum() / weights.sum())
+    assert abs(mixed / patients - released) <= bernstein_margin(released, patients, 1e-6)

@@ -117,6 +117,42 @@ def systematic_share(rng: np.random.Generator, layout: PatientLayout) -> np.ndar
     return (layout.position + offset[layout.patient]) / layout.size
 
 
+def patterns_given_episodes(
+    rng: np.random.Generator, cum: np.ndarray, lengths: np.ndarray, sizes: np.ndarray
+) -> np.ndarray:
+    """A pattern per patient given its number of episodes (``sizes``); pattern p has patient
+    weights ``cum`` (cumulative) and needs at least ``lengths[p]`` episodes to show (1: a
+    pattern any patient can have).
+
+    Each mixed pattern goes to patients with enough episodes, at the rate that gives it its
+    released share of all patients. Patients with fewer episodes are preferred (weight
+    1 / episodes), so that mixed patterns hold about the share of episodes that their share
+    of patients implies. The rates depend on a patient only through its episode count, so
+    they are worked out once per count (a table of counts x patterns), not per patient.
+    """
+    probs = np.diff(np.concatenate([[0.0], cum]))
+    single = lengths == 1
+    u = rng.random(len(sizes))
+    v = rng.random(len(sizes))
+    if single.all() or not single.any() or len(sizes) == 0:
+        return np.minimum(np.searchsorted(cum, u, side="right"), len(probs) - 1)
+    patients_with = np.bincount(sizes)  # patients per episode count 0..max
+    count = np.arange(len(patients_with))
+    eligible = (count[:, None] >= lengths[None, :]) & ~single[None, :]
+    g = 1.0 / np.maximum(count, 1)
+    weighted = (patients_with * g)[:, None] * eligible
+    frac = np.maximum(weighted.sum(axis=0) / len(sizes), 1e-12)
+    rate = np.where(single, 0.0, probs / frac)
+    q = np.where(eligible, rate[None, :] * g[:, None], 0.0)
+    total = q.sum(axis=1, keepdims=True)
+    q = np.where(total > 1.0, q / np.maximum(total, 1e-12), q)
+    pick_mixed = (u[:, None] >= np.cumsum(q, axis=1)[sizes]).sum(axis=1)
+    single_cum = np.cumsum(np.where(single, probs, 0.0))
+    single_cum /= single_cum[-1]
+    pick_single = np.minimum(np.searchsorted(single_cum, v, side="right"), len(probs) - 1)
+    return np.where(pick_mixed < len(probs), np.minimum(pick_mixed, len(probs) - 1), pick_single)
+
+
 @dataclass(frozen=True)
 class PatternSampler:
     """DEMOGRAPHIC_CATEGORICAL: patterns of values across a patient's episodes.
@@ -145,37 +181,7 @@ class PatternSampler:
         return (self.pattern_cum <= 1.0 + 1e-9).sum(axis=1)
 
     def _choose(self, rng: np.random.Generator, sizes: np.ndarray) -> np.ndarray:
-        """A pattern per patient given its number of episodes.
-
-        Each mixed pattern goes to patients with enough episodes, at the rate that gives it its
-        released share of all patients. Patients with fewer episodes are preferred (weight
-        1 / episodes), so that mixed patterns hold about the share of episodes that their share
-        of patients implies. The rates depend on a patient only through its episode count, so
-        they are worked out once per count (a table of counts x patterns), not per patient.
-        """
-        probs = np.diff(np.concatenate([[0.0], self.cum]))
-        single = self.lengths == 1
-        u = rng.random(len(sizes))
-        v = rng.random(len(sizes))
-        if single.all() or not single.any() or len(sizes) == 0:
-            return np.minimum(np.searchsorted(self.cum, u, side="right"), len(probs) - 1)
-        patients_with = np.bincount(sizes)  # patients per episode count 0..max
-        count = np.arange(len(patients_with))
-        eligible = (count[:, None] >= self.lengths[None, :]) & ~single[None, :]
-        g = 1.0 / np.maximum(count, 1)
-        weighted = (patients_with * g)[:, None] * eligible
-        frac = np.maximum(weighted.sum(axis=0) / len(sizes), 1e-12)
-        rate = np.where(single, 0.0, probs / frac)
-        q = np.where(eligible, rate[None, :] * g[:, None], 0.0)
-        total = q.sum(axis=1, keepdims=True)
-        q = np.where(total > 1.0, q / np.maximum(total, 1e-12), q)
-        pick_mixed = (u[:, None] >= np.cumsum(q, axis=1)[sizes]).sum(axis=1)
-        single_cum = np.cumsum(np.where(single, probs, 0.0))
-        single_cum /= single_cum[-1]
-        pick_single = np.minimum(np.searchsorted(single_cum, v, side="right"), len(probs) - 1)
-        return np.where(
-            pick_mixed < len(probs), np.minimum(pick_mixed, len(probs) - 1), pick_single
-        )
+        return patterns_given_episodes(rng, self.cum, self.lengths, sizes)
 
     def _rest_cum(self, pattern: np.ndarray, size: np.ndarray) -> np.ndarray:
         """Cumulative shares by which a patient's episodes beyond the first of each value are
@@ -224,6 +230,14 @@ class ModalValueSampler:
     ``cum``; disagreeing episodes get another value drawn from the modal values' own
     distribution (``value_cum`` over ``domain``), never the patient's modal value when any
     other value exists.
+
+    A row with an agreement below 1 (a patient whose episodes disagree) can only show on a
+    patient with two or more episodes, so rows are drawn given the patient's episode count as
+    ``PatternSampler`` draws its patterns (``patterns_given_episodes``), and such a patient has
+    at least one disagreeing episode even where its share rounds to none (0.95 of 2 episodes).
+    Drawn regardless of the episode count, as before issue 16's full release at 1M rows, most
+    of these rows fell on one-episode patients: 0.03% of patients had a mixed MYDOB against a
+    released 0.09%, which QA's patient_consistency check blocked.
     """
 
     domain: pa.Array
@@ -232,12 +246,21 @@ class ModalValueSampler:
     cum: np.ndarray
     value_cum: np.ndarray
 
+    @property
+    def lengths(self) -> np.ndarray:
+        """Episodes a row needs to show: 2 for a row whose episodes disagree, else 1."""
+        return np.where(self.agreement < 1.0, 2, 1)
+
     def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
-        choice = draw_indices(rng, self.cum, layout.n_patients)
+        sizes = np.bincount(layout.patient, minlength=layout.n_patients)
+        choice = patterns_given_episodes(rng, self.cum, self.lengths, sizes)
         modal = self.modal[choice][layout.patient]
         agreement = self.agreement[choice][layout.patient]
         u = systematic_share(rng, layout)
         disagree = (u >= agreement) & (layout.position > 0)
+        mixed = (self.agreement[choice] < 1.0) & (sizes >= 2)
+        none_yet = mixed & (np.bincount(layout.patient[disagree], minlength=layout.n_patients) == 0)
+        disagree |= none_yet[layout.patient] & (layout.position == 1)
         value = modal.copy()
         todo = np.flatnonzero(disagree)
         if len(self.domain) > 1:
