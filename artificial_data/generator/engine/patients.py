@@ -253,12 +253,13 @@ class ModalValueSampler:
 
     def sample(self, rng: np.random.Generator, layout: PatientLayout) -> pa.Array:
         sizes = np.bincount(layout.patient, minlength=layout.n_patients)
-        choice = patterns_given_episodes(rng, self.cum, self.lengths, sizes)
+        lengths = self.lengths
+        choice = patterns_given_episodes(rng, self.cum, lengths, sizes)
         modal = self.modal[choice][layout.patient]
         agreement = self.agreement[choice][layout.patient]
         u = systematic_share(rng, layout)
         disagree = (u >= agreement) & (layout.position > 0)
-        mixed = (self.agreement[choice] < 1.0) & (sizes >= 2)
+        mixed = (lengths[choice] == 2) & (sizes >= 2)
         none_yet = mixed & (np.bincount(layout.patient[disagree], minlength=layout.n_patients) == 0)
         disagree |= none_yet[layout.patient] & (layout.position == 1)
         value = modal.copy()

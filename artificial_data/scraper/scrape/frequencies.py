@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
+from artificial_data.common.safe_text import first_invalid_utf8_byte
 from artificial_data.scraper.scrape.casts import FieldCast
 from artificial_data.scraper.scrape.errors import (
     ScrapeInputError,
@@ -75,15 +76,9 @@ def invalid_utf8(keys: pa.Array) -> np.ndarray | None:
     except pa.ArrowInvalid:
         pass
     as_bytes = keys.view(pa.binary()).to_pylist()
-    return np.array([b is not None and not _is_utf8(b) for b in as_bytes], dtype=bool)
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return np.array(
+        [b is not None and first_invalid_utf8_byte(b) is not None for b in as_bytes], dtype=bool
+    )
 
 
 def _as_hex(keys: pa.Array) -> pa.Array:
