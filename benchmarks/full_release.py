@@ -85,8 +85,11 @@ def dataset_of(job_name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def release_child(rows: int, raw_rows: int) -> dict:
-    """Run every dataset-year through ``run_demo``; returns the per-stage seconds."""
+def release_child(
+    rows: int, raw_rows: int, datasets: list[str] | None = None, years: list[str] | None = None
+) -> dict:
+    """Run every dataset-year (or those of ``datasets`` x ``years``) through ``run_demo``;
+    returns the per-stage seconds."""
     from dagster import DagsterInstance
     from dagster._core.storage.tags import PARTITION_NAME_TAG
 
@@ -94,8 +97,11 @@ def release_child(rows: int, raw_rows: int) -> dict:
     from artificial_data.demo import run_demo
 
     for spec in load_all_specs():
+        chosen = [y for y in spec.financial_years if years is None or y in years]
+        if (datasets is not None and spec.dataset not in datasets) or not chosen:
+            continue
         run_demo(
-            years=tuple(spec.financial_years),
+            years=tuple(chosen),
             raw_rows=raw_rows,
             artificial_rows=rows,
             datasets=[spec.dataset],
@@ -199,11 +205,11 @@ def _child_env(work: Path) -> dict[str, str]:
     return env
 
 
-def measure_release(rows: int, raw_rows: int, work: Path) -> dict:
+def measure_release(rows: int, raw_rows: int, work: Path, subset: list[str]) -> dict:
     env = _child_env(work)
     out = work / "release.json"
     command = [sys.executable, __file__, "--child-release", str(out)]
-    command += ["--rows", str(rows), "--raw-rows", str(raw_rows)]
+    command += ["--rows", str(rows), "--raw-rows", str(raw_rows), *subset]
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=ROOT, env=env)
     sampler = TreeSampler(child.pid)
@@ -248,12 +254,13 @@ def measure_baselines(rows: int, dataset_years: list[str], work: Path) -> dict[s
     return seconds
 
 
-def measure_size(rows: int, raw_rows: int) -> dict:
+def measure_size(rows: int, raw_rows: int, subset: list[str] | None = None) -> dict:
+    """One size; ``subset`` is the ``--datasets``/``--years`` arguments, if any."""
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="full_release_"))
     try:
         print(f"\n--- {rows:,} artificial rows, {raw_rows:,} raw rows per dataset-year", flush=True)
-        release = measure_release(rows, raw_rows, work)
+        release = measure_release(rows, raw_rows, work, subset or [])
         baseline = measure_baselines(rows, sorted(release["stages"]), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -265,6 +272,7 @@ def measure_size(rows: int, raw_rows: int) -> dict:
         "rows": rows,
         "raw_rows": raw_rows,
         "dataset_years": len(stages),
+        "subset": bool(subset),
         "runs": release["runs"],
         "wall_seconds": release["wall_seconds"],
         "stage_seconds": totals,
@@ -302,8 +310,16 @@ def report(result: dict) -> None:
     )
 
 
+#: The dataset-year followed across every run, whole or partial (``--datasets``/``--years``):
+#: the widest dataset, so the one a 10M-row partial release is run for.
+FOLLOWED = "hes_apc 2122"
+
+
 def plot(results: list[dict], path: Path) -> None:
-    """Wall time per stage and peak memory against rows, log x."""
+    """Three panels, log x: the whole release's wall time per stage (runs of every
+    dataset-year only), one dataset-year's (:data:`FOLLOWED`, from every run that has it,
+    partial runs included) and peak memory (partial runs marked apart: their peak is one
+    dataset-year's, not the largest of nine)."""
     try:
         import matplotlib
     except ImportError:
@@ -312,26 +328,51 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r["rows"] for r in results]
-    fig, (times, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    whole = [r for r in results if not r.get("subset")]
+    followed = [r for r in results if FOLLOWED in r["stage_seconds_per_dataset_year"]]
+    fig, (times, one, memory) = plt.subplots(1, 3, figsize=(15, 4.4))
+    rows = [r["rows"] for r in whole]
     for stage in (*STAGES, "other"):
-        times.plot(rows, [r["stage_seconds"][stage] for r in results], "o-", label=stage)
-    times.plot(rows, [r["wall_seconds"] for r in results], "s-k", label="whole release")
-    times.plot(rows, [r["baseline_seconds"] for r in results], "x--", label="baseline")
-    times.set(xscale="log", yscale="log", xlabel="rows per dataset-year", ylabel="seconds")
-    times.set_title(f"wall time, {results[0]['dataset_years']} dataset-years")
-    times.legend(fontsize=8)
-    gb = 1024**3
-    memory.plot(rows, [r["peak_tree_rss_bytes"] / gb for r in results], "o-", label="tree")
-    memory.plot(
-        rows, [r["peak_process_rss_bytes"] / gb for r in results], "o-", label="largest process"
+        times.plot(rows, [r["stage_seconds"][stage] for r in whole], "o-", label=stage)
+    times.plot(rows, [r["wall_seconds"] for r in whole], "s-k", label="whole release")
+    times.plot(rows, [r["baseline_seconds"] for r in whole], "x--", label="baseline")
+    years = whole[0]["dataset_years"] if whole else 0
+    times.set_title(f"whole release, {years} dataset-years")
+    one_rows = [r["rows"] for r in followed]
+    for stage in STAGES:
+        one.plot(
+            one_rows,
+            [r["stage_seconds_per_dataset_year"][FOLLOWED][stage] for r in followed],
+            "o-",
+            label=stage,
+        )
+    one.plot(
+        one_rows,
+        [r["baseline_seconds_per_dataset_year"][FOLLOWED] for r in followed],
+        "x--",
+        label="baseline",
     )
+    one.set_title(f"{FOLLOWED} alone (every run)")
+    for axis, runs in ((times, whole), (one, followed)):
+        if not runs:
+            axis.set_axis_off()  # nothing to draw on log axes
+            continue
+        axis.set(xscale="log", yscale="log", xlabel="rows per dataset-year", ylabel="seconds")
+        axis.legend(fontsize=8)
+    gb = 1024**3
+    partial = [r for r in results if r.get("subset")]
+    for runs, style, what in ((whole, "o-", "whole"), (partial, "^", "partial")):
+        xs = [r["rows"] for r in runs]
+        for key, label in (("peak_tree_rss_bytes", "tree"), ("peak_process_rss_bytes", "largest")):
+            if runs:
+                memory.plot(xs, [r[key] / gb for r in runs], style, label=f"{label}, {what}")
     memory.axhline(MEMORY_GOAL_GB * 1e9 / gb, color="red", linestyle=":", label="goal 6 GB")
     memory.set(xscale="log", xlabel="rows per dataset-year", ylabel="peak RSS (GiB)", ylim=(0, 7))
     memory.set_title("peak memory")
-    memory.legend(fontsize=8)
-    for axis in (times, memory):
-        axis.set_xticks(rows, [f"{r:,}" for r in rows], fontsize=8)
+    memory.legend(fontsize=7)
+    every = sorted({r["rows"] for r in results})
+    for axis in (times, one, memory):
+        axis.set_xticks(every, [f"{r:,}" for r in every], fontsize=8)
         axis.minorticks_off()
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -347,6 +388,10 @@ def main() -> None:
         type=int,
         help=f"simulated raw rows per dataset-year (default: each size, at least {MIN_RAW_ROWS:,})",
     )
+    parser.add_argument(
+        "--datasets", nargs="+", help="only these datasets (a partial release: not plotted)"
+    )
+    parser.add_argument("--years", nargs="+", help="only these financial years, e.g. 2122")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "full_release.json")
     parser.add_argument(
         "--plot", type=Path, default=ROOT / "docs" / "img" / "full_release_scaling.png"
@@ -363,7 +408,7 @@ def main() -> None:
         plot(json.loads(args.out.read_text()), args.plot)
         return
     if args.child_release:
-        result = release_child(args.rows, args.raw_rows)
+        result = release_child(args.rows, args.raw_rows, args.datasets, args.years)
         args.child_release.write_text(json.dumps(result))
         return
     if args.child_baseline:
@@ -371,14 +416,17 @@ def main() -> None:
         print(json.dumps({"seconds": baseline_child(dataset, year, args.rows, Path(out))}))
         return
 
+    subset = [*(["--datasets", *args.datasets] if args.datasets else [])]
+    subset += ["--years", *args.years] if args.years else []
     results = []
     for rows in sorted(args.sizes):
-        results.append(measure_size(rows, args.raw_rows or max(rows, MIN_RAW_ROWS)))
+        raw_rows = args.raw_rows or max(rows, MIN_RAW_ROWS)
+        results.append(measure_size(rows, raw_rows, subset))
         report(results[-1])
         args.out.parent.mkdir(parents=True, exist_ok=True)  # written after each size
         args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {args.out}")
-    plot(results, args.plot)
+    plot(results, args.plot)  # combine several runs' JSON by hand, then --plot-only
 
 
 if __name__ == "__main__":
