@@ -205,6 +205,19 @@ def _child_env(work: Path) -> dict[str, str]:
     return env
 
 
+def check_subset(datasets: list[str] | None, years: list[str] | None) -> None:
+    """Refuse a ``--datasets``/``--years`` name the specs lack, before any child starts: a typo
+    must not measure an empty release."""
+    from artificial_data.common.dataset_spec import load_all_specs
+
+    specs = load_all_specs()
+    known = {spec.dataset for spec in specs}, {y for spec in specs for y in spec.financial_years}
+    for asked, names, what in ((datasets, known[0], "dataset"), (years, known[1], "year")):
+        unknown = sorted(set(asked or ()) - names)
+        if unknown:
+            raise SystemExit(f"no {what} {', '.join(unknown)} in the specs: {sorted(names)}")
+
+
 def measure_release(rows: int, raw_rows: int, work: Path, subset: list[str]) -> dict:
     env = _child_env(work)
     out = work / "release.json"
@@ -362,10 +375,11 @@ def plot(results: list[dict], path: Path) -> None:
     gb = 1024**3
     partial = [r for r in results if r.get("subset")]
     for runs, style, what in ((whole, "o-", "whole"), (partial, "^", "partial")):
+        if not runs:
+            continue
         xs = [r["rows"] for r in runs]
         for key, label in (("peak_tree_rss_bytes", "tree"), ("peak_process_rss_bytes", "largest")):
-            if runs:
-                memory.plot(xs, [r[key] / gb for r in runs], style, label=f"{label}, {what}")
+            memory.plot(xs, [r[key] / gb for r in runs], style, label=f"{label}, {what}")
     memory.axhline(MEMORY_GOAL_GB * 1e9 / gb, color="red", linestyle=":", label="goal 6 GB")
     memory.set(xscale="log", xlabel="rows per dataset-year", ylabel="peak RSS (GiB)", ylim=(0, 7))
     memory.set_title("peak memory")
@@ -389,7 +403,7 @@ def main() -> None:
         help=f"simulated raw rows per dataset-year (default: each size, at least {MIN_RAW_ROWS:,})",
     )
     parser.add_argument(
-        "--datasets", nargs="+", help="only these datasets (a partial release: not plotted)"
+        "--datasets", nargs="+", help="only these datasets: a partial release, plotted apart"
     )
     parser.add_argument("--years", nargs="+", help="only these financial years, e.g. 2122")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "full_release.json")
@@ -416,8 +430,10 @@ def main() -> None:
         print(json.dumps({"seconds": baseline_child(dataset, year, args.rows, Path(out))}))
         return
 
-    subset = [*(["--datasets", *args.datasets] if args.datasets else [])]
-    subset += ["--years", *args.years] if args.years else []
+    check_subset(args.datasets, args.years)
+    subset = (["--datasets", *args.datasets] if args.datasets else []) + (
+        ["--years", *args.years] if args.years else []
+    )
     results = []
     for rows in sorted(args.sizes):
         raw_rows = args.raw_rows or max(rows, MIN_RAW_ROWS)
