@@ -271,9 +271,13 @@ def measure_size(rows: int, raw_rows: int, subset: list[str] | None = None) -> d
     """One size; ``subset`` is the ``--datasets``/``--years`` arguments, if any."""
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="full_release_"))
+    print(f"\n--- {rows:,} artificial rows, {raw_rows:,} raw rows per dataset-year", flush=True)
     try:
-        print(f"\n--- {rows:,} artificial rows, {raw_rows:,} raw rows per dataset-year", flush=True)
         release = measure_release(rows, raw_rows, work, subset or [])
+    except RuntimeError as failed:
+        # Kept: the failed run's QA report, run history and stores are what explain it.
+        raise SystemExit(f"{failed}; its stores and run history are kept in {work}") from None
+    try:
         baseline = measure_baselines(rows, sorted(release["stages"]), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

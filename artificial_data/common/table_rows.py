@@ -99,13 +99,19 @@ class ParquetRows:
         self, rows: int = BATCH_ROWS, columns: Sequence[str] | None = None
     ) -> Iterator[pa.RecordBatch]:
         options = {} if self.buffered else {"pre_buffer": False, "buffer_size": UNBUFFERED_READ}
+        wanted = None if columns is None else list(columns)
         for path in self.files:
             with pq.ParquetFile(path, **options) as parquet:
                 if parquet.schema_arrow != self._schema:
                     raise ValueError(f"{path}: its columns differ from {self.files[0]}'s")
-                yield from parquet.iter_batches(
-                    batch_size=rows, columns=None if columns is None else list(columns)
-                )
+                # One reader per row group: a pre-buffered reader over the whole file keeps
+                # every row group's column chunks it has read until it is closed, so reading
+                # a 3M-row year held the whole file (1,064 MB of Arrow memory for a 985 MB
+                # file, against 157 MB row group by row group, which is also faster).
+                for group in range(parquet.metadata.num_row_groups):
+                    yield from parquet.iter_batches(
+                        batch_size=rows, row_groups=[group], columns=wanted
+                    )
 
     def read(self, columns: Sequence[str]) -> pa.Table:
         parts = []
