@@ -106,9 +106,9 @@ def release_child(
             artificial_rows=rows,
             datasets=[spec.dataset],
         )
-    records = sorted(
-        DagsterInstance.get().get_run_records(), key=lambda r: r.start_time or float("inf")
-    )
+    instance = DagsterInstance.get()
+    records = sorted(instance.get_run_records(), key=lambda r: r.start_time or float("inf"))
+    steps: list[dict] = []  # each step's wall-clock interval, to place the memory peaks
     # sign_off_status_job has no partition: it belongs to the dataset-year the demo runs it for,
     # the one whose review pack ran just before it.
     stages: dict[str, dict[str, float]] = {}
@@ -122,7 +122,12 @@ def release_child(
             raise RuntimeError(f"run {run.run_id} of {run.job_name} has no dataset-year or times")
         seconds = stages.setdefault(current, dict.fromkeys(STAGES, 0.0))
         seconds[stage_of(run.job_name)] += record.end_time - record.start_time
-    return {"stages": stages, "runs": len(records)}
+        steps += [
+            {"step": step.step_key, "start": step.start_time, "end": step.end_time}
+            for step in instance.get_run_step_stats(run.run_id)
+            if step.start_time is not None and step.end_time is not None
+        ]
+    return {"stages": stages, "runs": len(records), "steps": steps}
 
 
 def baseline_child(dataset: str, year: str, rows: int, out: Path) -> float:
@@ -178,14 +183,26 @@ class TreeSampler(threading.Thread):
     def __init__(self, root: int) -> None:
         super().__init__(daemon=True)
         self.root, self.peak_tree, self.peak_process = root, 0, 0
+        self.samples: list[tuple[float, int]] = []  # (unix time, tree RSS)
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
             tree, largest = _tree_rss(self.root)
+            self.samples.append((time.time(), tree))
             self.peak_tree = max(self.peak_tree, tree)
             self.peak_process = max(self.peak_process, largest)
             self.done.wait(SAMPLE_SECONDS)
+
+    def peak_by_step(self, steps: list[dict]) -> dict[str, int]:
+        """The tree's peak RSS while each step key ran (the largest over its dataset-years):
+        where the memory goes, not only how much."""
+        peaks: dict[str, int] = {}
+        for step in steps:
+            inside = [rss for t, rss in self.samples if step["start"] <= t <= step["end"]]
+            if inside:
+                peaks[step["step"]] = max(peaks.get(step["step"], 0), max(inside))
+        return dict(sorted(peaks.items(), key=lambda kv: -kv[1]))
 
 
 def _child_env(work: Path) -> dict[str, str]:
@@ -243,6 +260,7 @@ def measure_release(rows: int, raw_rows: int, work: Path, subset: list[str]) -> 
         peak_tree_rss_bytes=sampler.peak_tree,
         peak_process_rss_bytes=max(sampler.peak_process, largest),
         rusage_maxrss_bytes=largest,
+        peak_tree_rss_bytes_by_step=sampler.peak_by_step(result.pop("steps", [])),
     )
     return result
 
@@ -302,6 +320,7 @@ def measure_size(rows: int, raw_rows: int, subset: list[str] | None = None) -> d
         },
         "peak_tree_rss_bytes": release["peak_tree_rss_bytes"],
         "peak_process_rss_bytes": release["peak_process_rss_bytes"],
+        "peak_tree_rss_bytes_by_step": release["peak_tree_rss_bytes_by_step"],
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
@@ -325,6 +344,10 @@ def report(result: dict) -> None:
         f"  peak RSS: process tree {tree:.2f} GiB (goal < {MEMORY_GOAL_GB:g} GB: {verdict}), "
         f"largest process {result['peak_process_rss_bytes'] / gb:.2f} GiB"
     )
+    by_step = result.get("peak_tree_rss_bytes_by_step", {})
+    if by_step:
+        top = ", ".join(f"{step} {rss / gb:.2f}" for step, rss in list(by_step.items())[:5])
+        print(f"  tree's peak while each step ran (GiB, largest first): {top}")
 
 
 #: The dataset-year followed across every run, whole or partial (``--datasets``/``--years``):

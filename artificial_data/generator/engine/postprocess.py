@@ -220,11 +220,12 @@ def keep_births_before(
     whom both then fit, so the released distribution of birth months is kept exactly; up to
     ``rounds`` random partners are tried. A patient left without a partner copies the birth
     month of a random patient whose month fits (the released months below its first
-    admission, a small distortion reported by QA's MYDOB comparison). An episode whose birth
-    month is still after its own date and disagrees with its patient's modal month takes
-    another patient's modal month that fits (so the patient stays mixed, as released); any
-    other such episode takes the patient's modal month where that fits and no birth month
-    otherwise: the rule holds on every row, whatever the metadata.
+    admission, a small distortion reported by QA's MYDOB comparison). An episode that
+    disagrees with its patient's modal month and is born after its own date, or that a swap
+    left holding the patient's new modal month, takes another patient's modal month that fits
+    and differs (so the patient stays mixed, as released); any episode still born after its
+    own date takes the patient's modal month where that fits and no birth month otherwise:
+    the rule holds on every row, whatever the metadata.
     """
     if not len(patient) or rng is None:
         return
