@@ -54,3 +54,28 @@ def test_a_released_share_of_patients_with_disagreeing_birth_months_is_kept():
     patients, _multi, mixed = mixed_patients(layout.patient, pa.chunked_array([values]))
     released = float(weights[n:].sum() / weights.sum())
     assert abs(mixed / patients - released) <= bernstein_margin(released, patients, 1e-6)
+
+
+def test_patterns_are_drawn_in_memory_that_does_not_grow_with_patients_times_patterns():
+    """MYDOB releases thousands of (month, agreement) rows; comparing every patient of a chunk
+    with every one of them at once took patients x patterns floats (1.6 GB in each Spark
+    worker per 100,000-row APC chunk, which put a 10M-row release at 6.7 GiB). numpy reports
+    its arrays to tracemalloc, so the peak is measured, not timed."""
+    import tracemalloc
+
+    from artificial_data.generator.engine.patients import patterns_given_episodes
+
+    rng = np.random.default_rng(16)
+    patterns = 2_000
+    lengths = np.where(np.arange(patterns) % 10 == 0, 2, 1)  # a tenth of them mixed
+    weights = rng.random(patterns)
+    sizes = rng.choice([1, 1, 1, 2, 3, 4, 8], 20_000)
+    tracemalloc.start()
+    try:
+        picked = patterns_given_episodes(rng, np.cumsum(weights) / weights.sum(), lengths, sizes)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20  # 20,000 x 2,000 floats would be 320 MB
+    assert (lengths[picked][sizes == 1] == 1).all()  # one-episode patients never mixed
+    assert set(np.unique(lengths[picked])) == {1, 2}
