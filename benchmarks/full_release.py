@@ -377,7 +377,9 @@ def plot(results: list[dict], path: Path) -> None:
     times.plot(rows, [r["wall_seconds"] for r in whole], "s-k", label="whole release")
     times.plot(rows, [r["baseline_seconds"] for r in whole], "x--", label="baseline")
     years = whole[0]["dataset_years"] if whole else 0
-    times.set_title(f"whole release, {years} dataset-years")
+    times.set_title(
+        f"whole release, {years} dataset-years" if whole else "whole release: not in these runs"
+    )
     one_rows = [r["rows"] for r in followed]
     for stage in STAGES:
         one.plot(
