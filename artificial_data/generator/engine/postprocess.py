@@ -300,7 +300,7 @@ def keep_births_before(
         lost &= (~no_birth & ~no_at & (birth > at)) | (codes == modal_code[patient])
         if lost.any():
             _keep_disagreeing(
-                rng, codes, np.flatnonzero(lost), patient, at, no_at, modal_code, births
+                rng, codes, np.flatnonzero(lost), patient, at, no_at, modal_code, births, rounds
             )
             birth, no_birth = births(codes)
         still = ~no_birth & ~no_at & (birth > at)
