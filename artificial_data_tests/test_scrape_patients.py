@@ -20,11 +20,13 @@ from artificial_data.common import metadata_contract as mc
 from artificial_data.common.schema import spark_schema
 from artificial_data.scraper.scrape.casts import plan_casts
 from artificial_data.scraper.scrape.patient_arrays import (
+    INVALID,
     PatternField,
     partition_patterns,
     spark_round,
 )
 from artificial_data.scraper.scrape.patients import count_patient_patterns
+from artificial_data_tests.test_scrape_errors import SPARK_ACCEPTS
 from artificial_data_tests.toy_specs import patient_key, record_key, toy_spec
 
 FIELDS = [
@@ -155,3 +157,48 @@ def test_the_patient_exchange_grows_with_the_input_splits(spark):
     shuffle = int(spark.conf.get("spark.sql.shuffle.partitions"))
     assert exchange_partitions(spark.range(0, 100, 1, 1)) == shuffle
     assert exchange_partitions(spark.range(0, 100, 1, shuffle + 9)) == shuffle + 9
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_text_checked_in_the_worker_counts_invalid_values_only_as_hex_and_as_null(seed):
+    """The patient pass hands text over unchecked: its worker must treat a value that is not
+    UTF-8 exactly as Spark's check would have (null in the patterns) and let it out only as
+    hex, in the count of such values under the marked name."""
+    raw = random_raw(seed)
+    raw["PID"] = raw["PID"].fillna("unkeyed")
+    rng = np.random.default_rng(seed)
+    edges = list(SPARK_ACCEPTS)
+    planted = rng.random(len(raw)) < 0.2
+    sex = [
+        edges[rng.integers(len(edges))] if p else (None if v is None else v.encode())
+        for p, v in zip(planted, raw["SEX"], strict=True)
+    ]
+    n = rng.integers(1, 4, len(raw))
+    as_read = pa.table(
+        {
+            "pid": raw["PID"],
+            "SEX": pa.array(sex, pa.binary()).view(pa.string()),  # unchecked, as a raw file
+            "n": n,
+        }
+    )
+    checked = as_read.set_column(
+        1,
+        "SEX",
+        pa.array(
+            [b.decode() if b is not None and SPARK_ACCEPTS.get(b, True) else None for b in sex],
+            pa.string(),
+        ),
+    )
+    unchecked = PatternField("SEX", mc.DEMOGRAPHIC_CATEGORICAL, "SEX", None, "!SEX", True)
+    got = partition_patterns(as_read, "PID", [unchecked]).to_pandas()
+    expected = partition_patterns(checked, "PID", [fields()[0]]).to_pandas()
+
+    invalid = got[got["VALUE_TYPE"] == INVALID]
+    bad = [b for b in sex if b is not None and not SPARK_ACCEPTS.get(b, True)]
+    assert invalid["FIELD_NAME"].tolist() == ["!SEX"]
+    assert invalid["VALUE"].tolist() == [min(b.hex().upper() for b in bad)]
+    is_bad = np.array([b is not None and not SPARK_ACCEPTS.get(b, True) for b in sex])
+    assert invalid["NUMBER"].tolist() == [float(n[is_bad].sum())]
+    assert as_counter(got[got["VALUE_TYPE"] != INVALID]) == as_counter(expected)
+    text = " ".join(str(v) for v in got.drop(columns="COUNT").to_numpy().ravel())
+    assert "\ufffd" not in text and "\\x" not in text

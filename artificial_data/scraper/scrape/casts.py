@@ -41,9 +41,10 @@ class FieldCast:
     text source) is the hex of values that are not valid UTF-8, else null.
 
     ``text`` is the source column itself when ``value`` is nothing but that text once checked
-    as UTF-8 (text codes, dates held as text). Spark's UTF-8 check costs about as much as
-    reading the column, so a pass that counts distinct values may read ``text`` instead of
-    ``value`` and ``invalid`` and check the distinct values itself (``frequencies``); it must
+    as UTF-8 (text codes, dates held as text, patient-level text). Spark's UTF-8 check costs
+    about as much as reading the column, so a pass that counts distinct values may read ``text``
+    instead of ``value`` and ``invalid`` and check the distinct values itself (``frequencies``,
+    ``patient_arrays``); it must
     then never let one that is not UTF-8 out of its worker except as hex."""
 
     field: FieldSpec
@@ -126,7 +127,8 @@ def plan_cast(
             raise type_error()
         if field.spark_type == "string" and family != "string":
             raise type_error()
-        return result(raw.cast("string"), None, "text")
+        # text is kept as it is (so that a pass may read it unchecked, ``text``)
+        return result(raw if family == "string" else raw.cast("string"), None, "text")
 
     if value_type == mc.DATE:
         if field.spark_type != "date":  # a date held as text (e.g. SUSLDDATE_HIS): kept as text

@@ -22,20 +22,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from artificial_data.common import metadata_contract as mc
-from artificial_data.common.safe_text import first_invalid_utf8_byte
 from artificial_data.scraper.scrape.casts import FieldCast
 from artificial_data.scraper.scrape.errors import (
     ScrapeInputError,
     bad_value_error,
     invalid_utf8_error,
 )
+from artificial_data.scraper.scrape.unchecked_text import as_hex, invalid_utf8
 
 #: Prefixes of the field names under which values that failed their cast, and the hex of values
 #: that are not UTF-8, are counted. Field names are upper-case identifiers, so these can never
@@ -63,27 +62,6 @@ class CountedColumn:
     field_name: str
     drop_nulls: bool = False
     invalid_name: str | None = None
-
-
-def invalid_utf8(keys: pa.Array) -> np.ndarray | None:
-    """Which of ``keys`` (text that nothing has checked) are not valid UTF-8, or ``None`` if all
-    are. Run on a partition's distinct values, not its rows. Arrow's full validation is one
-    pass in C++; only when it fails is each value tried, and no message of either is kept, as
-    it could quote the bytes."""
-    try:
-        keys.validate(full=True)
-        return None
-    except pa.ArrowInvalid:
-        pass
-    as_bytes = keys.view(pa.binary()).to_pylist()
-    return np.array(
-        [b is not None and first_invalid_utf8_byte(b) is not None for b in as_bytes], dtype=bool
-    )
-
-
-def _as_hex(keys: pa.Array) -> pa.Array:
-    """Upper-case hex of each value's bytes, as Spark's ``hex`` writes it."""
-    return pa.array([b.hex().upper() for b in keys.view(pa.binary()).to_pylist()], pa.string())
 
 
 def partial_counter(
@@ -119,7 +97,7 @@ def partial_counter(
                         bad, good = pa.array(invalid), pa.array(~invalid)
                         add(
                             counted_column.invalid_name,
-                            _as_hex(keys.filter(bad)),
+                            as_hex(keys.filter(bad)),
                             counts.filter(bad),
                         )
                         keys, counts = keys.filter(good), counts.filter(good)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from artificial_data.common import metadata_contract as mc
+from artificial_data.scraper.scrape.unchecked_text import as_hex, invalid_utf8
 
 #: VALUE_TYPE of the rows that count, per partition, the values of a field that are not UTF-8.
 INVALID = "INVALID_UTF8"
@@ -46,13 +47,17 @@ SCHEMA = pa.schema(
 @dataclass(frozen=True)
 class PatternField:
     """One patient-level field as the partition sees it: column ``column`` of values and, for a
-    text source, column ``invalid`` of the hex of values that are not UTF-8."""
+    text source, where the values that are not UTF-8 are found: column ``invalid`` of their hex
+    (Spark checked every row), or, when ``unchecked``, the column itself, whose distinct values
+    the worker checks (``unchecked_text``). Either way they are counted, as hex only,
+    under ``invalid_name``, and count as null in the patterns."""
 
     name: str
     value_type: str
     column: str
     invalid: str | None = None
     invalid_name: str | None = None
+    unchecked: bool = False
 
 
 def spark_round(numerator: np.ndarray, denominator: np.ndarray, digits: int) -> np.ndarray:
@@ -96,18 +101,29 @@ def _sum_by_key(keys: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return ordered[starts], np.add.reduceat(n[order], starts)
 
 
-def _ranked(values: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[str | None]]:
+def _ranked(
+    values: pa.ChunkedArray | pa.Array, unchecked: bool = False
+) -> tuple[np.ndarray, list[str | None], np.ndarray | None, pa.Array | None]:
     """Each value's rank among the sorted distinct values (null: one rank past the last) and
-    the values in rank order (null last, as Spark's ``array_sort`` places it)."""
+    the values in rank order (null last, as Spark's ``array_sort`` places it).
+
+    With ``unchecked`` (text nothing has checked as UTF-8), the distinct values are checked
+    here; those that are not UTF-8 rank as null, and the rows that hold one and those distinct
+    values are returned too (else ``None, None``), so that the caller counts them as hex."""
     encoded = pc.dictionary_encode(values).combine_chunks()
     dictionary = encoded.dictionary
-    order = pc.sort_indices(dictionary).to_numpy()
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order), dtype=np.int64)
-    indices = pc.fill_null(encoded.indices, len(order)).to_numpy().astype(np.int64)
-    rank = np.append(rank, len(order))  # the null code maps to itself
-    names = [*dictionary.take(pa.array(order)).to_pylist(), None]
-    return rank[indices], names
+    codes = pc.fill_null(encoded.indices, len(dictionary)).to_numpy().astype(np.int64)
+    bad = invalid_utf8(dictionary) if unchecked else None
+    kept = np.arange(len(dictionary)) if bad is None else np.flatnonzero(~bad)
+    valid = dictionary.take(pa.array(kept, pa.int64()))
+    order = pc.sort_indices(valid).to_numpy()
+    rank = np.full(len(dictionary) + 1, len(kept), dtype=np.int64)  # null and invalid: last
+    rank[kept[order]] = np.arange(len(kept), dtype=np.int64)
+    names = [*valid.take(pa.array(order)).to_pylist(), None]
+    if bad is None:
+        return rank[codes], names, None, None
+    rows = np.append(bad, False)[codes]
+    return rank[codes], names, rows, dictionary.filter(pa.array(bad))
 
 
 def _rows(field: str, value_type: str, count: int, **columns) -> dict[str, list]:
@@ -208,21 +224,23 @@ def partition_patterns(table: pa.Table, patient_key: str, fields: Sequence[Patte
         )
     ]
     for field in fields:
+        rank, names, bad_rows, bad_values = _ranked(table[field.column], field.unchecked)
         if field.invalid is not None:
-            invalid = table[field.invalid]
-            bad = int(n[~pc.is_null(invalid).to_numpy(zero_copy_only=False)].sum())
-            if bad:
-                parts.append(
-                    _rows(
-                        field.invalid_name,
-                        INVALID,
-                        1,
-                        VALUE=[pc.min(invalid).as_py()],
-                        NUMBER=[float(bad)],
-                        COUNT=[1],
-                    )
+            bad_rows = ~pc.is_null(table[field.invalid]).to_numpy(zero_copy_only=False)
+            least = pc.min(table[field.invalid]).as_py()
+        elif bad_values is not None:
+            least = min(as_hex(bad_values).to_pylist())
+        if bad_rows is not None and bad_rows.any():
+            parts.append(
+                _rows(
+                    field.invalid_name,
+                    INVALID,
+                    1,
+                    VALUE=[least],
+                    NUMBER=[float(n[bad_rows].sum())],
+                    COUNT=[1],
                 )
-        rank, names = _ranked(table[field.column])
+            )
         summarise = _date if field.value_type == mc.DEMOGRAPHIC_DATE else _categorical
         parts.append(summarise(field, patient, rank, names, n, episodes))
     columns = {name: list(chain.from_iterable(p[name] for p in parts)) for name in SCHEMA.names}
