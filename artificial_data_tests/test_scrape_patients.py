@@ -8,6 +8,7 @@ modal date, and shares that land exactly on a rounding tie (1/4, 7/20, 1/8).
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from fractions import Fraction
 
@@ -23,7 +24,9 @@ from artificial_data.scraper.scrape.patient_arrays import (
     INVALID,
     PatternField,
     partition_patterns,
+    pattern_keys,
     spark_round,
+    sum_partials,
 )
 from artificial_data.scraper.scrape.patients import count_patient_patterns
 from artificial_data_tests.test_scrape_errors import SPARK_ACCEPTS
@@ -119,16 +122,68 @@ def test_spark_round_is_half_up_on_the_decimal_form():
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_one_partition_matches_the_reference(seed):
+@pytest.mark.parametrize("rows", ["episodes", "combinations"])
+def test_one_partition_matches_the_reference(seed, rows):
+    """As the pass hands them over (one row per episode, in the exchange's order, no ``n``)
+    or as combinations of values counted in ``n``: the same patterns."""
     raw = random_raw(seed)
     keyed = raw[raw["PID"].notna()]
     unkeyed = raw[raw["PID"].isna()].assign(PID=lambda d: [f"\0episode-{i}" for i in d.KEY])
-    table = pa.Table.from_pandas(
-        pd.concat([keyed, unkeyed]).assign(n=1)[["PID", *CATEGORICAL, DATE, "n"]],
-        preserve_index=False,
-    ).rename_columns(["pid", *CATEGORICAL, DATE, "n"])
-    got = partition_patterns(table, "PID", fields()).to_pandas()
+    episodes = pd.concat([keyed, unkeyed])[["PID", *CATEGORICAL, DATE]]
+    if rows == "episodes":  # a patient's episodes scattered through the partition
+        frame = episodes.sample(frac=1, random_state=seed)
+    else:
+        # counted in Python: pandas' grouping cuts strings at the NUL of the unkeyed ids
+        counts = Counter(episodes.astype(object).where(episodes.notna(), None).itertuples(False))
+        frame = pd.DataFrame([(*k, n) for k, n in counts.items()], columns=[*episodes, "n"])
+        frame = frame.sample(frac=1, random_state=seed)
+        assert len(frame) < len(episodes) and frame["n"].sum() == len(episodes)
+    table = pa.Table.from_pandas(frame, preserve_index=False).rename_columns(
+        ["pid", *frame.columns[1:]]
+    )
+    got = sum_partials(partition_patterns(table, "PID", fields()))
     assert as_counter(got) == reference(raw)
+
+
+def test_no_two_patterns_share_a_key_whatever_their_values_hold():
+    """The driver groups partials on one text per pattern: values holding the key's own
+    separators, digits, the null marker or multi-byte text must not make two patterns one."""
+    atoms = [None, "", "~", ":", ";", "1", "1:", ":1", "a;1:b", "~:~", "é", "é;", "10"]
+    rng = np.random.default_rng(5)
+    patterns = {(a,): (1.0,) for a in atoms}
+    for _ in range(3000):
+        k = int(rng.integers(2, 4))
+        values = tuple(atoms[i] for i in rng.integers(len(atoms), size=k))
+        patterns[values] = tuple(float(x) / 10 for x in rng.integers(0, 11, size=k))
+    values = pa.array([list(v) for v in patterns], pa.list_(pa.string()))
+    shares = pa.array([list(s) for s in patterns.values()], pa.list_(pa.float64()))
+    keys = pattern_keys(values, shares).to_pylist()
+    assert len(set(keys)) == len(patterns)
+    assert pattern_keys(values.slice(7), shares.slice(7)).to_pylist() == keys[7:]
+    same_values = pa.array([["1", "1"]] * 3, pa.list_(pa.string()))
+    other_shares = pa.array([[0.1, 1.0], [1.0, 0.1], [0.1, 0.1]], pa.list_(pa.float64()))
+    assert len(set(pattern_keys(same_values, other_shares).to_pylist())) == 3
+
+
+@pytest.mark.parametrize("parts", [2, 5])
+def test_partitions_partial_counts_add_up_to_the_reference(parts):
+    """Each partition holds whole patients; the driver's sum of their partial counts is the
+    whole table's patterns, shares and values decoded from the partials' flat keys."""
+    raw = random_raw(9)
+    keyed = raw.assign(PID=raw["PID"].fillna(raw["KEY"].map("\0episode-{}".format)))
+    part = keyed["PID"].map(lambda p: zlib.crc32(p.encode())) % parts  # deterministic
+    tables = [
+        pa.Table.from_pandas(
+            keyed[part == k][["PID", *CATEGORICAL, DATE]], preserve_index=False
+        ).rename_columns(["pid", *CATEGORICAL, DATE])
+        for k in range(parts)
+    ]
+    partials = pa.concat_tables(partition_patterns(t, "PID", fields()) for t in tables)
+    got = sum_partials(partials)
+    assert len(partials) > len(got)  # some patterns were in several partitions
+    assert as_counter(got) == reference(raw)
+    shares = [x for v in got["SHARES"].dropna() for x in v]
+    assert shares and all(type(x) is float for x in shares)
 
 
 @pytest.mark.spark
@@ -190,8 +245,8 @@ def test_text_checked_in_the_worker_counts_invalid_values_only_as_hex_and_as_nul
         ),
     )
     unchecked = PatternField("SEX", mc.DEMOGRAPHIC_CATEGORICAL, "SEX", None, "!SEX", True)
-    got = partition_patterns(as_read, "PID", [unchecked]).to_pandas()
-    expected = partition_patterns(checked, "PID", [fields()[0]]).to_pandas()
+    got = sum_partials(partition_patterns(as_read, "PID", [unchecked]))
+    expected = sum_partials(partition_patterns(checked, "PID", [fields()[0]]))
 
     invalid = got[got["VALUE_TYPE"] == INVALID]
     bad = [b for b in sex if b is not None and not SPARK_ACCEPTS.get(b, True)]

