@@ -22,7 +22,8 @@ Measured:
     records for each run: ``simulate+scrape`` (``scrape_<ds>``), ``review+release``
     (``review_pack_<ds>`` + ``sign_off_status_job`` + ``release_<ds>``) and
     ``generate+QA+publish`` (``generate_<ds>``); what is left of the child's wall time (Python
-    and Spark start, loading the definitions, the DEMO signing) is ``other``;
+    and Spark start, loading the definitions, the DEMO signing) is ``other``; and each
+    dataset-year's seconds per Dagster step (``step_seconds_per_dataset_year``);
   * peak memory of the child's whole process tree (the Python driver plus the Spark JVM and
     Spark's Python workers): the sum of the tree's RSS from ``/proc``, sampled every 0.5 s, and
     the largest single process's peak (``ru_maxrss`` of the child's ``os.wait4``, which
@@ -123,7 +124,12 @@ def release_child(
         seconds = stages.setdefault(current, dict.fromkeys(STAGES, 0.0))
         seconds[stage_of(run.job_name)] += record.end_time - record.start_time
         steps += [
-            {"step": step.step_key, "start": step.start_time, "end": step.end_time}
+            {
+                "step": step.step_key,
+                "start": step.start_time,
+                "end": step.end_time,
+                "dataset_year": current,
+            }
             for step in instance.get_run_step_stats(run.run_id)
             if step.start_time is not None and step.end_time is not None
         ]
@@ -253,6 +259,7 @@ def measure_release(rows: int, raw_rows: int, work: Path, subset: list[str]) -> 
     if code != 0:
         raise RuntimeError(f"the release at {rows:,} rows failed (exit {code})")
     result = json.loads(out.read_text())
+    steps = result.pop("steps", [])
     # ru_maxrss is in KiB on Linux: the largest single process's peak, not the tree's sum.
     largest = usage.ru_maxrss * 1024
     result.update(
@@ -260,9 +267,21 @@ def measure_release(rows: int, raw_rows: int, work: Path, subset: list[str]) -> 
         peak_tree_rss_bytes=sampler.peak_tree,
         peak_process_rss_bytes=max(sampler.peak_process, largest),
         rusage_maxrss_bytes=largest,
-        peak_tree_rss_bytes_by_step=sampler.peak_by_step(result.pop("steps", [])),
+        peak_tree_rss_bytes_by_step=sampler.peak_by_step(steps),
+        step_seconds_per_dataset_year=step_seconds(steps),
     )
     return result
+
+
+def step_seconds(steps: list[dict]) -> dict[str, dict[str, float]]:
+    """Each dataset-year's seconds per Dagster step, summed over its runs: which step a
+    stage's time is spent in (e.g. whether publication grows with the years already
+    published)."""
+    out: dict[str, dict[str, float]] = {}
+    for step in steps:
+        year = out.setdefault(step["dataset_year"], {})
+        year[step["step"]] = year.get(step["step"], 0.0) + step["end"] - step["start"]
+    return out
 
 
 def measure_baselines(rows: int, dataset_years: list[str], work: Path) -> dict[str, float]:
@@ -321,6 +340,7 @@ def measure_size(rows: int, raw_rows: int, subset: list[str] | None = None) -> d
         "peak_tree_rss_bytes": release["peak_tree_rss_bytes"],
         "peak_process_rss_bytes": release["peak_process_rss_bytes"],
         "peak_tree_rss_bytes_by_step": release["peak_tree_rss_bytes_by_step"],
+        "step_seconds_per_dataset_year": release["step_seconds_per_dataset_year"],
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
@@ -348,6 +368,9 @@ def report(result: dict) -> None:
     if by_step:
         top = ", ".join(f"{step} {rss / gb:.2f}" for step, rss in list(by_step.items())[:5])
         print(f"  tree's peak while each step ran (GiB, largest first): {top}")
+    for year, seconds in result.get("step_seconds_per_dataset_year", {}).items():
+        slowest = sorted(seconds.items(), key=lambda kv: -kv[1])[:3]
+        print(f"  {year}: slowest steps " + ", ".join(f"{k} {v:.1f} s" for k, v in slowest))
 
 
 #: The dataset-year followed across every run, whole or partial (``--datasets``/``--years``):
