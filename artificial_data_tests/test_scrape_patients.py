@@ -167,8 +167,8 @@ def test_no_two_patterns_share_a_key_whatever_their_values_hold():
 
 @pytest.mark.parametrize("parts", [2, 5])
 def test_partitions_partial_counts_add_up_to_the_reference(parts):
-    """Each partition holds whole patients; the driver's sum of their partial counts is the
-    whole table's patterns, shares and values decoded from the partials' flat keys."""
+    """Each partition holds whole patients; the driver's sum of their partial counts, grouped
+    on the flat pattern keys, is the whole table's patterns, values and shares."""
     raw = random_raw(9)
     keyed = raw.assign(PID=raw["PID"].fillna(raw["KEY"].map("\0episode-{}".format)))
     part = keyed["PID"].map(lambda p: zlib.crc32(p.encode())) % parts  # deterministic
