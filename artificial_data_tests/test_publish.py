@@ -493,6 +493,7 @@ def test_published_asset_holds_every_year_and_makes_new_versions(home):
     meta = _materialise_published(spec, year="2223", metadata=True)
     assert meta["release"] == "artificial_hes_mini_202701_v2_sample" and meta["new_version"]
     assert meta["years"] == ["2122", "2223"] and meta["version"] == 2
+    assert meta["carried_over"] == ["2122"]  # copied from v1, not formatted again
     with zipfile.ZipFile(meta["zip"]) as archive:
         csvs = sorted(n for n in archive.namelist() if n.endswith(".csv"))
     assert [c.rsplit("/", 1)[1] for c in csvs] == [
@@ -502,11 +503,13 @@ def test_published_asset_holds_every_year_and_makes_new_versions(home):
     # The other year's run publishes the same inputs: no new version, same bytes.
     again = _materialise_published(spec, year="2122", metadata=True)
     assert again["release"] == meta["release"] and not again["new_version"]
+    assert again["carried_over"] == ["2122", "2223"]
     assert _sha256(Path(again["zip"])) == _sha256(Path(meta["zip"]))
     assert _sha256(zip1) == v1
     # Regenerating one year (another seed) makes v3.
     _published_asset_setup(home, "2027-01-10T10:00:00+00:00", spec=spec, year="2223", seed=10)
-    assert _materialise_published(spec, year="2223", metadata=True)["version"] == 3
+    v3 = _materialise_published(spec, year="2223", metadata=True)
+    assert v3["version"] == 3 and v3["carried_over"] == ["2122"]
     assert _sha256(zip1) == v1
 
 

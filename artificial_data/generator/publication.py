@@ -200,6 +200,11 @@ def _publish_years(
     except ReleaseRace as exc:
         raise Failure(description=str(exc)) from None
     record = outcome.record
+    for year, reason in sorted(outcome.carry_refused.items()):
+        context.log.warning(
+            f"{spec.dataset} {year}: not copied from the previous release ({reason}); "
+            "formatted afresh. The published store may have been edited: check that release."
+        )
     if not outcome.created:
         context.log.info(
             f"{spec.dataset}: these inputs are already published as {outcome.name}; no new version"
@@ -211,6 +216,8 @@ def _publish_years(
             "new_version": outcome.created,
             "release_kind": kind,
             "years": sorted(record["years"]),
+            # Years whose files were copied from the previous release, not written again.
+            "carried_over": list(outcome.carried),
             "source": record["source"],
             "simulated_source": record["simulated_source"],
             "demo_sign_off": record["demo_sign_off"],

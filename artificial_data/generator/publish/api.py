@@ -17,7 +17,9 @@ import pyarrow as pa
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.common.schema import schema_differences
 from artificial_data.generator.publish import package, release_docs
+from artificial_data.generator.publish.carry import CarriedYear, copy_parquet
 from artificial_data.generator.publish.csv_format import WrittenCsv, write_csv
+from artificial_data.generator.publish.package import PublicationError
 from artificial_data.generator.publish.year_rows import YearRows
 
 #: A year as given to publication: an Arrow table, or rows read in batches (``year_rows``).
@@ -25,10 +27,6 @@ Year = pa.Table | YearRows
 
 SIZES = ("sample", "full")
 _MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
-
-
-class PublicationError(ValueError):
-    """The release cannot be built; the message names the dataset, year and problem."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +70,7 @@ def build_package(
     size: str,
     release_info: dict[str, Any],
     csvs: Mapping[str, WrittenCsv] | None = None,
+    carried: Mapping[str, CarriedYear] | None = None,
 ) -> dict[str, str]:
     """Write one release into ``folder`` (which must not exist): the zip, the Parquet files and
     the documents. Returns the sha256 of every file written (name -> sha256).
@@ -81,7 +80,9 @@ def build_package(
     ONS spectrum level and the source facts (simulated source, DEMO sign-off), copied into the
     release notes and the user notice. ``csvs`` are the years' CSVs already written (by
     ``write_csv``, e.g. to hash them before deciding to publish); they are zipped as they are,
-    so a year is formatted once. The other years' CSVs are written here.
+    so a year is formatted once. ``carried`` are years copied from the previous release
+    (``carry.plan_carry``): their zip entry and Parquet file are copied, checked as they are.
+    The other years' CSVs are written here.
     """
     _validate(tables, spec, release_month, version, size)
     folder = Path(folder)
@@ -91,9 +92,17 @@ def build_package(
     inner.mkdir()
     years = sorted(tables)
     data_files: dict[str, str] = {}
-    csv_paths: list[Path] = []
+    csv_paths: list[Path | package.CopiedEntry] = []
+    carried = carried or {}
     for year in years:  # one year at a time, each read in batches
         csv_name = package.year_file(spec, year, "csv")
+        if year in carried:
+            entry = carried[year].csv
+            if entry.name != csv_name:
+                raise PublicationError(f"{spec.dataset} {year}: {entry.name} is not {csv_name}")
+            data_files[csv_name] = entry.sha256
+            csv_paths.append(entry)
+            continue
         written = (csvs or {}).get(year)
         if written is None:
             written = write_csv(tables[year], inner / csv_name)
@@ -112,6 +121,9 @@ def build_package(
         try:
             for year in years:
                 parquet_path = folder / package.year_file(spec, year, "parquet")
+                if year in carried:
+                    data_files[parquet_path.name] = copy_parquet(carried[year], parquet_path)
+                    continue
                 package.write_parquet(tables[year], parquet_path)
                 data_files[parquet_path.name] = package.sha256(parquet_path)
         except BaseException:

@@ -19,7 +19,9 @@ fixed options (zstd level, format version, row groups, statistics).
 
 Nothing here holds a whole year: the CSVs are written batch by batch before they are zipped
 (streamed from disk into their zip entries) and the Parquet copy is written one row group at a
-time.
+time. A year carried over unchanged from the previous release (``carry.py``) has its CSV entry
+copied from that release's zip still compressed (:class:`CopiedEntry`), inflated on the way
+only to check its sha256.
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import struct
 import zipfile
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +41,10 @@ import pyarrow.parquet as pq
 from artificial_data.common.dataset_spec import DatasetSpec
 from artificial_data.generator.publish.csv_format import column_types
 from artificial_data.generator.publish.year_rows import YearRows, as_year_rows
+
+
+class PublicationError(ValueError):
+    """The release cannot be built; the message names the dataset, year and problem."""
 
 
 def short_name(spec: DatasetSpec) -> str:
@@ -133,6 +142,56 @@ def _entry(name: str, stamp: tuple[int, ...], mode: int, size: int = 0) -> zipfi
     return info
 
 
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CopiedEntry:
+    """A deflated entry of another release zip, copied into this one as it is.
+
+    ``name`` is its file name inside the release folder; ``sha256`` is that of its
+    uncompressed bytes, checked as they are copied (with the zip's own CRC and size)."""
+
+    name: str
+    source: Path
+    header_offset: int
+    compress_size: int
+    file_size: int
+    crc: int
+    sha256: str
+
+    @classmethod
+    def of(cls, source: Path, info: zipfile.ZipInfo, *, sha256: str) -> CopiedEntry:
+        if info.compress_type != zipfile.ZIP_DEFLATED:
+            raise PublicationError(f"{source.name}: {info.filename} is not deflated")
+        return cls(
+            name=info.filename.rsplit("/", 1)[-1],
+            source=source,
+            header_offset=info.header_offset,
+            compress_size=info.compress_size,
+            file_size=info.file_size,
+            crc=info.CRC,
+            sha256=sha256,
+        )
+
+    def raw_blocks(self):
+        """The entry's compressed bytes, in blocks, after its local header."""
+        with open(self.source, "rb") as src:
+            src.seek(self.header_offset)
+            header = src.read(zipfile.sizeFileHeader)
+            fields = struct.unpack(zipfile.structFileHeader, header)
+            if fields[0] != zipfile.stringFileHeader:
+                raise PublicationError(f"{self.source.name}: no entry header for {self.name}")
+            src.seek(fields[10] + fields[11], 1)  # the local header's name and extra field
+            left = self.compress_size
+            while left:
+                block = src.read(min(left, _BLOCK))
+                if not block:
+                    raise PublicationError(f"{self.source.name}: {self.name} is cut short")
+                left -= len(block)
+                yield block
+
+
 class ReleaseZip:
     """The release zip, written in entry-name order in one or more parts.
 
@@ -140,7 +199,14 @@ class ReleaseZip:
     written, so the archive is the same bytes as one sorted write of all the files. Parts let
     the CSV entries (``artificial_hes_*``, which sort before the documents) be deflated while
     the Parquet copies are still being written; the release notes, which hold the Parquet
-    files' sha256, come in the last part. One thread at a time may add a part."""
+    files' sha256, come in the last part. One thread at a time may add a part.
+
+    A part may also hold :class:`CopiedEntry` items: entries of an earlier release zip with
+    the same bytes, copied without deflating them again. Their local header is written as
+    ``ZipFile.open(..., "w")`` would write it once the data is known (same fields, same ZIP64
+    choice), so the archive is the same bytes as one that deflated the file afresh (tested
+    byte for byte, ZIP64 too); that needs the writer's own bookkeeping (``fp``,
+    ``start_dir``, ``filelist``), which Python's zipfile keeps for its own writes."""
 
     def __init__(self, zip_path: Path, folder_name: str, release_month: str) -> None:
         self._stamp = (int(release_month[:4]), int(release_month[4:]), 1, 0, 0, 0)
@@ -149,16 +215,58 @@ class ReleaseZip:
         self._archive = zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED)
         self._archive.writestr(_entry(f"{folder_name}/", self._stamp, 0o40755), b"")
 
-    def add(self, files: list[Path]) -> None:
+    def add(self, files: list[Path | CopiedEntry]) -> None:
         for path in sorted(files, key=lambda p: p.name):
             if path.name <= self._last:
                 raise ValueError(f"zip entry {path.name} does not sort after {self._last}")
             self._last = path.name
+            if isinstance(path, CopiedEntry):
+                self._copy(path)
+                continue
             size = path.stat().st_size
             info = _entry(f"{self._folder}/{path.name}", self._stamp, 0o100644, size)
             zip64 = size * 1.05 > zipfile.ZIP64_LIMIT
             with open(path, "rb") as src, self._archive.open(info, "w", force_zip64=zip64) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
+
+    def _copy(self, entry: CopiedEntry) -> None:
+        archive = self._archive
+        if archive._writing:
+            raise ValueError("another entry of the zip is being written")
+        info = _entry(f"{self._folder}/{entry.name}", self._stamp, 0o100644, entry.file_size)
+        zip64 = entry.file_size * 1.05 > zipfile.ZIP64_LIMIT  # the choice add() makes
+        if not zip64 and max(entry.file_size, entry.compress_size) > zipfile.ZIP64_LIMIT:
+            raise PublicationError(f"{entry.name}: too large for a zip entry without ZIP64")
+        info.flag_bits = 0  # sizes in the local header, no data descriptor (a seekable file)
+        info.CRC, info.compress_size = entry.crc, entry.compress_size
+        archive.fp.seek(archive.start_dir)
+        info.header_offset = archive.fp.tell()
+        archive._writecheck(info)
+        archive._didModify = True
+        archive.fp.write(info.FileHeader(zip64))
+        inflate, digest, crc, size = zlib.decompressobj(-zlib.MAX_WBITS), hashlib.sha256(), 0, 0
+        try:
+            for block in entry.raw_blocks():
+                archive.fp.write(block)
+                data = inflate.decompress(block)
+                digest.update(data)
+                crc, size = zlib.crc32(data, crc), size + len(data)
+            data = inflate.flush()
+        except zlib.error:
+            intact = False
+        else:
+            digest.update(data)
+            crc, size = zlib.crc32(data, crc), size + len(data)
+            found = (digest.hexdigest(), crc, size)
+            intact = inflate.eof and found == (entry.sha256, entry.crc, entry.file_size)
+        if not intact:
+            raise PublicationError(
+                f"{entry.name} in {entry.source.name} is not the file its release recorded; "
+                "nothing was published"
+            )
+        archive.start_dir = archive.fp.tell()
+        archive.filelist.append(info)
+        archive.NameToInfo[info.filename] = info
 
     def close(self) -> None:
         self._archive.close()

@@ -31,7 +31,7 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,12 @@ from artificial_data.generator.publish.api import (
     Year,
     _validate,
     build_package,
+)
+from artificial_data.generator.publish.carry import (
+    CarryPlan,
+    plan_carry,
+    published_from,
+    source_sha256,
 )
 from artificial_data.generator.publish.csv_format import WrittenCsv, csv_sha256, write_csv
 from artificial_data.generator.publish.release_docs import source_facts
@@ -63,6 +69,11 @@ class ReleaseOutcome:
     record: dict[str, Any]
     path: Path
     created: bool
+    #: Years taken unchanged from the previous release (not formatted again; copied when
+    #: a new version was written), and years that could have been but whose files there are
+    #: not as its record says (year -> reason).
+    carried: tuple[str, ...] = ()
+    carry_refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -129,10 +140,15 @@ def release_inputs(
     }
 
 
-def _year_record(inputs: dict, provenance: dict, rows: int, facts: dict, year: str) -> dict:
+def _year_record(
+    inputs: dict, provenance: dict, rows: int, facts: dict, year: str, source: str | None
+) -> dict:
     sign_off = provenance.get("sign_off") or {}
     return {
         **inputs,
+        # What decided the year's published bytes, so that the next release can copy them
+        # instead of writing them again (``carry.py``).
+        "published_from": published_from(source),
         "rows": rows,
         "seed": provenance.get("seed"),
         "sign_off": {
@@ -159,17 +175,25 @@ def publish_release(
     ``provenance`` is each year's generation provenance (metadata content hash, seed, sign-off
     summary, simulated source).
 
-    Each year's CSV is formatted once, a year at a time and batch by batch, into a temporary
-    folder while its sha256 is taken from the bytes written: the hashes decide whether the
-    release is new, and a new release zips those very files.
+    A year whose artificial Parquet files and writers are those of the same year in the
+    latest release of this kind is carried over (``carry.py``): its recorded CSV sha256 is
+    used, and its files are copied from that release, checked against its record. Each other
+    year's CSV is formatted once, a year at a time and batch by batch, into a temporary folder
+    while its sha256 is taken from the bytes written: the hashes decide whether the release is
+    new, and a new release zips those very files.
     """
     if kind not in KINDS:
         raise PublicationError(f"{spec.dataset}: release kind must be one of {KINDS}, got {kind!r}")
     _validate(tables, spec, release_month, 1, kind)
+    records = read_index(scoped, spec.dataset)  # one view of the index decides everything
+    latest = latest_release(records, kind)
+    sources = {year: source_sha256(tables[year]) for year in sorted(tables)}
+    plan = plan_carry(spec, latest, _folder_of(scoped, spec, latest), sources)
     with tempfile.TemporaryDirectory(prefix=f"publication-{spec.dataset}-") as staging:
         csvs = {
             year: write_csv(tables[year], Path(staging) / package.year_file(spec, year, "csv"))
             for year in sorted(tables)
+            if year not in plan.years
         }
         return _publish(
             scoped,
@@ -177,11 +201,21 @@ def publish_release(
             tables,
             provenance,
             csvs,
+            plan,
+            sources,
+            records,
             kind=kind,
             release_month=release_month,
             recorded_at=recorded_at,
             release_info=release_info,
         )
+
+
+def _folder_of(scoped: ScopedStores, spec: DatasetSpec, record: dict | None) -> Path | None:
+    """The folder of a release record, if it is in place."""
+    if record is None or not scoped.has_partition(PUBLISHED, spec.dataset, record["release"]):
+        return None
+    return scoped.partition_path(PUBLISHED, spec.dataset, record["release"])
 
 
 def _publish(
@@ -190,6 +224,9 @@ def _publish(
     tables: Mapping[str, Year],
     provenance: dict[str, dict],
     csvs: Mapping[str, WrittenCsv],
+    plan: CarryPlan,
+    sources: Mapping[str, str | None],
+    records: list[dict[str, Any]],
     *,
     kind: str,
     release_month: str,
@@ -197,11 +234,11 @@ def _publish(
     release_info: dict[str, Any],
 ) -> ReleaseOutcome:
     hashes = {year: written.sha256 for year, written in csvs.items()}
+    hashes.update({year: carried.csv.sha256 for year, carried in plan.years.items()})
     inputs = release_inputs(tables, provenance, kind, release_month, hashes)
-    records = read_index(scoped, spec.dataset)
     latest = latest_release(records, kind)
     if latest is not None and latest["inputs"] == inputs:
-        return _existing(scoped, spec, tables, latest, release_info, csvs)
+        return _existing(scoped, spec, tables, latest, release_info, csvs, plan)
 
     taken = [r["version"] for r in records if r["release_kind"] == kind]
     version = max([0, *taken, *_folder_versions(scoped, spec, kind)]) + 1
@@ -218,7 +255,9 @@ def _publish(
         "previous_version": latest["version"] if latest else None,
         "inputs": inputs,
         "years": {
-            y: _year_record(inputs["years"][y], provenance[y], tables[y].num_rows, facts, y)
+            y: _year_record(
+                inputs["years"][y], provenance[y], tables[y].num_rows, facts, y, sources[y]
+            )
             for y in sorted(tables)
         },
         "simulated_source": facts["simulated_source"],
@@ -236,6 +275,7 @@ def _publish(
             size=kind,
             release_info=release_info,
             csvs=csvs,
+            carried=plan.years,
         )
         record["files_sha256"] = files
 
@@ -256,13 +296,14 @@ def _publish(
             None,
         )
         if winner is not None and winner["inputs"] == inputs:
-            return _existing(scoped, spec, tables, winner, release_info, csvs)
+            return _existing(scoped, spec, tables, winner, release_info, csvs, plan)
         raise ReleaseRace(
             f"{spec.dataset}: version {version} of the {kind} release was published by another "
             "run while this one was building it, from other inputs; nothing was written and "
             f"version {version} is untouched. Publish again to make version {version + 1}."
         ) from None
-    return ReleaseOutcome(record, scoped.partition_path(PUBLISHED, spec.dataset, name), True)
+    path = scoped.partition_path(PUBLISHED, spec.dataset, name)
+    return ReleaseOutcome(record, path, True, tuple(sorted(plan.years)), plan.refused)
 
 
 def _existing(
@@ -272,6 +313,7 @@ def _existing(
     record: dict[str, Any],
     release_info: dict[str, Any],
     csvs: Mapping[str, WrittenCsv],
+    plan: CarryPlan,
 ) -> ReleaseOutcome:
     """The published release of ``record``; its folder is restored if a publication was killed
     between claiming the version and renaming the folder into place."""
@@ -288,6 +330,7 @@ def _existing(
                 size=record["release_kind"],
                 release_info=release_info,
                 csvs=csvs,
+                carried=plan.years,
             )
             if files != record.get("files_sha256"):
                 raise PublicationError(
@@ -298,4 +341,5 @@ def _existing(
 
         with contextlib.suppress(FileExistsError):  # restored by another run meanwhile
             scoped.write_folder_once(PUBLISHED, spec.dataset, name, write)
-    return ReleaseOutcome(record, scoped.partition_path(PUBLISHED, spec.dataset, name), False)
+    path = scoped.partition_path(PUBLISHED, spec.dataset, name)
+    return ReleaseOutcome(record, path, False, tuple(sorted(plan.years)), plan.refused)
