@@ -17,6 +17,17 @@ drift hits both alike:
 Prints medians over the repeats of time, rows/s of the published CSV, peak RSS, and the ratios
 publication / baseline; then the peak RSS at the large size over the small one (flat in rows
 means close to 1). Other jobs may share the machine: compare the ratios.
+
+    PYTHONPATH=. python benchmarks/bench_publication.py --series 3 [--rows 1000000]
+
+instead publishes a series of releases into one published store, as a dataset's year-by-year
+runs do: v1 holds the first year of the spec, v2 the first two, ... (each year the same
+``--rows`` artificial rows). Each version is timed in one child, with years carried over from
+the previous release (``publish/carry.py``, what publication does) and, in another child, with
+carrying switched off (every year formatted and deflated again, as before). Prints the median
+seconds of each version, and each as a ratio to the baseline above (one year's
+``read_table`` + ``write_csv``) measured in the same run: carried, the k-th version should
+cost about the first; not carried, about k times the first.
 """
 
 from __future__ import annotations
@@ -79,12 +90,78 @@ def child_publish(source: Path, out: Path) -> dict:
     return {"seconds": seconds, "zip_bytes": outcome.zip_path.stat().st_size, "peak_mb": peak_mb()}
 
 
-def run_child(mode: str, source: Path, out: Path) -> tuple[dict, float]:
+def child_series(source: Path, out: Path, carry: bool, years: int) -> dict:
+    """Publish v1..v<years> (the first k years of the spec in version k) into one store."""
+    from artificial_data.common.stores import ScopedStores
+    from artificial_data.generator.publish import releases
+    from artificial_data.generator.publish.carry import CarryPlan
+    from artificial_data.generator.publish.year_rows import ParquetRows
+
+    if not carry:
+        releases.plan_carry = lambda *_: CarryPlan()
+    spec = load_spec(DATASET)
+    scoped = ScopedStores.for_location("generator", out / "home", catalog=None)
+    seconds, carried = [], []
+    for k in range(1, years + 1):
+        chosen = spec.financial_years[:k]
+        tables = {y: ParquetRows([source]) for y in chosen}
+        provenance = {y: {"metadata_content_hash": "ab" * 32, "seed": 1} for y in chosen}
+        start = time.perf_counter()
+        outcome = releases.publish_release(
+            scoped,
+            spec,
+            tables,
+            provenance,
+            kind="sample",
+            release_month="202405",
+            recorded_at="2024-05-01T00:00:00+00:00",
+            release_info={"years": provenance},
+        )
+        seconds.append(time.perf_counter() - start)
+        carried.append(len(outcome.carried))
+    return {"seconds": seconds, "carried": carried, "peak_mb": peak_mb()}
+
+
+def series(args, work: Path) -> None:
+    """``--series``: a dataset's releases year by year, carried against not carried."""
+    source = work / "artificial" / DATASET / YEAR / "part-00000.parquet"
+    make_year(args.rows, source)
+    runs: dict[str, list[dict]] = {"baseline": [], "carried": [], "not carried": []}
+    for i in range(args.repeats):
+        runs["baseline"].append(run_child("baseline", source, work / f"baseline-{i}")[0])
+        for mode in ("carried", "not carried"):
+            extra = ["--carry", "yes" if mode == "carried" else "no", "--series", str(args.series)]
+            runs[mode].append(run_child("series", source, work / f"{i}-{mode}", extra)[0])
+    base = statistics.median(r["seconds"] for r in runs["baseline"])
+    print(f"\nAPC {args.rows:,} rows per year, median of {args.repeats}; baseline {base:.2f} s")
+    for mode in ("carried", "not carried"):
+        per = [statistics.median(r["seconds"][k] for r in runs[mode]) for k in range(args.series)]
+        copied = runs[mode][0]["carried"]
+        cells = "  ".join(
+            f"v{k + 1} ({copied[k]} carried) {s:6.2f} s = {s / base:5.2f}x"
+            for k, s in enumerate(per)
+        )
+        print(f"  {mode:11s}: {cells}; v{args.series} / v1 {per[-1] / per[0]:.2f}")
+
+
+def run_child(
+    mode: str, source: Path, out: Path, extra: list[str] | None = None
+) -> tuple[dict, float]:
     """(the child's JSON result, its peak RSS in MB)."""
     out.mkdir(parents=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--source", str(source), "--out", str(out)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            mode,
+            "--source",
+            str(source),
+            "--out",
+            str(out),
+            *(extra or []),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -100,17 +177,29 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--series", type=int, default=0, help="releases of 1..N years")
+    parser.add_argument("--carry", default="yes", help=argparse.SUPPRESS)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run = {"baseline": child_baseline, "publish": child_publish}[args.child]
-        print(json.dumps(run(args.source, args.out)))
+        if args.child == "series":
+            result = child_series(args.source, args.out, args.carry == "yes", args.series)
+        else:
+            run = {"baseline": child_baseline, "publish": child_publish}[args.child]
+            result = run(args.source, args.out)
+        print(json.dumps(result))
         return
 
     work = Path(tempfile.mkdtemp(prefix="bench_publication_"))
     peaks = {}
+    if args.series:
+        try:
+            series(args, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     try:
         for rows in (args.small, args.rows):
             source = work / "artificial" / DATASET / YEAR / f"rows{rows}" / "part-00000.parquet"
