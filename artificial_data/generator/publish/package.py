@@ -14,8 +14,8 @@ Every file is a function of the release inputs only (tables, spec, release month
 size, release facts), so the same inputs give byte-identical files with the same software
 versions: the zip has its entries in name order, each stamped with the first day of the release
 month, Unix permissions 0644 (folder 0755), deflate at a fixed level (``ZIP_LEVEL``) and no
-extra fields; the Parquet files drop any schema metadata the tables carried (e.g. Spark's) and are written with
-fixed options (zstd level, format version, row groups, statistics).
+extra fields; the Parquet files drop any schema metadata the tables carried (e.g. Spark's) and
+are written with fixed options (zstd level, format version, row groups, statistics).
 
 Nothing here holds a whole year: the CSVs are written batch by batch before they are zipped
 (streamed from disk into their zip entries) and the Parquet copy is written one row group at a
