@@ -62,9 +62,25 @@ def child_baseline(source: Path, out: Path) -> dict:
     }
 
 
+def _publish(scoped, spec, years: dict):
+    """``publish_release`` of ``years`` (financial year -> rows) with made-up provenance."""
+    from artificial_data.generator.publish import releases
+
+    provenance = {y: {"metadata_content_hash": "ab" * 32, "seed": 1} for y in years}
+    return releases.publish_release(
+        scoped,
+        spec,
+        years,
+        provenance,
+        kind="sample",
+        release_month="202405",
+        recorded_at="2024-05-01T00:00:00+00:00",
+        release_info={"years": provenance},
+    )
+
+
 def child_publish(source: Path, out: Path) -> dict:
     from artificial_data.common.stores import ScopedStores
-    from artificial_data.generator.publish.releases import publish_release
 
     spec = load_spec(DATASET)
     scoped = ScopedStores.for_location("generator", out / "home", catalog=None)
@@ -75,17 +91,7 @@ def child_publish(source: Path, out: Path) -> dict:
         years = {YEAR: ParquetRows([source])}
     except ImportError:  # before: the whole year as one Arrow table
         years = {YEAR: pq.read_table(source)}
-    provenance = {YEAR: {"metadata_content_hash": "ab" * 32, "seed": 1}}
-    outcome = publish_release(
-        scoped,
-        spec,
-        years,
-        provenance,
-        kind="sample",
-        release_month="202405",
-        recorded_at="2024-05-01T00:00:00+00:00",
-        release_info={"years": provenance},
-    )
+    outcome = _publish(scoped, spec, years)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "zip_bytes": outcome.zip_path.stat().st_size, "peak_mb": peak_mb()}
 
@@ -97,25 +103,15 @@ def child_series(source: Path, out: Path, carry: bool, years: int) -> dict:
     from artificial_data.generator.publish.carry import CarryPlan
     from artificial_data.generator.publish.year_rows import ParquetRows
 
-    if not carry:
+    if not carry:  # every year formatted and deflated again, as before session 13
         releases.plan_carry = lambda *_: CarryPlan()
     spec = load_spec(DATASET)
     scoped = ScopedStores.for_location("generator", out / "home", catalog=None)
     seconds, carried = [], []
     for k in range(1, years + 1):
-        chosen = spec.financial_years[:k]
-        tables = {y: ParquetRows([source]) for y in chosen}
-        provenance = {y: {"metadata_content_hash": "ab" * 32, "seed": 1} for y in chosen}
         start = time.perf_counter()
-        outcome = releases.publish_release(
-            scoped,
-            spec,
-            tables,
-            provenance,
-            kind="sample",
-            release_month="202405",
-            recorded_at="2024-05-01T00:00:00+00:00",
-            release_info={"years": provenance},
+        outcome = _publish(
+            scoped, spec, {y: ParquetRows([source]) for y in spec.financial_years[:k]}
         )
         seconds.append(time.perf_counter() - start)
         carried.append(len(outcome.carried))
