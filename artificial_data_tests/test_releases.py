@@ -159,8 +159,10 @@ def test_a_racing_second_writer_of_the_same_version_fails_cleanly(
     real = releases.read_index
 
     def first_stale(s, dataset):
+        # The index as it was when the second writer planned its carry and when it decided
+        # its version (its first two reads); the winner committed after both.
         calls.append(dataset)
-        return stale if len(calls) == 1 else real(s, dataset)
+        return stale if len(calls) <= 2 else real(s, dataset)
 
     monkeypatch.setattr(releases, "read_index", first_stale)
     monkeypatch.setattr(releases, "_folder_versions", lambda *_: [1])  # as it saw them too

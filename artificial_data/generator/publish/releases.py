@@ -185,8 +185,10 @@ def publish_release(
     if kind not in KINDS:
         raise PublicationError(f"{spec.dataset}: release kind must be one of {KINDS}, got {kind!r}")
     _validate(tables, spec, release_month, 1, kind)
-    records = read_index(scoped, spec.dataset)  # one view of the index decides everything
-    latest = latest_release(records, kind)
+    # The carry is planned from the index as it is now; whether the release is new and its
+    # version are decided from the index read again once the CSVs are written (in _publish),
+    # so that a publication committed meanwhile is seen and a race stays unlikely.
+    latest = latest_release(read_index(scoped, spec.dataset), kind)
     sources = {year: source_sha256(tables[year]) for year in sorted(tables)}
     plan = plan_carry(spec, latest, _folder_of(scoped, spec, latest), sources)
     with tempfile.TemporaryDirectory(prefix=f"publication-{spec.dataset}-") as staging:
@@ -203,7 +205,6 @@ def publish_release(
             csvs,
             plan,
             sources,
-            records,
             kind=kind,
             release_month=release_month,
             recorded_at=recorded_at,
@@ -226,7 +227,6 @@ def _publish(
     csvs: Mapping[str, WrittenCsv],
     plan: CarryPlan,
     sources: Mapping[str, str | None],
-    records: list[dict[str, Any]],
     *,
     kind: str,
     release_month: str,
@@ -236,6 +236,7 @@ def _publish(
     hashes = {year: written.sha256 for year, written in csvs.items()}
     hashes.update({year: carried.csv.sha256 for year, carried in plan.years.items()})
     inputs = release_inputs(tables, provenance, kind, release_month, hashes)
+    records = read_index(scoped, spec.dataset)
     latest = latest_release(records, kind)
     if latest is not None and latest["inputs"] == inputs:
         return _existing(scoped, spec, tables, latest, release_info, csvs, plan)
