@@ -15,8 +15,9 @@ was made with would be written to the very same bytes, so they are copied instea
 * **Nothing carried is trusted as it lies on disk.** The previous release's zip and the year's
   Parquet copy must be regular files whose sha256 is the one in that release's index record
   (the record, created exclusively and read-only, is the commit point of a release:
-  ``releases.py``); a file edited, replaced or turned into a link is not carried, and the
-  publication says so (:attr:`CarryPlan.refused`). While the CSV entry is copied, still
+  ``releases.py``); a file edited, replaced or deleted is not carried, and the publication
+  says so (:attr:`CarryPlan.refused`); a link in that release's folder stops the publication
+  (the store does not read through links). While the CSV entry is copied, still
   compressed, it is inflated and its sha256 must be the year's recorded ``artificial_sha256``;
   the Parquet copy is hashed as it is written. A mismatch there fails the publication and
   nothing is written.
