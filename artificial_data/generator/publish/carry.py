@@ -62,16 +62,12 @@ def writer_sha256() -> str:
 
     modules = (table_rows, csv_format, package, api)
     facts = {
-        "modules": {m.__name__: _file_sha256(Path(m.__file__)) for m in modules},
+        "modules": {m.__name__: package.sha256(Path(m.__file__)) for m in modules},
         "pyarrow": pa.__version__,
         "zlib": zlib.ZLIB_RUNTIME_VERSION,
         "python": platform.python_version(),  # zipfile writes the entry headers
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def source_sha256(year: Year) -> str | None:
