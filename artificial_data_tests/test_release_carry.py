@@ -8,7 +8,9 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -88,7 +90,7 @@ def fresh_files(spec, outcome, years: dict[str, Path], folder: Path) -> dict[str
         version=outcome.version,
         size="sample",
         release_info={"years": prov},
-    )
+    ).files
 
 
 def folder_files(path: Path) -> dict[str, str]:
@@ -114,6 +116,33 @@ def test_an_unchanged_year_is_copied_and_the_release_is_the_one_written_afresh(
         assert archive.testzip() is None  # every entry's CRC checks
         csv = archive.read(f"{v2.name}/artificial_hes_mini_2122.csv")
     assert hashlib.sha256(csv).hexdigest() == v2.record["years"]["2122"]["artificial_sha256"]
+    assert_entries_recorded(v2)
+
+
+def assert_entries_recorded(outcome) -> None:
+    """The record's ``zip_entries`` are true of the zip: each one's compressed bytes (found
+    here from the zip's own directory and local header) have its sha256 and inflate to the
+    entry's file, with its CRC and size."""
+    with zipfile.ZipFile(outcome.zip_path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        assert sorted(outcome.record["zip_entries"]) == sorted(
+            i.filename.rsplit("/", 1)[1] for i in infos
+        )
+        for info in infos:
+            facts = outcome.record["zip_entries"][info.filename.rsplit("/", 1)[1]]
+            with open(outcome.zip_path, "rb") as fh:
+                fh.seek(info.header_offset + 26)
+                name_length, extra_length = struct.unpack("<HH", fh.read(4))
+                fh.seek(name_length + extra_length, os.SEEK_CUR)
+                raw = fh.read(info.compress_size)
+            data = archive.read(info)
+            assert zlib.decompress(raw, -zlib.MAX_WBITS) == data
+            assert facts == {
+                "deflated_sha256": hashlib.sha256(raw).hexdigest(),
+                "compress_size": len(raw),
+                "crc": zlib.crc32(data),
+                "file_size": len(data),
+            }
 
 
 def test_the_same_inputs_again_format_nothing_and_make_no_version(
@@ -138,6 +167,26 @@ def test_a_regenerated_year_or_a_changed_writer_is_formatted_afresh(
     monkeypatch.setattr(carry, "writer_sha256", lambda: "0" * 64)
     v3 = release(scoped, spec, regenerated, month="202701")
     assert v3.created and v3.carried == () and formatted[3:] == ["2122", "2223"]
+
+
+def test_a_release_recorded_without_entry_facts_is_not_carried(
+    scoped, spec, parquet_years, formatted, tmp_path, monkeypatch
+):
+    """A release recorded before its zip entries' facts were kept (before session 14) cannot
+    have its entry checked still compressed: its years are formatted afresh, not trusted."""
+    release(scoped, spec, {"2122": parquet_years["2122"]})
+    real = releases.read_index
+
+    def without_entry_facts(*args):
+        return [{k: v for k, v in r.items() if k != "zip_entries"} for r in real(*args)]
+
+    monkeypatch.setattr(releases, "read_index", without_entry_facts)
+    both = {"2122": parquet_years["2122"], "2223": parquet_years["2223"]}
+    v2 = release(scoped, spec, both, month="202701")
+    assert v2.created and v2.carried == ()
+    assert "keeps no facts" in v2.carry_refused["2122"]
+    assert formatted == ["2122", "2122", "2223"]
+    assert folder_files(v2.path) == fresh_files(spec, v2, both, tmp_path / "fresh")
 
 
 def _plant_canary_in_zip(zip_path: Path) -> None:

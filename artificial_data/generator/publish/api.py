@@ -30,6 +30,16 @@ _MONTH = re.compile(r"^\d{4}(0[1-9]|1[0-2])$")
 
 
 @dataclass(frozen=True)
+class BuiltPackage:
+    """A release folder as written: the sha256 of every file in it, and what its index record
+    keeps of each entry of its zip (``package.EntryFacts``, so that the next release can copy
+    an unchanged year's entry and check it still compressed)."""
+
+    files: dict[str, str]  # file name -> sha256
+    zip_entries: dict[str, dict[str, Any]]  # file name in the zip's folder -> EntryFacts
+
+
+@dataclass(frozen=True)
 class PublishedRelease:
     """Where a release was written and the sha256 of every file in its folder."""
 
@@ -71,9 +81,9 @@ def build_package(
     release_info: dict[str, Any],
     csvs: Mapping[str, WrittenCsv] | None = None,
     carried: Mapping[str, CarriedYear] | None = None,
-) -> dict[str, str]:
+) -> BuiltPackage:
     """Write one release into ``folder`` (which must not exist): the zip, the Parquet files and
-    the documents. Returns the sha256 of every file written (name -> sha256).
+    the documents. Returns the sha256 of every file written and the facts of every zip entry.
 
     ``tables`` maps financial year -> artificial table with the exact spec schema;
     ``release_info`` carries policy, seed(s), metadata content hash(es), package versions, the
@@ -150,7 +160,10 @@ def build_package(
             (folder / file_name).write_text(text, encoding="utf-8")
         archive.add([inner / file_name for file_name in documents])
     shutil.rmtree(inner)
-    return {p.name: package.sha256(p) for p in sorted(folder.iterdir())}
+    return BuiltPackage(
+        files={p.name: package.sha256(p) for p in sorted(folder.iterdir())},
+        zip_entries={n: f.as_record() for n, f in sorted(archive.entries.items())},
+    )
 
 
 def publish(
@@ -185,7 +198,7 @@ def publish(
             version=version,
             size=size,
             release_info=release_info,
-        )
+        ).files
         if target.exists():
             existing = {p.name: package.sha256(p) for p in sorted(target.iterdir())}
             if existing != files:

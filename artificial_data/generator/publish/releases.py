@@ -267,7 +267,7 @@ def _publish(
     }
 
     def write(folder: Path) -> None:
-        files = build_package(
+        built = build_package(
             tables,
             spec,
             folder,
@@ -278,7 +278,9 @@ def _publish(
             csvs=csvs,
             carried=plan.years,
         )
-        record["files_sha256"] = files
+        record["files_sha256"] = built.files
+        # What the next release checks a carried year's zip entry against (carry.py).
+        record["zip_entries"] = built.zip_entries
 
     def claim(_folder: Path) -> None:
         scoped.create_record(
@@ -332,7 +334,7 @@ def _existing(
                 release_info=release_info,
                 csvs=csvs,
                 carried=plan.years,
-            )
+            ).files
             if files != record.get("files_sha256"):
                 raise PublicationError(
                     f"{spec.dataset}: the files of release {name} are missing and cannot be "
