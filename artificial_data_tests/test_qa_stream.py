@@ -14,7 +14,7 @@ import pytest
 
 from artificial_data.common.dataset_spec import load_spec
 from artificial_data.common.stores import ARTIFICIAL, ScopedStores
-from artificial_data.common.table_rows import ParquetRows, TableRows
+from artificial_data.common.table_rows import BATCH_ROWS, ParquetRows, TableRows
 from artificial_data.common.tables import STAGING_FOLDER, TABLES_FOLDER
 from artificial_data.generator.engine import generate_chunk, generation_seed
 from artificial_data.generator.qa import independence as indep
@@ -62,7 +62,7 @@ def mini():
     return spec, metadata, clean_table(spec, metadata, 600, seed=3)
 
 
-def test_streamed_qa_of_a_clean_table_is_the_whole_table_qa(mini, tmp_path):
+def test_streamed_qa_of_a_clean_table_is_the_whole_table_qa(mini, tmp_path, monkeypatch):
     spec, metadata, table = mini
     reference = run_qa(table, metadata, spec, YEAR, 700)
     assert reference.passed
@@ -72,6 +72,8 @@ def test_streamed_qa_of_a_clean_table_is_the_whole_table_qa(mini, tmp_path):
             reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, batch_rows)
         )
     assert_same(reference, run_qa_rows(TableRows(table), metadata, spec, YEAR, 700, 100))
+    monkeypatch.setattr(streamed, "QA_THREADS", False)  # all in one thread: the same report
+    assert_same(reference, run_qa_rows(ParquetRows(files), metadata, spec, YEAR, 700, 64))
 
 
 def test_streamed_qa_of_defects_is_the_whole_table_qa(mini, tmp_path):
@@ -306,6 +308,37 @@ def test_row_rule_examples_are_the_first_offending_rows_of_all_batches():
     assert not _rules_check("date_chains", [merged], "date chains").passed
     with pytest.raises(ValueError):
         merge_results(a, RuleResult("r", "Y", 1, 0))
+
+
+class _FailingRows(TableRows):
+    """Rows whose ``fail_pass``-th read (1: the tallies, 2: the contingency tables) breaks
+    after its first batch, as a file cut short on disk would."""
+
+    def __init__(self, table: pa.Table, fail_pass: int):
+        super().__init__(table)
+        self.fail_pass, self.reads = fail_pass, 0
+
+    def batches(self, rows=BATCH_ROWS, columns=None):
+        self.reads += 1
+        for index, batch in enumerate(super().batches(rows, columns)):
+            if index == 1 and self.reads == self.fail_pass:
+                raise OSError(f"read {self.reads} cut short")
+            yield batch
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "one thread"])
+@pytest.mark.parametrize("fail_pass", [1, 2])
+def test_a_read_that_breaks_in_either_pass_fails_qa_with_its_error(
+    mini, fail_pass, threads, monkeypatch
+):
+    """The next batch is read on a helper thread while the current one is checked: an error
+    there is QA's error, raised in its own thread, never a verdict on half the rows."""
+    monkeypatch.setattr(streamed, "QA_THREADS", threads)
+    spec, metadata, table = mini
+    rows = _FailingRows(table, fail_pass)
+    with pytest.raises(OSError, match=f"read {fail_pass} cut short"):
+        run_qa_rows(rows, metadata, spec, YEAR, 700, batch_rows=100)
+    assert rows.reads == fail_pass
 
 
 def test_a_folder_partition_is_read_in_bounded_projected_batches(mini, tmp_path):

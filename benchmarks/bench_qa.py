@@ -11,7 +11,10 @@ turn so that machine drift hits them alike:
     ``value_counts`` of every column (the least a whole-table QA can cost);
   * old: the whole-table QA, ``run_qa`` of the year read as one Arrow table (what the
     ``<ds>/qa`` step did before issue 16);
-  * new: the streamed QA, ``run_qa_rows`` of the year's Parquet files (the step now).
+  * one thread: the streamed QA with ``streamed.QA_THREADS`` off, all in the calling thread
+    (the step until session 14);
+  * new: the streamed QA, ``run_qa_rows`` of the year's Parquet files (the step now: the next
+    batch read ahead and the row rules run on helper threads).
 Prints medians over the repeats of time and peak RSS, the ratios to the baseline, and the peak
 RSS at the large size over the small one (flat in rows means close to 1). Other jobs may share
 the machine: compare the ratios.
@@ -33,7 +36,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from artificial_year import DATASET, YEAR, make_year, peak_mb
 
-MODES = ("baseline", "old", "new")
+MODES = ("baseline", "old", "one thread", "new")
 
 
 def child(mode: str, source: Path, metadata_path: Path) -> dict:
@@ -55,6 +58,9 @@ def child(mode: str, source: Path, metadata_path: Path) -> dict:
     elif mode == "old":
         passed = run_qa(pq.read_table(source), metadata, spec, YEAR).passed
     else:
+        from artificial_data.generator.qa import streamed
+
+        streamed.QA_THREADS = mode == "new"
         passed = run_qa_rows(ParquetRows([source], buffered=False), metadata, spec, YEAR).passed
     return {"seconds": time.perf_counter() - start, "passed": passed, "peak_mb": peak_mb()}
 
@@ -79,6 +85,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--small", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--modes", nargs="+", choices=MODES, default=list(MODES), help="baseline always runs"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--source", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--metadata", type=Path, default=None, help=argparse.SUPPRESS)
@@ -94,9 +103,10 @@ def main() -> None:
             folder = work / "artificial" / DATASET / YEAR / f"rows{rows}"
             source, metadata_path = folder / "part-00000.parquet", work / "metadata.pkl"
             make_year(rows, source).to_pickle(metadata_path)
-            runs = {m: [] for m in MODES}
+            modes = [m for m in MODES if m == "baseline" or m in args.modes]
+            runs = {m: [] for m in modes}
             for _ in range(args.repeats):
-                for mode in MODES:
+                for mode in modes:
                     runs[mode].append(run_child(mode, source, metadata_path))
             med = {
                 m: (
@@ -112,12 +122,14 @@ def main() -> None:
             for mode, (seconds, peak, passed) in med.items():
                 verdict = "" if passed is None else f"  QA passed: {passed}"
                 print(
-                    f"  {mode:9s}: {seconds:7.2f} s ({seconds / base_s:5.2f}x baseline)  "
+                    f"  {mode:10s}: {seconds:7.2f} s ({seconds / base_s:5.2f}x baseline)  "
                     f"peak RSS {peak:6.0f} MB ({peak / base_mb:4.2f}x baseline){verdict}"
                 )
+            if {"one thread", "new"} <= set(med):
+                print(f"  new / one thread: {med['new'][0] / med['one thread'][0]:.2f} (time)")
             shutil.rmtree(folder, ignore_errors=True)
         small, large = args.small, args.rows
-        for mode in MODES:
+        for mode in modes:
             print(
                 f"peak RSS {mode}: {large / small:g}x rows -> "
                 f"{peaks[large][mode] / peaks[small][mode]:.2f}x memory"

@@ -23,15 +23,17 @@ independence field's categories (Arrow counts NaN as one value, a merge by Pytho
 not), and a partition whose patient key is not contiguous or has a null (the patient key and
 each patient-level field; the generator never writes one, ``patient_runs``).
 
-So the peak memory is one batch of every column plus the tallies (bounded by distinct values)
-plus 8 bytes a patient (the run hashes that prove the patient key contiguous) plus one bucket of
-primary keys (~:data:`key_spill.KEY_BUCKET_ROWS` keys); figures in ``docs/performance.md``.
+So the peak memory is two batches of every column (the next one is read ahead) plus the
+tallies (bounded by distinct values) plus 8 bytes a patient (the run hashes that prove the
+patient key contiguous) plus one bucket of primary keys (~:data:`key_spill.KEY_BUCKET_ROWS`
+keys); figures in ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -65,6 +67,10 @@ from artificial_data.generator.qa.rules import RowRules, row_rules
 
 #: Rows per record batch of the streamed pass (a batch holds every column: ~1 KB a row for APC).
 QA_BATCH_ROWS = 10_000
+#: Whether the streamed pass reads ahead and runs the row rules on helper threads (see
+#: :func:`observe`); off, it does all in the calling thread (``benchmarks/bench_qa.py``
+#: compares the two). The report is the same either way (``test_qa_stream.py``).
+QA_THREADS = True
 #: Distinct values a numeric tally holds at most (continuous fields, binned dates): beyond it
 #: the field's tally is dropped and its whole column read instead. HES durations, counts and
 #: times of day have a few thousand distinct values; a free float column may not.
@@ -332,21 +338,54 @@ def observe(
     columns = StreamedColumns(rows, spec, exps, names, patient_pairs, spill)
     rules = None
     offset = 0
-    for batch in rows.batches(batch_rows):
-        columns.add(batch)
-        table = pa.Table.from_batches([batch])
-        seen = row_rules(table, spec, offset)
-        rules = seen if rules is None else rules.merge(seen)
-        offset += batch.num_rows
-    if rules is None:  # no rows: the rules of an empty table with these columns
-        rules = row_rules(rows.schema.empty_table(), spec)
-    columns.finish()
-    key = columns.keys.result() if columns.keys is not None else None
-    plan = _IndependencePlan(columns, spec, pairs, names)
-    if plan.names:
-        for batch in rows.batches(batch_rows, plan.names):
-            plan.add(batch)
+    # Two helper threads (QA is otherwise one core of the machine's two): one reads and
+    # decodes the next batch, one runs the row rules of the current batch while this thread
+    # tallies it. Both are mostly Arrow work, which releases the GIL; the tallies and the
+    # rules share nothing but the batch, and the results are merged here, in batch order.
+    pool = ThreadPoolExecutor(2, thread_name_prefix="qa") if QA_THREADS else _AtOnce()
+    with pool:
+        for batch in _read_ahead(rows.batches(batch_rows), pool):
+            table = pa.Table.from_batches([batch])
+            seen = pool.submit(row_rules, table, spec, offset)
+            columns.add(batch)
+            rules = seen.result() if rules is None else rules.merge(seen.result())
+            offset += batch.num_rows
+        if rules is None:  # no rows: the rules of an empty table with these columns
+            rules = row_rules(rows.schema.empty_table(), spec)
+        columns.finish()
+        key = columns.keys.result() if columns.keys is not None else None
+        plan = _IndependencePlan(columns, spec, pairs, names)
+        if plan.names:
+            for batch in _read_ahead(rows.batches(batch_rows, plan.names), pool):
+                plan.add(batch)
     return Observed(columns, rules, plan.outcome(), key)
+
+
+class _AtOnce(Executor):
+    """Runs each call at once in the calling thread (:data:`QA_THREADS` off)."""
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # raised where the result is asked for, as a thread's
+            future.set_exception(error)
+        return future
+
+
+_END = object()
+
+
+def _read_ahead(batches: Iterator[pa.RecordBatch], pool: Executor) -> Iterator[pa.RecordBatch]:
+    """The batches of ``batches`` in order, the next one read on ``pool`` while the caller
+    works on the one just given (one batch more held; an error reading is raised here)."""
+    pending = pool.submit(next, batches, _END)
+    while True:
+        batch = pending.result()
+        if batch is _END:
+            return
+        pending = pool.submit(next, batches, _END)
+        yield batch
 
 
 class _IndependencePlan:
