@@ -36,6 +36,11 @@ Measured:
 
 Writes every size's figures as JSON (``--out``) and plots wall time per stage and peak memory
 against rows (log x) as PNG (``--plot``; needs matplotlib: ``pip install -e ".[bench]"``).
+
+``--join A.json B.json`` makes one whole release's figures out of partial runs
+(``--datasets``) of one size that between them hold every dataset-year once (``join_runs``:
+seconds and baselines add up, the peak is the largest part's), adds them to ``--out`` with the
+parts, and plots; a 10M-row release is run that way, a dataset or two per session.
 """
 
 from __future__ import annotations
@@ -346,15 +351,86 @@ def measure_size(rows: int, raw_rows: int, subset: list[str] | None = None) -> d
     }
 
 
+def every_dataset_year() -> set[str]:
+    """``"<dataset> <year>"`` of every dataset of the specs and every year of its spec."""
+    from artificial_data.common.dataset_spec import load_all_specs
+
+    return {f"{spec.dataset} {year}" for spec in load_all_specs() for year in spec.financial_years}
+
+
+def join_runs(parts: list[dict]) -> dict:
+    """One whole release's figures from partial runs of one size that between them hold every
+    dataset-year of the specs exactly once (a 10M-row release run a dataset or two at a time,
+    each run a session's length): stage, wall and baseline seconds add up (each part's baseline
+    was measured in its own run), the peaks are the largest part's (each run held one dataset
+    at a time, as a whole run does). Marked ``joined_runs`` so that it is never read as one run.
+    """
+    if len(parts) < 2:
+        raise SystemExit("--join needs at least two partial runs")
+    sizes = {(r["rows"], r["raw_rows"]) for r in parts}
+    if len(sizes) != 1:
+        raise SystemExit(f"--join: the runs are of different sizes {sorted(sizes)}")
+    seen: dict[str, int] = {}
+    for index, r in enumerate(parts):
+        for year in r["stage_seconds_per_dataset_year"]:
+            if year in seen:
+                raise SystemExit(f"--join: {year} is in runs {seen[year]} and {index}")
+            seen[year] = index
+    missing = sorted(every_dataset_year() - set(seen))
+    if missing:
+        raise SystemExit(f"--join: no run holds {', '.join(missing)}")
+
+    def merged(key: str) -> dict:
+        return {k: v for r in parts for k, v in r.get(key, {}).items()}
+
+    stages = merged("stage_seconds_per_dataset_year")
+    totals = {s: sum(r["stage_seconds"][s] for r in parts) for s in (*STAGES, "other")}
+    wall = sum(r["wall_seconds"] for r in parts)
+    base = sum(r["baseline_seconds"] for r in parts)
+    by_step: dict[str, int] = {}
+    for r in parts:
+        for step, rss in r.get("peak_tree_rss_bytes_by_step", {}).items():
+            by_step[step] = max(by_step.get(step, 0), rss)
+    return {
+        "rows": parts[0]["rows"],
+        "raw_rows": parts[0]["raw_rows"],
+        "dataset_years": len(stages),
+        "subset": False,
+        "joined_runs": len(parts),
+        "runs": sum(r["runs"] for r in parts),
+        "wall_seconds": wall,
+        "stage_seconds": totals,
+        "stage_seconds_per_dataset_year": dict(sorted(stages.items())),
+        "baseline_seconds": base,
+        "baseline_seconds_per_dataset_year": dict(
+            sorted(merged("baseline_seconds_per_dataset_year").items())
+        ),
+        "ratio_to_baseline": {**{s: t / base for s, t in totals.items()}, "wall": wall / base},
+        "peak_tree_rss_bytes": max(r["peak_tree_rss_bytes"] for r in parts),
+        "peak_process_rss_bytes": max(r["peak_process_rss_bytes"] for r in parts),
+        "peak_tree_rss_bytes_by_step": dict(sorted(by_step.items(), key=lambda kv: -kv[1])),
+        "step_seconds_per_dataset_year": dict(
+            sorted(merged("step_seconds_per_dataset_year").items())
+        ),
+        "load_average_before": [r["load_average_before"] for r in parts],
+        "load_average_after": [r["load_average_after"] for r in parts],
+    }
+
+
 def report(result: dict) -> None:
     gb = 1024**3
     base = result["baseline_seconds"]
+    joined = result.get("joined_runs")
+    loads = (
+        f"{joined} runs joined"
+        if joined
+        else f"load average {result['load_average_before'][0]:.2f} before, "
+        f"{result['load_average_after'][0]:.2f} after"
+    )
     print(
         f"{result['rows']:,} rows x {result['dataset_years']} dataset-years "
         f"({result['runs']} runs): {result['wall_seconds']:.0f} s wall, "
-        f"{result['wall_seconds'] / base:.1f}x the baseline ({base:.1f} s); load average "
-        f"{result['load_average_before'][0]:.2f} before, {result['load_average_after'][0]:.2f} "
-        "after"
+        f"{result['wall_seconds'] / base:.1f}x the baseline ({base:.1f} s); {loads}"
     )
     for stage, seconds in result["stage_seconds"].items():
         print(f"  {stage:22s} {seconds:8.1f} s  {seconds / base:6.1f}x the baseline")
@@ -392,7 +468,11 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     whole = [r for r in results if not r.get("subset")]
-    followed = [r for r in results if FOLLOWED in r["stage_seconds_per_dataset_year"]]
+    followed = [  # a joined run repeats its parts' figures: each dataset-year drawn once
+        r
+        for r in results
+        if FOLLOWED in r["stage_seconds_per_dataset_year"] and not r.get("joined_runs")
+    ]
     fig, (times, one, memory) = plt.subplots(1, 3, figsize=(15, 4.4))
     rows = [r["rows"] for r in whole]
     for stage in (*STAGES, "other"):
@@ -400,9 +480,11 @@ def plot(results: list[dict], path: Path) -> None:
     times.plot(rows, [r["wall_seconds"] for r in whole], "s-k", label="whole release")
     times.plot(rows, [r["baseline_seconds"] for r in whole], "x--", label="baseline")
     years = whole[0]["dataset_years"] if whole else 0
-    times.set_title(
-        f"whole release, {years} dataset-years" if whole else "whole release: not in these runs"
-    )
+    joined = [
+        f"{r['rows']:,} rows: {r['joined_runs']} runs joined" for r in whole if r.get("joined_runs")
+    ]
+    title = f"whole release, {years} dataset-years" if whole else "whole release: not in these runs"
+    times.set_title(title + (f"\n({'; '.join(joined)})" if joined else ""), fontsize=10)
     one_rows = [r["rows"] for r in followed]
     for stage in STAGES:
         one.plot(
@@ -468,8 +550,27 @@ def main() -> None:
     parser.add_argument(
         "--plot-only", action="store_true", help="plot the results already in --out, run nothing"
     )
+    parser.add_argument(
+        "--join",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="partial runs' results (--out files) of one size that between them hold every "
+        "dataset-year once: their runs, and one whole release joined from them, are added to "
+        "--out and plotted; nothing runs",
+    )
     args = parser.parse_args()
 
+    if args.join:
+        parts = [r for path in args.join for r in json.loads(path.read_text())]
+        whole = join_runs(parts)
+        report(whole)
+        results = json.loads(args.out.read_text()) if args.out.exists() else []
+        results += [r for r in parts if r not in results] + [whole]  # a part once
+        results.sort(key=lambda r: (r["rows"], bool(r.get("joined_runs"))))
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        plot(results, args.plot)
+        return
     if args.plot_only:
         plot(json.loads(args.out.read_text()), args.plot)
         return
