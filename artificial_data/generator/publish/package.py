@@ -157,7 +157,8 @@ class EntryFacts:
 
     The next release copies a carried year's entry still compressed and checks the bytes it
     copies against ``deflated_sha256``: that proves them the bytes this release wrote, without
-    inflating them (about 5 s per 1M APC rows, against about 0.3 s to hash them; session 14).
+    inflating them (inflating took about 5 s per 1M APC rows; a carried year now costs about
+    1.8 s in all, session 14's ``bench_publication.py --series 3``).
     The CRC and sizes come from here too, not from the zip's own directory, so every field of
     the copied entry's header is one the record vouches for."""
 
@@ -281,7 +282,7 @@ class ReleaseZip:
 
     def _facts(self, info: zipfile.ZipInfo) -> EntryFacts:
         """The facts of the entry just written, its compressed bytes read back and hashed
-        (about 0.3 s for a 1M-row APC year's 316 MB, still in the page cache)."""
+        (a 1M-row APC year's 316 MB, still in the page cache)."""
         archive = self._archive
         digest = hashlib.sha256()
         for block in _entry_data(archive.fp, info.header_offset, info.compress_size, info.filename):
