@@ -193,14 +193,16 @@ def even_whole_cdf(quantiles: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray
     ``quantiles[j] > k``. Every ``F`` inside the brackets reproduces every released quantile.
     Linear interpolation of the quantiles and rounding (what non-whole fields get) picks one
     that puts a whole 1-2 percentile steps on alternate days: HES waiting times of 0, 1, 2, 3
-    days came out as 2.5%, 2.0%, 3.0%, 2.0% where the source falls smoothly from 2.6% to 2.2%,
-    and a date placed from such a duration (OP ``REQDATE = APPTDATE - WAITING``) lost its
-    weekday mix, which QA caught at 10M rows (session 14). This picks the ``F`` with the least
-    sum of squared day masses, ``sum (F(k) - F(k-1))^2``, within the brackets (each sweep
-    moves every inner point halfway to the mean of its neighbours, then back into its
-    bracket: a damped Jacobi iteration with a projection, which converges to that minimum).
-    The sweeps start from linear interpolation, which is already that minimum between
-    brackets; the end points stay where it puts them.
+    days came out as 2.5%, 2.0%, 3.0%, 2.0% where the simulated source falls smoothly from
+    2.55% to 2.22%, and a date placed from such a duration (OP ``REQDATE = APPTDATE -
+    WAITING``) lost its weekday mix, which QA caught at 10M rows (session 14). This picks
+    the ``F`` with the least sum of squared day masses, ``sum (F(k) - F(k-1))^2``, within
+    the brackets (each sweep moves every inner point halfway to the mean of its neighbours,
+    then back into its bracket: a damped Jacobi iteration with a projection, which converges
+    to that minimum).
+    The sweeps start from linear interpolation, and the end points stay where it puts them.
+    On OP WAITING (618 days) they move ``F`` by up to 0.005 from that start and stop after
+    about 19,600 sweeps (0.12 s, session 14).
     """
     ks = np.arange(quantiles[0], quantiles[-1] + 1)
     at_or_below = np.searchsorted(quantiles, ks, side="right")  # quantiles[j] <= k: j < this
