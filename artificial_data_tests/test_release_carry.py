@@ -261,13 +261,22 @@ def _corrupt_csv_entry(zip_path: Path) -> None:
         fh.write(bytes([byte[0] ^ 0xFF]))
 
 
+def _cut_csv_entry_short(zip_path: Path) -> None:
+    """Truncate the zip in the middle of the first CSV entry's compressed data."""
+    with zipfile.ZipFile(zip_path) as archive:
+        info = next(i for i in archive.infolist() if i.filename.endswith(".csv"))
+    with open(zip_path, "r+b") as fh:
+        fh.truncate(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
+
+
 @pytest.mark.parametrize(
     "edit",
     [
         lambda folder: _corrupt_csv_entry(next(folder.glob("*.zip"))),
+        lambda folder: _cut_csv_entry_short(next(folder.glob("*.zip"))),
         _edit_parquet,
     ],
-    ids=["zip entry", "parquet"],
+    ids=["zip entry", "zip cut short", "parquet"],
 )
 def test_a_carried_file_changed_after_its_check_fails_and_publishes_nothing(
     scoped, spec, parquet_years, monkeypatch, edit
@@ -284,7 +293,9 @@ def test_a_carried_file_changed_after_its_check_fails_and_publishes_nothing(
     monkeypatch.setattr(releases, "plan_carry", edited_after_the_check)
     before = sorted(p.name for p in v1.path.parent.iterdir())
     both = {"2122": parquet_years["2122"], "2223": parquet_years["2223"]}
-    with pytest.raises(PublicationError, match=r"2122.* (is not the file|changed while)"):
+    with pytest.raises(
+        PublicationError, match=r"2122.* (is not the file|changed).*; nothing was published"
+    ):
         release(scoped, spec, both, month="202701")
     assert sorted(p.name for p in v1.path.parent.iterdir()) == before  # no v2, nothing left
     assert [r["version"] for r in releases.read_index(scoped, spec.dataset)] == [1]

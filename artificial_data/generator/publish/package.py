@@ -234,10 +234,18 @@ class CopiedEntry:
         )
 
     def raw_blocks(self) -> Iterator[bytes]:
-        """The entry's compressed bytes, in blocks, after its local header."""
+        """The entry's compressed bytes, in blocks, after its local header. A zip that lost
+        the entry's header or bytes since the carry plan checked it fails the publication, and
+        the message says that nothing was published (the build folder is removed)."""
         with open(self.source, "rb") as src:
             label = f"{self.source.name}: {self.name}"
-            yield from _entry_data(src, self.header_offset, self.facts.compress_size, label)
+            try:
+                yield from _entry_data(src, self.header_offset, self.facts.compress_size, label)
+            except PublicationError as err:
+                raise PublicationError(
+                    f"{err}: the previous release changed since it was checked; "
+                    "nothing was published, publish again"
+                ) from err
 
 
 class ReleaseZip:
