@@ -119,6 +119,15 @@ def test_an_unchanged_year_is_copied_and_the_release_is_the_one_written_afresh(
     assert_entries_recorded(v2)
 
 
+def _entry_data_start(zip_path: Path, info: zipfile.ZipInfo) -> int:
+    """Where the entry's compressed bytes start, found here from its local header's name and
+    extra-field lengths (not with the code under test)."""
+    with open(zip_path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_length, extra_length = struct.unpack("<HH", fh.read(4))
+    return info.header_offset + 30 + name_length + extra_length
+
+
 def assert_entries_recorded(outcome) -> None:
     """The record's ``zip_entries`` are true of the zip: each one's compressed bytes (found
     here from the zip's own directory and local header) have its sha256 and inflate to the
@@ -131,9 +140,7 @@ def assert_entries_recorded(outcome) -> None:
         for info in infos:
             facts = outcome.record["zip_entries"][info.filename.rsplit("/", 1)[1]]
             with open(outcome.zip_path, "rb") as fh:
-                fh.seek(info.header_offset + 26)
-                name_length, extra_length = struct.unpack("<HH", fh.read(4))
-                fh.seek(name_length + extra_length, os.SEEK_CUR)
+                fh.seek(_entry_data_start(outcome.zip_path, info))
                 raw = fh.read(info.compress_size)
             data = archive.read(info)
             assert zlib.decompress(raw, -zlib.MAX_WBITS) == data
@@ -250,12 +257,17 @@ def test_a_link_planted_in_the_previous_release_stops_publication(scoped, spec, 
     assert [r["version"] for r in releases.read_index(scoped, spec.dataset)] == [1]
 
 
-def _corrupt_csv_entry(zip_path: Path) -> None:
-    """Flip bytes inside the first CSV entry's compressed data, in place."""
+def _middle_of_csv_entry(zip_path: Path) -> int:
+    """The offset of the middle of the first CSV entry's compressed data."""
     with zipfile.ZipFile(zip_path) as archive:
         info = next(i for i in archive.infolist() if i.filename.endswith(".csv"))
+    return _entry_data_start(zip_path, info) + info.compress_size // 2
+
+
+def _corrupt_csv_entry(zip_path: Path) -> None:
+    """Flip bytes inside the first CSV entry's compressed data, in place."""
     with open(zip_path, "r+b") as fh:
-        fh.seek(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
+        fh.seek(_middle_of_csv_entry(zip_path))
         byte = fh.read(1)
         fh.seek(-1, os.SEEK_CUR)
         fh.write(bytes([byte[0] ^ 0xFF]))
@@ -263,10 +275,8 @@ def _corrupt_csv_entry(zip_path: Path) -> None:
 
 def _cut_csv_entry_short(zip_path: Path) -> None:
     """Truncate the zip in the middle of the first CSV entry's compressed data."""
-    with zipfile.ZipFile(zip_path) as archive:
-        info = next(i for i in archive.infolist() if i.filename.endswith(".csv"))
     with open(zip_path, "r+b") as fh:
-        fh.truncate(info.header_offset + 30 + len(info.filename) + info.compress_size // 2)
+        fh.truncate(_middle_of_csv_entry(zip_path))
 
 
 @pytest.mark.parametrize(

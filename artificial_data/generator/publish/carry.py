@@ -189,6 +189,6 @@ def copy_parquet(carried: CarriedYear, target: Path) -> str:
     if digest.hexdigest() != carried.parquet_sha256:
         raise package.PublicationError(
             f"{carried.parquet.name} changed while it was copied from the previous release; "
-            "nothing was published, publish again"
+            + package.NOTHING_PUBLISHED
         )
     return carried.parquet_sha256

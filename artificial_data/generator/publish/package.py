@@ -49,6 +49,11 @@ class PublicationError(ValueError):
     """The release cannot be built; the message names the dataset, year and problem."""
 
 
+#: Ends the message of a publication stopped part-way, after the build had begun: the build
+#: folder is removed, so there is nothing half-written to clean up.
+NOTHING_PUBLISHED = "nothing was published, publish again"
+
+
 def short_name(spec: DatasetSpec) -> str:
     """``hes_apc`` -> ``apc``."""
     return spec.dataset.removeprefix("hes_")
@@ -244,7 +249,7 @@ class CopiedEntry:
             except PublicationError as err:
                 raise PublicationError(
                     f"{err}: the previous release changed since it was checked; "
-                    "nothing was published, publish again"
+                    + NOTHING_PUBLISHED
                 ) from err
 
 
@@ -321,7 +326,7 @@ class ReleaseZip:
         if digest.hexdigest() != facts.deflated_sha256:
             raise PublicationError(
                 f"{entry.name} in {entry.source.name} is not the file its release recorded; "
-                "nothing was published"
+                + NOTHING_PUBLISHED
             )
         archive.start_dir = archive.fp.tell()
         archive.filelist.append(info)
